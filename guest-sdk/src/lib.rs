@@ -1,0 +1,158 @@
+//! Write [Sluice](https://example.invalid/sluice) CloudEvent handlers in Rust.
+//!
+//! A handler is a function from one [`Event`] to at most one reply event.
+//! Compile the crate to `wasm32-wasip1` as a `cdylib`, turn it into a
+//! component (`cargo xtask functions` does both), and upload it to a host.
+//!
+//! ```ignore
+//! use sluice_guest::{handler, log, Error, Event};
+//!
+//! #[derive(serde::Deserialize)]
+//! struct Order { total: f64 }
+//!
+//! fn handle(event: Event) -> Result<Option<Event>, Error> {
+//!     let order: Order = event.json()?;
+//!     if order.total < 100.0 {
+//!         return Ok(None); // small orders are consumed here
+//!     }
+//!     log::info(&format!("big order {}", event.id()));
+//!     let reply = event.to_builder().ty("com.example.order.big").build()?;
+//!     Ok(Some(reply))
+//! }
+//!
+//! handler!(handle);
+//! ```
+//!
+//! The host runs every event in a fresh, sandboxed instance: there is no
+//! state shared between events, no file system and no network.
+
+mod event;
+
+pub use event::{Event, EventBuilder, ExtensionValue};
+
+#[doc(hidden)]
+pub mod bindings {
+    wit_bindgen::generate!({
+        path: "../wit",
+        world: "handler",
+        pub_export_macro: true,
+        export_macro_name: "__export_handler_world",
+        default_bindings_module: "::sluice_guest::bindings",
+        runtime_path: "::sluice_guest::__private::wit_bindgen::rt",
+    });
+}
+
+// Lets the bindings above name this crate by its public path.
+extern crate self as sluice_guest;
+
+#[doc(hidden)]
+pub mod __private {
+    pub use wit_bindgen;
+
+    use crate::bindings::sluice::handler::types as wit;
+
+    /// Adapts a user handler to the generated `Guest::handle` signature.
+    pub fn call(
+        handler: fn(crate::Event) -> Result<Option<crate::Event>, crate::Error>,
+        event: wit::Event,
+    ) -> Result<Option<wit::Event>, wit::HandlerError> {
+        handler(crate::Event::from_wit(event))
+            .map(|reply| reply.map(crate::Event::into_wit))
+            .map_err(|e| wit::HandlerError { message: e.message })
+    }
+}
+
+/// Why a handler failed. The message reaches the host log and the caller.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Error {
+    message: String,
+}
+
+impl Error {
+    /// An error with this message.
+    pub fn new(message: impl Into<String>) -> Self {
+        Self {
+            message: message.into(),
+        }
+    }
+
+    /// The error's message.
+    pub fn message(&self) -> &str {
+        &self.message
+    }
+}
+
+impl std::fmt::Display for Error {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+impl std::error::Error for Error {}
+
+impl From<serde_json::Error> for Error {
+    fn from(e: serde_json::Error) -> Self {
+        Self::new(format!("invalid JSON data: {e}"))
+    }
+}
+
+impl From<String> for Error {
+    fn from(message: String) -> Self {
+        Self { message }
+    }
+}
+
+impl From<&str> for Error {
+    fn from(message: &str) -> Self {
+        Self::new(message)
+    }
+}
+
+/// Write to the host's structured log; records are tagged by the host with
+/// the function name and the id of the event being handled.
+pub mod log {
+    use crate::bindings::sluice::handler::log::{log, Level};
+
+    /// Log at trace level.
+    pub fn trace(message: &str) {
+        log(Level::Trace, message)
+    }
+    /// Log at debug level.
+    pub fn debug(message: &str) {
+        log(Level::Debug, message)
+    }
+    /// Log at info level.
+    pub fn info(message: &str) {
+        log(Level::Info, message)
+    }
+    /// Log at warn level.
+    pub fn warn(message: &str) {
+        log(Level::Warn, message)
+    }
+    /// Log at error level.
+    pub fn error(message: &str) {
+        log(Level::Error, message)
+    }
+}
+
+/// Export `fn(Event) -> Result<Option<Event>, Error>` as this component's
+/// handler. Use it exactly once per crate.
+#[macro_export]
+macro_rules! handler {
+    ($handler:path) => {
+        struct __SluiceHandler;
+
+        impl $crate::bindings::Guest for __SluiceHandler {
+            fn handle(
+                event: $crate::bindings::Event,
+            ) -> ::std::result::Result<
+                ::std::option::Option<$crate::bindings::Event>,
+                $crate::bindings::HandlerError,
+            > {
+                $crate::__private::call($handler, event)
+            }
+        }
+
+        $crate::bindings::__export_handler_world!(__SluiceHandler with_types_in $crate::bindings);
+    };
+}

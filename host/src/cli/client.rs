@@ -1,0 +1,169 @@
+//! Client commands over a running host's HTTP API.
+
+use std::path::Path;
+
+use anyhow::{bail, Context, Result};
+use bytes::Bytes;
+
+use crate::cloudevents::{decode, encode, Mode};
+use crate::config::{Filter, TriggerSpec};
+use crate::event::Event;
+
+fn url(base: &str, path: &str) -> String {
+    format!("{}{path}", base.trim_end_matches('/'))
+}
+
+/// Fail with the server's reason unless the status is a success.
+async fn check(response: reqwest::Response) -> Result<reqwest::Response> {
+    if response.status().is_success() {
+        return Ok(response);
+    }
+    let status = response.status();
+    let body = response.text().await.unwrap_or_default();
+    let reason = serde_json::from_str::<serde_json::Value>(&body)
+        .ok()
+        .and_then(|v| v.get("error").and_then(|e| e.as_str()).map(str::to_owned))
+        .unwrap_or(body);
+    bail!("{status}: {reason}")
+}
+
+/// `sluice deploy`.
+pub async fn deploy(
+    host: &str,
+    name: &str,
+    file: &Path,
+    timeout: Option<String>,
+    memory_mib: Option<u32>,
+) -> Result<()> {
+    let bytes = tokio::fs::read(file)
+        .await
+        .with_context(|| format!("reading {}", file.display()))?;
+    let mut query: Vec<(&str, String)> = Vec::new();
+    if let Some(t) = timeout {
+        query.push(("timeout", t));
+    }
+    if let Some(m) = memory_mib {
+        query.push(("memory_mib", m.to_string()));
+    }
+    let response = reqwest::Client::new()
+        .put(url(host, &format!("/admin/v1/functions/{name}")))
+        .query(&query)
+        .header("content-type", "application/wasm")
+        .body(bytes)
+        .send()
+        .await
+        .with_context(|| format!("connecting to {host}"))?;
+    let record: serde_json::Value = check(response).await?.json().await?;
+    println!("{}", serde_json::to_string_pretty(&record)?);
+    Ok(())
+}
+
+/// `sluice trigger`.
+pub async fn trigger(
+    host: &str,
+    name: &str,
+    function: &str,
+    ty: Option<String>,
+    source: Option<String>,
+    sink: Option<String>,
+) -> Result<()> {
+    let mut filter = Filter::default();
+    if let Some(t) = ty {
+        filter.attributes.insert("type".into(), t);
+    }
+    if let Some(s) = source {
+        filter.attributes.insert("source".into(), s);
+    }
+    let spec = TriggerSpec {
+        filter,
+        function: function.parse()?,
+        sink: sink.map(|s| s.parse()).transpose()?,
+    };
+    let response = reqwest::Client::new()
+        .put(url(host, &format!("/admin/v1/triggers/{name}")))
+        .json(&spec)
+        .send()
+        .await
+        .with_context(|| format!("connecting to {host}"))?;
+    check(response).await?;
+    println!("trigger `{name}` set");
+    Ok(())
+}
+
+/// `sluice send`.
+pub async fn send(
+    host: &str,
+    ty: String,
+    source: String,
+    id: Option<String>,
+    data: Option<String>,
+    to: Option<String>,
+) -> Result<()> {
+    let mut event = Event::new(id.unwrap_or_else(|| uuid::Uuid::new_v4().to_string()), source, ty);
+    event.time = Some(chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true));
+    if let Some(d) = data {
+        serde_json::from_str::<serde_json::Value>(&d).context("--data must be JSON")?;
+        event.datacontenttype = Some("application/json".into());
+        event.data = Some(Bytes::from(d));
+    }
+    event.validate()?;
+    let target = to.unwrap_or_else(|| url(host, "/"));
+    let encoded = encode(&event, Mode::Binary);
+    let response = reqwest::Client::new()
+        .post(&target)
+        .headers(encoded.headers)
+        .body(encoded.body)
+        .send()
+        .await
+        .with_context(|| format!("connecting to {target}"))?;
+    let response = check(response).await?;
+    let status = response.status();
+    let headers = response.headers().clone();
+    let body = response.bytes().await?;
+    println!("{status} (sent event {})", event.id);
+    if !body.is_empty() || headers.keys().any(|k| k.as_str().starts_with("ce-")) {
+        let reply = decode(&headers, body).context("decoding the reply")?;
+        for e in reply.events {
+            let structured = encode(&e, Mode::Structured);
+            let value: serde_json::Value = serde_json::from_slice(&structured.body)?;
+            println!("{}", serde_json::to_string_pretty(&value)?);
+        }
+    }
+    Ok(())
+}
+
+/// `sluice ls`.
+pub async fn ls(host: &str) -> Result<()> {
+    let client = reqwest::Client::new();
+    let functions: Vec<crate::registry::FunctionRecord> = check(
+        client
+            .get(url(host, "/admin/v1/functions"))
+            .send()
+            .await
+            .with_context(|| format!("connecting to {host}"))?,
+    )
+    .await?
+    .json()
+    .await?;
+    let triggers: std::collections::BTreeMap<String, TriggerSpec> =
+        check(client.get(url(host, "/admin/v1/triggers")).send().await?)
+            .await?
+            .json()
+            .await?;
+    println!("FUNCTIONS");
+    for f in functions {
+        println!("  {:<24} {:>9} B  {}", f.name.as_str(), f.size, f.digest);
+    }
+    println!("TRIGGERS");
+    for (name, t) in triggers {
+        let filter: Vec<String> = t
+            .filter
+            .attributes
+            .iter()
+            .map(|(k, v)| format!("{k}={v}"))
+            .collect();
+        let sink = t.sink.map_or_else(|| "-".to_owned(), |s| s.to_string());
+        println!("  {name:<24} [{}] -> {} -> {sink}", filter.join(" "), t.function);
+    }
+    Ok(())
+}

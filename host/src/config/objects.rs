@@ -1,0 +1,181 @@
+//! Objects shared by the config file and the admin API.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::str::FromStr;
+use std::time::Duration;
+
+use super::RuntimeConfig;
+use crate::event::Event;
+use crate::registry::Name;
+
+/// Per-function limits and environment. Unset limits use the runtime's
+/// defaults.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FunctionSettings {
+    /// CPU deadline of one invocation, e.g. `"500ms"`.
+    #[serde(default, with = "humantime_serde", skip_serializing_if = "Option::is_none")]
+    pub timeout: Option<Duration>,
+    /// Memory cap of one instance, in MiB.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub memory_mib: Option<u32>,
+    /// Environment variables the function sees (it sees no others).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub env: BTreeMap<String, String>,
+}
+
+impl FunctionSettings {
+    /// Check the settings against the runtime's ceilings.
+    ///
+    /// # Errors
+    /// A message naming the bad setting.
+    pub fn validate(&self, runtime: &RuntimeConfig) -> Result<(), String> {
+        if let Some(m) = self.memory_mib {
+            if m == 0 || m > runtime.max_memory_mib {
+                return Err(format!(
+                    "memory_mib must be between 1 and {} (runtime.max_memory_mib)",
+                    runtime.max_memory_mib
+                ));
+            }
+        }
+        if self.timeout.is_some_and(|t| t.is_zero()) {
+            return Err("timeout must be positive".into());
+        }
+        Ok(())
+    }
+}
+
+/// Which events a trigger takes: every listed attribute must equal the
+/// given value exactly (case-sensitive). An empty filter takes every event;
+/// a filter on an attribute the event lacks does not match.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(transparent)]
+pub struct Filter {
+    /// Attribute name → required value.
+    pub attributes: BTreeMap<String, String>,
+}
+
+impl Filter {
+    /// Whether `event` passes the filter.
+    pub fn matches(&self, event: &Event) -> bool {
+        self.attributes
+            .iter()
+            .all(|(name, want)| event.attribute(name).is_some_and(|have| &have == want))
+    }
+}
+
+/// Where a reply goes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Sink {
+    /// POST it as a CloudEvent (binary mode) to this `http://` or
+    /// `https://` URL.
+    Http(url::Url),
+    /// Write it to the host log (an event display, for demos and debugging).
+    Log,
+}
+
+/// A sink string that is neither an HTTP(S) URL nor `log`.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("invalid sink `{0}`: use an http:// or https:// URL, or `log`")]
+pub struct InvalidSink(String);
+
+impl FromStr for Sink {
+    type Err = InvalidSink;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        if s == "log" {
+            return Ok(Self::Log);
+        }
+        match url::Url::parse(s) {
+            Ok(u) if matches!(u.scheme(), "http" | "https") && u.host().is_some() => Ok(Self::Http(u)),
+            _ => Err(InvalidSink(s.to_owned())),
+        }
+    }
+}
+
+impl fmt::Display for Sink {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Http(u) => f.write_str(u.as_str()),
+            Self::Log => f.write_str("log"),
+        }
+    }
+}
+
+impl serde::Serialize for Sink {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for Sink {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        s.parse().map_err(serde::de::Error::custom)
+    }
+}
+
+/// A trigger: events passing `filter` are handed to `function`, and its
+/// reply (if any) goes to `sink` (dropped when there is none).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TriggerSpec {
+    /// Which events the trigger takes.
+    #[serde(default)]
+    pub filter: Filter,
+    /// The function that handles them.
+    pub function: Name,
+    /// Where replies go.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sink: Option<Sink>,
+}
+
+impl TriggerSpec {
+    /// Check the filter's attribute names.
+    ///
+    /// # Errors
+    /// A message naming the bad attribute.
+    pub fn validate(&self) -> Result<(), String> {
+        for name in self.filter.attributes.keys() {
+            let known = matches!(
+                name.as_str(),
+                "id" | "source" | "type" | "specversion" | "datacontenttype" | "dataschema" | "subject" | "time"
+            );
+            if !known {
+                crate::event::validate_extension_name(name)
+                    .map_err(|_| format!("filter attribute `{name}` is not a valid attribute name"))?;
+            }
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn exact_filter_semantics() {
+        let mut e = Event::new("1", "/s", "t");
+        e.extensions.insert(
+            "tenant".into(),
+            crate::event::ExtensionValue::String("acme".into()),
+        );
+        let f = |pairs: &[(&str, &str)]| Filter {
+            attributes: pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(),
+        };
+        assert!(f(&[]).matches(&e));
+        assert!(f(&[("type", "t")]).matches(&e));
+        assert!(f(&[("type", "t"), ("tenant", "acme")]).matches(&e));
+        assert!(!f(&[("type", "T")]).matches(&e), "case-sensitive");
+        assert!(!f(&[("subject", "")]).matches(&e), "missing attribute");
+    }
+
+    #[test]
+    fn sinks_parse() {
+        assert_eq!("log".parse::<Sink>(), Ok(Sink::Log));
+        assert!(matches!("http://127.0.0.1:9/x".parse::<Sink>(), Ok(Sink::Http(_))));
+        assert!("ftp://x".parse::<Sink>().is_err());
+        assert!("nonsense".parse::<Sink>().is_err());
+    }
+}

@@ -1,0 +1,89 @@
+//! Dispatching accepted events: each matching trigger gets its own task
+//! that runs the trigger's function and hands the reply to its sink.
+//!
+//! # Backpressure
+//! At most `max_in_flight` deliveries run at once. [`Dispatcher::dispatch`]
+//! waits for room before it returns, so a client that sends faster than
+//! handlers finish is slowed down at the ingress instead of filling memory.
+
+use std::sync::Arc;
+
+use tokio::sync::Semaphore;
+use tokio_util::task::TaskTracker;
+
+use crate::event::Event;
+use crate::routing::{Route, Routes};
+use crate::runtime::Runtime;
+use crate::sinks::Sinks;
+
+/// Runs deliveries for accepted events.
+pub struct Dispatcher {
+    runtime: Arc<Runtime>,
+    routes: Arc<Routes>,
+    sinks: Sinks,
+    permits: Arc<Semaphore>,
+    tasks: TaskTracker,
+}
+
+impl Dispatcher {
+    /// A dispatcher running at most `max_in_flight` deliveries at once.
+    pub fn new(runtime: Arc<Runtime>, routes: Arc<Routes>, sinks: Sinks, max_in_flight: usize) -> Self {
+        Self {
+            runtime,
+            routes,
+            sinks,
+            permits: Arc::new(Semaphore::new(max_in_flight)),
+            tasks: TaskTracker::new(),
+        }
+    }
+
+    /// Start delivering `event` to every matching trigger. Returns how many
+    /// triggers matched, once each delivery has been started.
+    pub async fn dispatch(&self, event: Event) -> usize {
+        let routes = self.routes.matching(&event);
+        let matched = routes.len();
+        if matched == 0 {
+            tracing::debug!(event_id = %event.id, r#type = %event.ty, "no trigger matched");
+        }
+        let event = Arc::new(event);
+        for route in routes {
+            let Ok(permit) = self.permits.clone().acquire_owned().await else {
+                break; // closed: shutting down
+            };
+            let runtime = self.runtime.clone();
+            let sinks = self.sinks.clone();
+            let event = event.clone();
+            self.tasks.spawn(async move {
+                deliver(&runtime, &sinks, &route, &event).await;
+                drop(permit);
+            });
+        }
+        matched
+    }
+
+    /// Stop taking new work and wait for running deliveries to finish.
+    pub async fn drain(&self) {
+        self.tasks.close();
+        self.tasks.wait().await;
+    }
+}
+
+/// Run one trigger's function on `event` and forward the reply.
+async fn deliver(runtime: &Runtime, sinks: &Sinks, route: &Route, event: &Event) {
+    let function = &route.spec.function;
+    let reply = match runtime.invoke(function, event).await {
+        Ok(reply) => reply,
+        Err(e) => {
+            tracing::error!(trigger = %route.name, %function, event_id = %event.id, kind = e.kind().as_str(), "delivery failed: {e}");
+            return;
+        }
+    };
+    let (Some(reply), Some(sink)) = (reply, &route.spec.sink) else {
+        tracing::debug!(trigger = %route.name, event_id = %event.id, "delivered, no reply forwarded");
+        return;
+    };
+    match sinks.send(sink, &reply).await {
+        Ok(()) => tracing::debug!(trigger = %route.name, event_id = %event.id, reply_id = %reply.id, %sink, "reply forwarded"),
+        Err(e) => tracing::error!(trigger = %route.name, event_id = %event.id, reply_id = %reply.id, "forwarding the reply failed: {e}"),
+    }
+}

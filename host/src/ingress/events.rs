@@ -1,0 +1,26 @@
+//! `POST /`: accept events for routing.
+
+use std::sync::Arc;
+
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode};
+
+use super::ApiError;
+use crate::app::App;
+use crate::cloudevents::decode;
+
+/// Decode the event(s) and start delivering each to its triggers. 202 once
+/// all are under way; a bad batch is refused whole before any is routed.
+pub async fn accept(
+    State(app): State<Arc<App>>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<StatusCode, ApiError> {
+    let decoded = decode(&headers, body)?;
+    for event in decoded.events {
+        tracing::debug!(event_id = %event.id, r#type = %event.ty, "accepted");
+        app.dispatcher.dispatch(event).await;
+    }
+    Ok(StatusCode::ACCEPTED)
+}

@@ -1,0 +1,50 @@
+//! The HTTP front door: CloudEvents in, on one listener with the admin API.
+//!
+//! - `POST /`: the broker ingress. Decodes the event(s), answers 202 once
+//!   every matching trigger's delivery has started.
+//! - `POST /functions/{name}`: direct invocation (the Knative "callable"
+//!   contract): the reply event in the response, 204 when there is none.
+//! - `/admin/v1/...`: see [`crate::admin`].
+//! - `GET /healthz`: liveness.
+
+mod events;
+mod functions;
+mod response;
+
+use std::sync::Arc;
+
+use axum::extract::DefaultBodyLimit;
+use axum::routing::{get, post};
+use axum::Router;
+
+pub use self::response::ApiError;
+use crate::app::App;
+
+/// The full HTTP router of a host.
+pub fn router(app: Arc<App>) -> Router {
+    let max_body = app.ingress.max_body_bytes;
+    Router::new()
+        .route("/", post(events::accept))
+        .route("/functions/{name}", post(functions::invoke))
+        .route("/healthz", get(|| async { "ok\n" }))
+        .nest("/admin/v1", crate::admin::router())
+        .layer(DefaultBodyLimit::max(max_body))
+        .with_state(app)
+}
+
+/// Serve `router` on `listener` until `shutdown` completes, then let
+/// running deliveries finish.
+///
+/// # Errors
+/// When the server fails.
+pub async fn serve(
+    app: Arc<App>,
+    listener: tokio::net::TcpListener,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    axum::serve(listener, router(app.clone()))
+        .with_graceful_shutdown(shutdown)
+        .await?;
+    app.dispatcher.drain().await;
+    Ok(())
+}

@@ -1,0 +1,89 @@
+//! Errors as HTTP responses: a status and a JSON body `{"error": reason}`.
+
+use axum::http::{header, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+
+use crate::cloudevents::DecodeError;
+use crate::runtime::InvokeError;
+
+/// An error answered to an HTTP client.
+#[derive(Debug)]
+pub struct ApiError {
+    status: StatusCode,
+    reason: String,
+    retry_after: Option<u32>,
+}
+
+impl ApiError {
+    /// An error with this status and reason.
+    pub fn new(status: StatusCode, reason: impl Into<String>) -> Self {
+        Self {
+            status,
+            reason: reason.into(),
+            retry_after: None,
+        }
+    }
+
+    /// 404 for a named object that does not exist.
+    pub fn not_found(what: &str, name: impl std::fmt::Display) -> Self {
+        Self::new(StatusCode::NOT_FOUND, format!("{what} `{name}` does not exist"))
+    }
+
+    /// 400 with a reason.
+    pub fn bad_request(reason: impl Into<String>) -> Self {
+        Self::new(StatusCode::BAD_REQUEST, reason)
+    }
+
+    /// 500 for a failure of the host itself.
+    pub fn internal(reason: impl std::fmt::Display) -> Self {
+        Self::new(StatusCode::INTERNAL_SERVER_ERROR, reason.to_string())
+    }
+}
+
+impl From<DecodeError> for ApiError {
+    fn from(e: DecodeError) -> Self {
+        Self::new(e.status(), e.to_string())
+    }
+}
+
+impl From<InvokeError> for ApiError {
+    fn from(e: InvokeError) -> Self {
+        let status = match &e {
+            InvokeError::NotFound(_) => StatusCode::NOT_FOUND,
+            InvokeError::Busy => StatusCode::TOO_MANY_REQUESTS,
+            InvokeError::Timeout(_) => StatusCode::GATEWAY_TIMEOUT,
+            InvokeError::Handler(_) => StatusCode::UNPROCESSABLE_ENTITY,
+            InvokeError::InvalidReply(_) => StatusCode::BAD_GATEWAY,
+            InvokeError::Load { .. }
+            | InvokeError::OutOfMemory { .. }
+            | InvokeError::StackOverflow
+            | InvokeError::Trap(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        };
+        let retry_after = matches!(e, InvokeError::Busy).then_some(1);
+        Self {
+            status,
+            reason: e.to_string(),
+            retry_after,
+        }
+    }
+}
+
+impl From<crate::registry::RegistryError> for ApiError {
+    fn from(e: crate::registry::RegistryError) -> Self {
+        tracing::error!("storage failure: {e}");
+        Self::internal(e)
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let body = serde_json::json!({ "error": self.reason });
+        let mut response = (self.status, axum::Json(body)).into_response();
+        if let Some(secs) = self.retry_after {
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from(secs));
+        }
+        response
+    }
+}

@@ -1,0 +1,92 @@
+//! The one shared wasmtime [`Engine`], configured for a server: pooling
+//! allocation with copy-on-write memory images, epoch interruption for CPU
+//! deadlines, and async calls so a guest never blocks an executor thread.
+
+use std::hash::Hasher;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use sha2::{Digest as _, Sha256};
+use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig};
+
+use crate::config::RuntimeConfig;
+
+/// How often the epoch advances; CPU deadlines are rounded up to it.
+pub const EPOCH_TICK: Duration = Duration::from_millis(5);
+
+/// Wasm stack a guest may use before it traps with a stack overflow.
+const MAX_WASM_STACK: usize = 512 * 1024;
+
+/// Build the engine for `cfg`.
+///
+/// # Errors
+/// When wasmtime refuses the configuration (e.g. the pool cannot be
+/// reserved).
+pub fn build(cfg: &RuntimeConfig) -> wasmtime::Result<Engine> {
+    let instances = cfg.max_instances;
+    let mut pool = PoolingAllocationConfig::default();
+    // A handler component instantiates a handful of core instances (the
+    // guest module, the WASI adapter, and wit-component's shims).
+    pool.total_component_instances(instances)
+        .total_core_instances(instances.saturating_mul(4))
+        .total_memories(instances.saturating_mul(2))
+        .total_tables(instances.saturating_mul(4))
+        .total_stacks(instances)
+        .max_memory_size(cfg.max_memory_mib as usize * 1024 * 1024);
+
+    let mut config = Config::new();
+    config
+        .allocation_strategy(InstanceAllocationStrategy::Pooling(pool))
+        .memory_init_cow(true)
+        .epoch_interruption(true)
+        .max_wasm_stack(MAX_WASM_STACK)
+        .cranelift_opt_level(wasmtime::OptLevel::Speed);
+    Engine::new(&config)
+}
+
+/// Identifies the engine configuration a precompiled artifact is valid for:
+/// wasmtime's compatibility hash (version, target, settings), as hex.
+pub fn engine_key(engine: &Engine) -> String {
+    struct Sha(Sha256);
+    impl Hasher for Sha {
+        fn finish(&self) -> u64 {
+            0 // unused: the digest is read below
+        }
+        fn write(&mut self, bytes: &[u8]) {
+            self.0.update(bytes);
+        }
+    }
+    let mut h = Sha(Sha256::new());
+    std::hash::Hash::hash(&engine.precompile_compatibility_hash(), &mut h);
+    hex::encode(&h.0.finalize()[..8])
+}
+
+/// Advances the engine's epoch every [`EPOCH_TICK`] until dropped.
+pub struct EpochTicker {
+    stop: Arc<AtomicBool>,
+}
+
+impl EpochTicker {
+    /// Start ticking `engine`.
+    pub fn start(engine: Engine) -> Self {
+        let stop = Arc::new(AtomicBool::new(false));
+        let flag = stop.clone();
+        std::thread::Builder::new()
+            .name("sluice-epoch".into())
+            .spawn(move || {
+                while !flag.load(Ordering::Relaxed) {
+                    std::thread::sleep(EPOCH_TICK);
+                    engine.increment_epoch();
+                }
+            })
+            .expect("spawning the epoch thread");
+        Self { stop }
+    }
+}
+
+impl Drop for EpochTicker {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+    }
+}

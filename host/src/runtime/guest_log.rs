@@ -1,0 +1,174 @@
+//! A guest's log output (the `log` import, stdout and stderr) as records in
+//! the host's structured log, tagged with the function name and event id,
+//! and capped per invocation so a noisy handler cannot flood the log.
+
+use std::collections::VecDeque;
+use std::io;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll};
+
+use tokio::io::AsyncWrite;
+use wasmtime_wasi::cli::{IsTerminal, StdoutStream};
+
+use super::bindings::Level;
+
+/// Most records one invocation may write; the rest are counted and dropped.
+pub const MAX_RECORDS_PER_INVOCATION: u32 = 100;
+/// Lines of stderr kept to explain a trap.
+const STDERR_TAIL_LINES: usize = 3;
+/// Longest line kept from stdout/stderr; longer lines are cut.
+const MAX_LINE: usize = 4096;
+
+/// The log of one invocation.
+#[derive(Debug)]
+pub struct GuestLog {
+    function: Arc<str>,
+    event_id: String,
+    written: AtomicU32,
+    dropped: AtomicU32,
+    stderr_tail: Mutex<VecDeque<String>>,
+}
+
+impl GuestLog {
+    /// The log for `function` handling the event `event_id`.
+    pub fn new(function: Arc<str>, event_id: String) -> Arc<Self> {
+        Arc::new(Self {
+            function,
+            event_id,
+            written: AtomicU32::new(0),
+            dropped: AtomicU32::new(0),
+            stderr_tail: Mutex::new(VecDeque::new()),
+        })
+    }
+
+    /// Write one record, unless the invocation's budget is spent.
+    pub fn record(&self, level: Level, message: &str) {
+        if self.written.fetch_add(1, Ordering::Relaxed) >= MAX_RECORDS_PER_INVOCATION {
+            self.dropped.fetch_add(1, Ordering::Relaxed);
+            return;
+        }
+        let (function, event_id) = (&*self.function, self.event_id.as_str());
+        match level {
+            Level::Trace => tracing::trace!(target: "sluice::guest", function, event_id, "{message}"),
+            Level::Debug => tracing::debug!(target: "sluice::guest", function, event_id, "{message}"),
+            Level::Info => tracing::info!(target: "sluice::guest", function, event_id, "{message}"),
+            Level::Warn => tracing::warn!(target: "sluice::guest", function, event_id, "{message}"),
+            Level::Error => tracing::error!(target: "sluice::guest", function, event_id, "{message}"),
+        }
+    }
+
+    /// How many records were dropped over the budget.
+    pub fn dropped(&self) -> u32 {
+        self.dropped.load(Ordering::Relaxed)
+    }
+
+    /// The last few lines the guest wrote to stderr (often a panic
+    /// message), joined with ` | `.
+    pub fn stderr_tail(&self) -> String {
+        let tail = self.stderr_tail.lock().unwrap_or_else(|p| p.into_inner());
+        tail.iter().map(String::as_str).collect::<Vec<_>>().join(" | ")
+    }
+
+    fn line(&self, stderr: bool, line: &str) {
+        if stderr {
+            let mut tail = self.stderr_tail.lock().unwrap_or_else(|p| p.into_inner());
+            if tail.len() == STDERR_TAIL_LINES {
+                tail.pop_front();
+            }
+            tail.push_back(line.to_owned());
+            drop(tail);
+            self.record(Level::Warn, line);
+        } else {
+            self.record(Level::Info, line);
+        }
+    }
+
+    /// A WASI stdout that logs each line at info level.
+    pub fn stdout(self: &Arc<Self>) -> LogStream {
+        LogStream {
+            log: self.clone(),
+            stderr: false,
+        }
+    }
+
+    /// A WASI stderr that logs each line at warn level.
+    pub fn stderr(self: &Arc<Self>) -> LogStream {
+        LogStream {
+            log: self.clone(),
+            stderr: true,
+        }
+    }
+}
+
+/// A guest output stream feeding a [`GuestLog`].
+pub struct LogStream {
+    log: Arc<GuestLog>,
+    stderr: bool,
+}
+
+impl IsTerminal for LogStream {
+    fn is_terminal(&self) -> bool {
+        false
+    }
+}
+
+impl StdoutStream for LogStream {
+    fn async_stream(&self) -> Box<dyn AsyncWrite + Send + Sync> {
+        Box::new(LineWriter {
+            log: self.log.clone(),
+            stderr: self.stderr,
+            line: Vec::new(),
+        })
+    }
+}
+
+/// Splits written bytes into lines and logs each one.
+struct LineWriter {
+    log: Arc<GuestLog>,
+    stderr: bool,
+    line: Vec<u8>,
+}
+
+impl LineWriter {
+    fn emit(&mut self) {
+        if !self.line.is_empty() {
+            let text = String::from_utf8_lossy(&self.line);
+            self.log.line(self.stderr, text.trim_end_matches('\r'));
+            self.line.clear();
+        }
+    }
+}
+
+impl AsyncWrite for LineWriter {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        _cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        for &b in buf {
+            if b == b'\n' {
+                self.emit();
+            } else if self.line.len() < MAX_LINE {
+                self.line.push(b);
+            }
+        }
+        Poll::Ready(Ok(buf.len()))
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, _cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Poll::Ready(Ok(()))
+    }
+
+    fn poll_shutdown(mut self: Pin<&mut Self>, _cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        self.emit();
+        Poll::Ready(Ok(()))
+    }
+}
+
+impl Drop for LineWriter {
+    fn drop(&mut self) {
+        self.emit();
+    }
+}

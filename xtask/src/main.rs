@@ -1,0 +1,130 @@
+//! Sluice developer tasks, run as `cargo xtask <task>`:
+//!
+//! - `functions`: build every crate under `functions/` into a wasm component
+//!   at `target/functions/<name>.wasm`, installing the wasm toolchain first
+//!   when it is missing.
+//! - `demo`: build the functions, then run the host on `examples/quickstart`.
+//! - `test`: build the functions, then run the whole test suite.
+//!
+//! Every step is idempotent: run them as often as you like.
+
+mod toolchain;
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use anyhow::{bail, Context, Result};
+
+fn main() -> Result<()> {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let root = workspace_root();
+    match args.first().map(String::as_str) {
+        Some("functions") => build_functions(&root).map(|_| ()),
+        Some("demo") => {
+            build_functions(&root)?;
+            demo(&root, &args[1..])
+        }
+        Some("test") => {
+            build_functions(&root)?;
+            test(&root, &args[1..])
+        }
+        _ => {
+            eprintln!("usage: cargo xtask <functions | demo [ARGS] | test [CARGO TEST ARGS]>");
+            std::process::exit(2);
+        }
+    }
+}
+
+fn workspace_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("xtask lives one level below the workspace root")
+        .to_path_buf()
+}
+
+/// Build each crate under `functions/` for wasm32-wasip1 and encode it as a
+/// component. Returns the directory holding the components.
+fn build_functions(root: &Path) -> Result<PathBuf> {
+    let functions = root.join("functions");
+    let wasm_target = root.join("target").join("wasm");
+    let out = root.join("target").join("functions");
+    toolchain::WasmToolchain::detect_or_install()?.build(&functions, &wasm_target)?;
+
+    std::fs::create_dir_all(&out)?;
+    let release = wasm_target.join("wasm32-wasip1").join("release");
+    let mut built = 0;
+    for name in function_crates(&functions)? {
+        let module_path = release.join(format!("{}.wasm", name.replace('-', "_")));
+        let module = std::fs::read(&module_path)
+            .with_context(|| format!("reading {}", module_path.display()))?;
+        let component = componentize(&module)
+            .with_context(|| format!("encoding `{name}` as a component"))?;
+        std::fs::write(out.join(format!("{name}.wasm")), component)?;
+        built += 1;
+    }
+    eprintln!("xtask: {built} function components in {}", out.display());
+    Ok(out)
+}
+
+/// The crates in `functions/` (each directory with a Cargo.toml).
+fn function_crates(functions: &Path) -> Result<Vec<String>> {
+    let mut names = Vec::new();
+    for entry in std::fs::read_dir(functions)? {
+        let entry = entry?;
+        if entry.path().join("Cargo.toml").is_file() {
+            names.push(entry.file_name().to_string_lossy().into_owned());
+        }
+    }
+    names.sort();
+    Ok(names)
+}
+
+/// Wrap a wasm32-wasip1 core module into a component with the WASI
+/// preview1 reactor adapter (the module exports functions, not `_start`).
+fn componentize(module: &[u8]) -> Result<Vec<u8>> {
+    use wasi_preview1_component_adapter_provider::{
+        WASI_SNAPSHOT_PREVIEW1_ADAPTER_NAME, WASI_SNAPSHOT_PREVIEW1_REACTOR_ADAPTER,
+    };
+    wit_component::ComponentEncoder::default()
+        .validate(true)
+        .module(module)?
+        .adapter(
+            WASI_SNAPSHOT_PREVIEW1_ADAPTER_NAME,
+            WASI_SNAPSHOT_PREVIEW1_REACTOR_ADAPTER,
+        )?
+        .encode()
+}
+
+/// The cargo that runs this xtask, so nested builds use the same toolchain.
+fn cargo() -> Command {
+    Command::new(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()))
+}
+
+fn run(mut cmd: Command) -> Result<()> {
+    let status = cmd
+        .status()
+        .with_context(|| format!("running {cmd:?}"))?;
+    if !status.success() {
+        bail!("{cmd:?} failed with {status}");
+    }
+    Ok(())
+}
+
+fn demo(root: &Path, extra: &[String]) -> Result<()> {
+    let mut cmd = cargo();
+    cmd.current_dir(root)
+        .args(["run", "--package", "sluice", "--", "serve"])
+        .args(["--listen", "127.0.0.1:8080"])
+        .args(["--data-dir", ".sluice"])
+        .args(["--config", "examples/quickstart/sluice.toml"])
+        .args(extra);
+    run(cmd)
+}
+
+fn test(root: &Path, extra: &[String]) -> Result<()> {
+    let mut cmd = cargo();
+    cmd.current_dir(root)
+        .args(["test", "--workspace", "--all-targets"])
+        .args(extra);
+    run(cmd)
+}
