@@ -328,6 +328,9 @@ mod tests {
             .unwrap();
         assert_eq!(e.json::<Vec<i32>>().unwrap(), vec![1, 2, 3]);
         let empty = e.to_builder().no_data().build().unwrap();
-        assert_eq!(empty.json::<Vec<i32>>().unwrap_err().message(), "event has no data");
+        assert_eq!(
+            empty.json::<Vec<i32>>().unwrap_err().message(),
+            "event has no data"
+        );
     }
 }

@@ -46,9 +46,8 @@ impl App {
         let runtime = Arc::new(Runtime::new(config.runtime.clone(), functions.clone())?);
 
         for (name, f) in &config.functions {
-            let bytes = std::fs::read(&f.path).with_context(|| {
-                format!("reading function `{name}` from {}", f.path.display())
-            })?;
+            let bytes = std::fs::read(&f.path)
+                .with_context(|| format!("reading function `{name}` from {}", f.path.display()))?;
             let unchanged = functions.get(name).is_some_and(|r| {
                 r.digest == crate::registry::Digest::of(&bytes) && r.settings == f.settings
             });
@@ -78,7 +77,8 @@ impl App {
                 tracing::warn!(trigger = %name, function = %spec.function, "trigger names a function that is not deployed; its events will fail until it is");
             }
         }
-        let dispatcher = Dispatcher::new(runtime.clone(), routes.clone(), Sinks::new(), MAX_IN_FLIGHT);
+        let dispatcher =
+            Dispatcher::new(runtime.clone(), routes.clone(), Sinks::new(), MAX_IN_FLIGHT);
         Ok(Arc::new(Self {
             runtime,
             routes,

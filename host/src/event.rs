@@ -205,7 +205,12 @@ fn validate_uri_reference(name: &str, value: &str) -> Result<(), InvalidEvent> {
     static BASE: std::sync::OnceLock<url::Url> = std::sync::OnceLock::new();
     let base = BASE.get_or_init(|| url::Url::parse("sluice:/").expect("static base URL parses"));
     let bad = value.chars().any(|c| c.is_whitespace() || c.is_control());
-    if bad || url::Url::options().base_url(Some(base)).parse(value).is_err() {
+    if bad
+        || url::Url::options()
+            .base_url(Some(base))
+            .parse(value)
+            .is_err()
+    {
         return Err(InvalidEvent::Attribute {
             name: name.to_owned(),
             reason: format!("`{value}` is not a URI-reference"),
@@ -268,7 +273,9 @@ mod tests {
             assert_eq!(e.validate(), Ok(()), "{good}");
         }
         e.source = "has space".into();
-        assert!(matches!(e.validate(), Err(InvalidEvent::Attribute { name, .. }) if name == "source"));
+        assert!(
+            matches!(e.validate(), Err(InvalidEvent::Attribute { name, .. }) if name == "source")
+        );
     }
 
     #[test]
@@ -285,7 +292,10 @@ mod tests {
         let mut e = ok();
         e.time = Some("2026-11-25T10:00:00+02:00".into());
         assert_eq!(e.validate(), Ok(()));
-        assert_eq!(e.attribute("time").as_deref(), Some("2026-11-25T10:00:00+02:00"));
+        assert_eq!(
+            e.attribute("time").as_deref(),
+            Some("2026-11-25T10:00:00+02:00")
+        );
         e.time = Some("yesterday".into());
         assert!(e.validate().is_err());
     }

@@ -1,1 +1,11 @@
+//! End-to-end tests: each starts the real `sluice` binary on a loopback
+//! port, deploys real components built from `functions/` (run
+//! `cargo xtask functions` first; `cargo xtask test` does), and talks to it
+//! over HTTP. Replies are caught by a real HTTP sink server in the test.
 
+mod harness;
+
+mod admin;
+mod config_file;
+mod event_path;
+mod isolation;

@@ -57,8 +57,8 @@ fn build_functions(root: &Path) -> Result<PathBuf> {
         let module_path = release.join(format!("{}.wasm", name.replace('-', "_")));
         let module = std::fs::read(&module_path)
             .with_context(|| format!("reading {}", module_path.display()))?;
-        let component = componentize(&module)
-            .with_context(|| format!("encoding `{name}` as a component"))?;
+        let component =
+            componentize(&module).with_context(|| format!("encoding `{name}` as a component"))?;
         std::fs::write(out.join(format!("{name}.wasm")), component)?;
         built += 1;
     }
@@ -101,9 +101,7 @@ fn cargo() -> Command {
 }
 
 fn run(mut cmd: Command) -> Result<()> {
-    let status = cmd
-        .status()
-        .with_context(|| format!("running {cmd:?}"))?;
+    let status = cmd.status().with_context(|| format!("running {cmd:?}"))?;
     if !status.success() {
         bail!("{cmd:?} failed with {status}");
     }
@@ -124,7 +122,7 @@ fn demo(root: &Path, extra: &[String]) -> Result<()> {
 fn test(root: &Path, extra: &[String]) -> Result<()> {
     let mut cmd = cargo();
     cmd.current_dir(root)
-        .args(["test", "--workspace", "--all-targets"])
+        .args(["test", "--workspace"])
         .args(extra);
     run(cmd)
 }

@@ -98,7 +98,10 @@ fn rustup_has_target() -> bool {
         .args(["target", "list", "--installed"])
         .output()
         .map(|o| {
-            o.status.success() && String::from_utf8_lossy(&o.stdout).lines().any(|l| l.trim() == TARGET)
+            o.status.success()
+                && String::from_utf8_lossy(&o.stdout)
+                    .lines()
+                    .any(|l| l.trim() == TARGET)
         })
         .unwrap_or(false)
 }
@@ -107,7 +110,10 @@ fn debian_package_installed(name: &str) -> bool {
     Command::new("dpkg-query")
         .args(["-W", "-f=${Status}", name])
         .output()
-        .map(|o| o.status.success() && String::from_utf8_lossy(&o.stdout).contains("install ok installed"))
+        .map(|o| {
+            o.status.success()
+                && String::from_utf8_lossy(&o.stdout).contains("install ok installed")
+        })
         .unwrap_or(false)
 }
 

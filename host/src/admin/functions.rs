@@ -35,8 +35,14 @@ pub async fn put(
     body: Bytes,
 ) -> Result<(StatusCode, Json<FunctionRecord>), ApiError> {
     let name = parse_name(&name)?;
-    let ct = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok());
-    if !ct.is_some_and(|ct| ct.split(';').next().is_some_and(|m| m.trim().eq_ignore_ascii_case("application/wasm"))) {
+    let ct = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok());
+    if !ct.is_some_and(|ct| {
+        ct.split(';')
+            .next()
+            .is_some_and(|m| m.trim().eq_ignore_ascii_case("application/wasm"))
+    }) {
         return Err(ApiError::new(
             StatusCode::UNSUPPORTED_MEDIA_TYPE,
             "upload the component with Content-Type: application/wasm",
@@ -50,10 +56,14 @@ pub async fn put(
     settings
         .validate(app.runtime.config())
         .map_err(ApiError::bad_request)?;
-    let compiled = app.runtime.compile(body.clone()).await.map_err(|e| match e {
-        CompileError::Invalid(reason) => ApiError::bad_request(reason),
-        CompileError::Internal(reason) => ApiError::internal(reason),
-    })?;
+    let compiled = app
+        .runtime
+        .compile(body.clone())
+        .await
+        .map_err(|e| match e {
+            CompileError::Invalid(reason) => ApiError::bad_request(reason),
+            CompileError::Internal(reason) => ApiError::internal(reason),
+        })?;
     let functions = app.runtime.functions().clone();
     let record = tokio::task::spawn_blocking(move || {
         functions.put(
@@ -104,7 +114,10 @@ pub async fn delete(
     if !users.is_empty() {
         return Err(ApiError::new(
             StatusCode::CONFLICT,
-            format!("function `{name}` is used by trigger(s) {}; delete them first", users.join(", ")),
+            format!(
+                "function `{name}` is used by trigger(s) {}; delete them first",
+                users.join(", ")
+            ),
         ));
     }
     if !app.runtime.functions().remove(&name)? {

@@ -30,18 +30,23 @@ pub fn router() -> Router<Arc<App>> {
         .route("/functions", get(functions::list))
         .route(
             "/functions/{name}",
-            get(functions::get).put(functions::put).delete(functions::delete),
+            get(functions::get)
+                .put(functions::put)
+                .delete(functions::delete),
         )
         .layer(DefaultBodyLimit::max(MAX_COMPONENT_BYTES))
         .route("/triggers", get(triggers::list))
         .route(
             "/triggers/{name}",
-            get(triggers::get).put(triggers::put).delete(triggers::delete),
+            get(triggers::get)
+                .put(triggers::put)
+                .delete(triggers::delete),
         )
 }
 
 /// Parse a path segment as a name, answering 400 when it is not one.
 fn parse_name(raw: &str) -> Result<crate::registry::Name, crate::ingress::ApiError> {
-    raw.parse()
-        .map_err(|e: crate::registry::InvalidName| crate::ingress::ApiError::bad_request(e.to_string()))
+    raw.parse().map_err(|e: crate::registry::InvalidName| {
+        crate::ingress::ApiError::bad_request(e.to_string())
+    })
 }

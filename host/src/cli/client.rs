@@ -99,7 +99,11 @@ pub async fn send(
     data: Option<String>,
     to: Option<String>,
 ) -> Result<()> {
-    let mut event = Event::new(id.unwrap_or_else(|| uuid::Uuid::new_v4().to_string()), source, ty);
+    let mut event = Event::new(
+        id.unwrap_or_else(|| uuid::Uuid::new_v4().to_string()),
+        source,
+        ty,
+    );
     event.time = Some(chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true));
     if let Some(d) = data {
         serde_json::from_str::<serde_json::Value>(&d).context("--data must be JSON")?;
@@ -163,7 +167,11 @@ pub async fn ls(host: &str) -> Result<()> {
             .map(|(k, v)| format!("{k}={v}"))
             .collect();
         let sink = t.sink.map_or_else(|| "-".to_owned(), |s| s.to_string());
-        println!("  {name:<24} [{}] -> {} -> {sink}", filter.join(" "), t.function);
+        println!(
+            "  {name:<24} [{}] -> {} -> {sink}",
+            filter.join(" "),
+            t.function
+        );
     }
     Ok(())
 }

@@ -90,7 +90,11 @@ pub enum Command {
 #[derive(Debug, clap::Args)]
 pub struct HostArg {
     /// Base URL of the host.
-    #[arg(long = "host", env = "SLUICE_HOST", default_value = "http://127.0.0.1:8080")]
+    #[arg(
+        long = "host",
+        env = "SLUICE_HOST",
+        default_value = "http://127.0.0.1:8080"
+    )]
     pub url: String,
 }
 

@@ -11,7 +11,10 @@ use crate::config::Config;
 /// SIGTERM; then finish running deliveries and exit.
 pub async fn run(args: ServeArgs) -> Result<()> {
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
-    let builder = tracing_subscriber::fmt().with_env_filter(filter);
+    let ansi = std::io::IsTerminal::is_terminal(&std::io::stdout());
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_ansi(ansi);
     if args.log_json {
         builder.json().init();
     } else {

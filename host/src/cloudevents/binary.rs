@@ -205,7 +205,10 @@ mod tests {
         h.insert("CE-Tenant", HeaderValue::from_static("acme"));
         h.insert(header::CONTENT_TYPE, HeaderValue::from_static("text/plain"));
         let e = decode(&h, Bytes::from_static(b"hi")).unwrap();
-        assert_eq!(e.extensions["tenant"], ExtensionValue::String("acme".into()));
+        assert_eq!(
+            e.extensions["tenant"],
+            ExtensionValue::String("acme".into())
+        );
         assert_eq!(e.datacontenttype.as_deref(), Some("text/plain"));
         assert_eq!(e.data.as_deref(), Some(&b"hi"[..]));
     }

@@ -17,7 +17,12 @@ const INT_RANGE: std::ops::RangeInclusive<i64> = (i32::MIN as i64)..=(i32::MAX a
 /// `application/json`, `text/json`, or any `+json` suffix.
 pub(super) fn is_json_content_type(ct: Option<&str>) -> bool {
     let Some(ct) = ct else { return true };
-    let essence = ct.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
+    let essence = ct
+        .split(';')
+        .next()
+        .unwrap_or("")
+        .trim()
+        .to_ascii_lowercase();
     essence == "application/json" || essence == "text/json" || essence.ends_with("+json")
 }
 
@@ -95,7 +100,10 @@ fn decode_members(members: BTreeMap<String, &RawValue>) -> Result<Event, DecodeE
             } else {
                 // Non-JSON data travels as a JSON string (§3.1.1).
                 let s: String = serde_json::from_str(raw.get()).map_err(|_| {
-                    invalid("data", "must be a JSON string when datacontenttype is not JSON")
+                    invalid(
+                        "data",
+                        "must be a JSON string when datacontenttype is not JSON",
+                    )
                 })?;
                 Some(Bytes::from(s))
             }
@@ -178,7 +186,10 @@ fn data_member<'a>(ct: Option<&str>, data: &[u8]) -> (&'a str, Box<RawValue>) {
         return ("data", serde_json::value::to_raw_value(text).expect("str"));
     }
     let b64 = base64::engine::general_purpose::STANDARD.encode(data);
-    ("data_base64", serde_json::value::to_raw_value(&b64).expect("str"))
+    (
+        "data_base64",
+        serde_json::value::to_raw_value(&b64).expect("str"),
+    )
 }
 
 /// Serialize one event as a JSON object.
@@ -222,8 +233,10 @@ mod tests {
     #[test]
     fn json_data_is_kept_as_its_raw_text() {
         // JSON format §3.1.2: JSON data stays JSON, whitespace and all
-        let e = decode(br#"{"specversion":"1.0","id":"1","source":"/s","type":"t","data":{"a": [1, 2]}}"#)
-            .unwrap();
+        let e = decode(
+            br#"{"specversion":"1.0","id":"1","source":"/s","type":"t","data":{"a": [1, 2]}}"#,
+        )
+        .unwrap();
         assert_eq!(e.data.as_deref(), Some(&br#"{"a": [1, 2]}"#[..]));
         assert_eq!(e.datacontenttype.as_deref(), Some("application/json"));
     }
@@ -239,7 +252,10 @@ mod tests {
     fn text_data_and_base64() {
         let e = decode(br#"{"specversion":"1.0","id":"1","source":"/s","type":"t","datacontenttype":"text/plain","data":"hi \u00e9"}"#).unwrap();
         assert_eq!(e.data.as_deref(), Some("hi é".as_bytes()));
-        let e = decode(br#"{"specversion":"1.0","id":"1","source":"/s","type":"t","data_base64":"AAEC"}"#).unwrap();
+        let e = decode(
+            br#"{"specversion":"1.0","id":"1","source":"/s","type":"t","data_base64":"AAEC"}"#,
+        )
+        .unwrap();
         assert_eq!(e.data.as_deref(), Some(&[0u8, 1, 2][..]));
         assert_eq!(e.datacontenttype, None);
     }
@@ -257,7 +273,8 @@ mod tests {
         assert_eq!(e.extensions["n"], ExtensionValue::Integer(7));
         assert_eq!(e.extensions["b"], ExtensionValue::Boolean(true));
         assert_eq!(e.extensions["s"], ExtensionValue::String("x".into()));
-        let err = decode(br#"{"specversion":"1.0","id":"1","source":"/s","type":"t","n":1.5}"#).unwrap_err();
+        let err = decode(br#"{"specversion":"1.0","id":"1","source":"/s","type":"t","n":1.5}"#)
+            .unwrap_err();
         assert!(err.to_string().contains("`n`"), "{err}");
     }
 
@@ -270,7 +287,10 @@ mod tests {
     #[test]
     fn batch_names_the_first_bad_index() {
         let err = decode_batch(br#"[{"specversion":"1.0","id":"1","source":"/s","type":"t"},{"specversion":"1.0","id":"2","source":"/s"}]"#).unwrap_err();
-        assert!(matches!(err, DecodeError::InBatch { index: 1, .. }), "{err}");
+        assert!(
+            matches!(err, DecodeError::InBatch { index: 1, .. }),
+            "{err}"
+        );
         assert_eq!(decode_batch(b"[]").unwrap(), vec![]);
     }
 

@@ -36,7 +36,12 @@ impl Mode {
         let Some(ct) = content_type else {
             return Ok(Self::Binary);
         };
-        let essence = ct.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
+        let essence = ct
+            .split(';')
+            .next()
+            .unwrap_or("")
+            .trim()
+            .to_ascii_lowercase();
         let (mode, format) = if let Some(rest) = essence.strip_prefix(BATCHED) {
             (Self::Batched, rest)
         } else if let Some(rest) = essence.strip_prefix(STRUCTURED) {
@@ -73,7 +78,9 @@ mod tests {
         );
         assert_eq!(
             Mode::detect(Some("application/cloudevents+avro")),
-            Err(DecodeError::UnsupportedFormat("application/cloudevents+avro".into()))
+            Err(DecodeError::UnsupportedFormat(
+                "application/cloudevents+avro".into()
+            ))
         );
         assert!(Mode::detect(Some("application/cloudevents-batch+avro")).is_err());
     }

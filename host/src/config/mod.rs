@@ -183,8 +183,14 @@ mod tests {
         let c = Config::load(&path).unwrap();
         let echo = &c.functions[&"echo".parse().unwrap()];
         assert_eq!(echo.path, dir.path().join("echo.wasm"));
-        assert_eq!(echo.settings.timeout, Some(std::time::Duration::from_secs(2)));
-        assert_eq!(c.runtime.default_timeout, std::time::Duration::from_millis(250));
+        assert_eq!(
+            echo.settings.timeout,
+            Some(std::time::Duration::from_secs(2))
+        );
+        assert_eq!(
+            c.runtime.default_timeout,
+            std::time::Duration::from_millis(250)
+        );
         assert_eq!(c.triggers[&"all".parse().unwrap()].sink, Some(Sink::Log));
     }
 
@@ -192,10 +198,18 @@ mod tests {
     fn unknown_fields_and_bad_values_are_refused() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("sluice.toml");
-        std::fs::write(&path, "[functions.echo]\npath = \"e.wasm\"\ntimeot = \"1s\"\n").unwrap();
+        std::fs::write(
+            &path,
+            "[functions.echo]\npath = \"e.wasm\"\ntimeot = \"1s\"\n",
+        )
+        .unwrap();
         let err = Config::load(&path).unwrap_err().to_string();
         assert!(err.contains("timeot"), "{err}");
-        std::fs::write(&path, "[triggers.t]\nfunction = \"echo\"\nsink = \"ftp://x\"\n").unwrap();
+        std::fs::write(
+            &path,
+            "[triggers.t]\nfunction = \"echo\"\nsink = \"ftp://x\"\n",
+        )
+        .unwrap();
         let err = Config::load(&path).unwrap_err().to_string();
         assert!(err.contains("ftp"), "{err}");
     }

@@ -15,7 +15,11 @@ use crate::registry::Name;
 #[serde(deny_unknown_fields)]
 pub struct FunctionSettings {
     /// CPU deadline of one invocation, e.g. `"500ms"`.
-    #[serde(default, with = "humantime_serde", skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        with = "humantime_serde",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub timeout: Option<Duration>,
     /// Memory cap of one instance, in MiB.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -87,7 +91,9 @@ impl FromStr for Sink {
             return Ok(Self::Log);
         }
         match url::Url::parse(s) {
-            Ok(u) if matches!(u.scheme(), "http" | "https") && u.host().is_some() => Ok(Self::Http(u)),
+            Ok(u) if matches!(u.scheme(), "http" | "https") && u.host().is_some() => {
+                Ok(Self::Http(u))
+            }
             _ => Err(InvalidSink(s.to_owned())),
         }
     }
@@ -139,11 +145,18 @@ impl TriggerSpec {
         for name in self.filter.attributes.keys() {
             let known = matches!(
                 name.as_str(),
-                "id" | "source" | "type" | "specversion" | "datacontenttype" | "dataschema" | "subject" | "time"
+                "id" | "source"
+                    | "type"
+                    | "specversion"
+                    | "datacontenttype"
+                    | "dataschema"
+                    | "subject"
+                    | "time"
             );
             if !known {
-                crate::event::validate_extension_name(name)
-                    .map_err(|_| format!("filter attribute `{name}` is not a valid attribute name"))?;
+                crate::event::validate_extension_name(name).map_err(|_| {
+                    format!("filter attribute `{name}` is not a valid attribute name")
+                })?;
             }
         }
         Ok(())
@@ -162,7 +175,10 @@ mod tests {
             crate::event::ExtensionValue::String("acme".into()),
         );
         let f = |pairs: &[(&str, &str)]| Filter {
-            attributes: pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(),
+            attributes: pairs
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
         };
         assert!(f(&[]).matches(&e));
         assert!(f(&[("type", "t")]).matches(&e));
@@ -174,7 +190,10 @@ mod tests {
     #[test]
     fn sinks_parse() {
         assert_eq!("log".parse::<Sink>(), Ok(Sink::Log));
-        assert!(matches!("http://127.0.0.1:9/x".parse::<Sink>(), Ok(Sink::Http(_))));
+        assert!(matches!(
+            "http://127.0.0.1:9/x".parse::<Sink>(),
+            Ok(Sink::Http(_))
+        ));
         assert!("ftp://x".parse::<Sink>().is_err());
         assert!("nonsense".parse::<Sink>().is_err());
     }

@@ -27,7 +27,12 @@ pub struct Dispatcher {
 
 impl Dispatcher {
     /// A dispatcher running at most `max_in_flight` deliveries at once.
-    pub fn new(runtime: Arc<Runtime>, routes: Arc<Routes>, sinks: Sinks, max_in_flight: usize) -> Self {
+    pub fn new(
+        runtime: Arc<Runtime>,
+        routes: Arc<Routes>,
+        sinks: Sinks,
+        max_in_flight: usize,
+    ) -> Self {
         Self {
             runtime,
             routes,
@@ -83,7 +88,11 @@ async fn deliver(runtime: &Runtime, sinks: &Sinks, route: &Route, event: &Event)
         return;
     };
     match sinks.send(sink, &reply).await {
-        Ok(()) => tracing::debug!(trigger = %route.name, event_id = %event.id, reply_id = %reply.id, %sink, "reply forwarded"),
-        Err(e) => tracing::error!(trigger = %route.name, event_id = %event.id, reply_id = %reply.id, "forwarding the reply failed: {e}"),
+        Ok(()) => {
+            tracing::debug!(trigger = %route.name, event_id = %event.id, reply_id = %reply.id, %sink, "reply forwarded")
+        }
+        Err(e) => {
+            tracing::error!(trigger = %route.name, event_id = %event.id, reply_id = %reply.id, "forwarding the reply failed: {e}")
+        }
     }
 }

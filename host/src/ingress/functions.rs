@@ -25,9 +25,9 @@ pub async fn invoke(
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Response, ApiError> {
-    let name: Name = name
-        .parse()
-        .map_err(|e: crate::registry::InvalidName| ApiError::new(StatusCode::NOT_FOUND, e.to_string()))?;
+    let name: Name = name.parse().map_err(|e: crate::registry::InvalidName| {
+        ApiError::new(StatusCode::NOT_FOUND, e.to_string())
+    })?;
     if app.runtime.functions().get(&name).is_none() {
         return Err(ApiError::not_found("function", &name));
     }
@@ -58,9 +58,10 @@ fn reply_mode(request: Mode, headers: &HeaderMap) -> Mode {
         .filter_map(|v| v.to_str().ok())
         .flat_map(|v| v.split(','))
         .any(|v| {
-            v.split(';')
-                .next()
-                .is_some_and(|m| m.trim().eq_ignore_ascii_case("application/cloudevents+json"))
+            v.split(';').next().is_some_and(|m| {
+                m.trim()
+                    .eq_ignore_ascii_case("application/cloudevents+json")
+            })
         });
     if wants_structured && request == Mode::Binary {
         Mode::Structured

@@ -26,7 +26,10 @@ impl ApiError {
 
     /// 404 for a named object that does not exist.
     pub fn not_found(what: &str, name: impl std::fmt::Display) -> Self {
-        Self::new(StatusCode::NOT_FOUND, format!("{what} `{name}` does not exist"))
+        Self::new(
+            StatusCode::NOT_FOUND,
+            format!("{what} `{name}` does not exist"),
+        )
     }
 
     /// 400 with a reason.

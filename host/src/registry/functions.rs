@@ -234,12 +234,25 @@ mod tests {
         let store = FunctionStore::open(dir.path()).unwrap();
         let name: Name = "echo".parse().unwrap();
         let v1 = store
-            .put(&name, b"one", Some(("e1", b"art")), FunctionSettings::default())
+            .put(
+                &name,
+                b"one",
+                Some(("e1", b"art")),
+                FunctionSettings::default(),
+            )
             .unwrap();
         assert_eq!(v1.size, 3);
-        assert_eq!(std::fs::read(store.artifact_path(&v1, "e1")).unwrap(), b"art");
-        let v2 = store.put(&name, b"two", None, FunctionSettings::default()).unwrap();
-        assert!(!store.artifact_path(&v1, "e1").exists(), "old version removed");
+        assert_eq!(
+            std::fs::read(store.artifact_path(&v1, "e1")).unwrap(),
+            b"art"
+        );
+        let v2 = store
+            .put(&name, b"two", None, FunctionSettings::default())
+            .unwrap();
+        assert!(
+            !store.artifact_path(&v1, "e1").exists(),
+            "old version removed"
+        );
         let reopened = FunctionStore::open(dir.path()).unwrap();
         assert_eq!(reopened.get(&name), Some(v2.clone()));
         assert_eq!(reopened.original(&v2).unwrap(), b"two");

@@ -6,8 +6,8 @@
 
 mod functions;
 mod name;
-mod store;
 mod objects;
+mod store;
 
 pub use functions::{Digest, FunctionRecord, FunctionStore};
 pub use name::{InvalidName, Name};

@@ -5,13 +5,17 @@ use std::str::FromStr;
 
 /// A validated name: 1–63 characters of `[a-z0-9-]`, starting with a letter
 /// or digit (DNS-label style, so names are safe in paths and URLs).
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize)]
+#[derive(
+    Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize,
+)]
 #[serde(try_from = "String", into = "String")]
 pub struct Name(String);
 
 /// A name that breaks the naming rules.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("invalid name `{0}`: use 1-63 characters of a-z, 0-9 and `-`, starting with a letter or digit")]
+#[error(
+    "invalid name `{0}`: use 1-63 characters of a-z, 0-9 and `-`, starting with a letter or digit"
+)]
 pub struct InvalidName(pub String);
 
 impl Name {
@@ -25,7 +29,8 @@ impl FromStr for Name {
     type Err = InvalidName;
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         let ok = (1..=63).contains(&s.len())
-            && s.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+            && s.bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
             && !s.starts_with('-');
         if ok {
             Ok(Self(s.to_owned()))

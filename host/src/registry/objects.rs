@@ -49,7 +49,9 @@ impl<T: Serialize + DeserializeOwned> ObjectStore<T> {
                 path: path.clone(),
                 reason,
             };
-            let name: Name = stem.parse().map_err(|e: super::InvalidName| corrupt(e.to_string()))?;
+            let name: Name = stem
+                .parse()
+                .map_err(|e: super::InvalidName| corrupt(e.to_string()))?;
             let bytes = std::fs::read(&path).map_err(io("reading", &path))?;
             let value = serde_json::from_slice(&bytes).map_err(|e| corrupt(e.to_string()))?;
             out.insert(name, value);

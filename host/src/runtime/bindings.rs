@@ -75,7 +75,10 @@ pub fn reply_size(e: &wit::Event) -> usize {
     let strings = [&e.id, &e.source, &e.type_, &e.specversion];
     let optional = [&e.datacontenttype, &e.dataschema, &e.subject, &e.time];
     strings.iter().map(|s| s.len()).sum::<usize>()
-        + optional.iter().map(|s| s.as_ref().map_or(0, String::len)).sum::<usize>()
+        + optional
+            .iter()
+            .map(|s| s.as_ref().map_or(0, String::len))
+            .sum::<usize>()
         + e.extensions
             .iter()
             .map(|(k, v)| {

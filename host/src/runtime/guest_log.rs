@@ -51,11 +51,17 @@ impl GuestLog {
         }
         let (function, event_id) = (&*self.function, self.event_id.as_str());
         match level {
-            Level::Trace => tracing::trace!(target: "sluice::guest", function, event_id, "{message}"),
-            Level::Debug => tracing::debug!(target: "sluice::guest", function, event_id, "{message}"),
+            Level::Trace => {
+                tracing::trace!(target: "sluice::guest", function, event_id, "{message}")
+            }
+            Level::Debug => {
+                tracing::debug!(target: "sluice::guest", function, event_id, "{message}")
+            }
             Level::Info => tracing::info!(target: "sluice::guest", function, event_id, "{message}"),
             Level::Warn => tracing::warn!(target: "sluice::guest", function, event_id, "{message}"),
-            Level::Error => tracing::error!(target: "sluice::guest", function, event_id, "{message}"),
+            Level::Error => {
+                tracing::error!(target: "sluice::guest", function, event_id, "{message}")
+            }
         }
     }
 
@@ -68,7 +74,10 @@ impl GuestLog {
     /// message), joined with ` | `.
     pub fn stderr_tail(&self) -> String {
         let tail = self.stderr_tail.lock().unwrap_or_else(|p| p.into_inner());
-        tail.iter().map(String::as_str).collect::<Vec<_>>().join(" | ")
+        tail.iter()
+            .map(String::as_str)
+            .collect::<Vec<_>>()
+            .join(" | ")
     }
 
     fn line(&self, stderr: bool, line: &str) {

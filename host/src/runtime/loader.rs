@@ -114,9 +114,13 @@ pub(super) fn load_artifact(
             // engine configuration, so these are bytes it produced itself.
             Some(body) => match unsafe { Component::deserialize(engine, body) } {
                 Ok(c) => return Ok(c),
-                Err(e) => tracing::warn!(path = %path.display(), "artifact refused, rebuilding: {e:#}"),
+                Err(e) => {
+                    tracing::warn!(path = %path.display(), "artifact refused, rebuilding: {e:#}")
+                }
             },
-            None => tracing::warn!(path = %path.display(), "artifact checksum mismatch (corrupt on disk), rebuilding"),
+            None => {
+                tracing::warn!(path = %path.display(), "artifact checksum mismatch (corrupt on disk), rebuilding")
+            }
         },
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
             tracing::info!(function = %record.name, "no artifact for this engine, compiling");

@@ -221,11 +221,12 @@ impl Runtime {
             .functions
             .get(name)
             .ok_or_else(|| InvokeError::NotFound(name.clone()))?;
-        let component = loader::load_artifact(&self.engine, &self.engine_key, &self.functions, &record)
-            .map_err(|reason| InvokeError::Load {
-                function: name.clone(),
-                reason,
-            })?;
+        let component =
+            loader::load_artifact(&self.engine, &self.engine_key, &self.functions, &record)
+                .map_err(|reason| InvokeError::Load {
+                    function: name.clone(),
+                    reason,
+                })?;
         let pre = self
             .linker
             .instantiate_pre(&component)
@@ -238,7 +239,9 @@ impl Runtime {
         Ok(Loaded {
             pre,
             timeout: s.timeout.unwrap_or(self.config.default_timeout),
-            memory_bytes: s.memory_mib.unwrap_or(self.config.default_memory_mib) as usize * 1024 * 1024,
+            memory_bytes: s.memory_mib.unwrap_or(self.config.default_memory_mib) as usize
+                * 1024
+                * 1024,
             env: s.env.iter().map(|(k, v)| (k.clone(), v.clone())).collect(),
         })
     }
@@ -250,20 +253,30 @@ impl Runtime {
     /// [`CompileError`] with the compiler's or linker's reason.
     pub async fn compile(self: &Arc<Self>, bytes: bytes::Bytes) -> Result<Compiled, CompileError> {
         let this = self.clone();
-        tokio::task::spawn_blocking(move || loader::compile(&this.engine, &this.engine_key, &this.linker, &bytes))
-            .await
-            .map_err(|e| CompileError::Internal(e.to_string()))?
+        tokio::task::spawn_blocking(move || {
+            loader::compile(&this.engine, &this.engine_key, &this.linker, &bytes)
+        })
+        .await
+        .map_err(|e| CompileError::Internal(e.to_string()))?
     }
 }
 
 /// Turn a wasmtime error into the invocation error it stands for.
-fn classify(err: &wasmtime::Error, store: &Store<HostState>, loaded: &Loaded, log: &GuestLog) -> InvokeError {
+fn classify(
+    err: &wasmtime::Error,
+    store: &Store<HostState>,
+    loaded: &Loaded,
+    log: &GuestLog,
+) -> InvokeError {
     if store.data().memory.exceeded() {
         return InvokeError::OutOfMemory {
             limit_mib: (store.data().memory.limit() / (1024 * 1024)) as u32,
         };
     }
-    if err.downcast_ref::<wasmtime::PoolConcurrencyLimitError>().is_some() {
+    if err
+        .downcast_ref::<wasmtime::PoolConcurrencyLimitError>()
+        .is_some()
+    {
         return InvokeError::Busy;
     }
     match err.downcast_ref::<wasmtime::Trap>() {

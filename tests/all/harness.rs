@@ -1,0 +1,325 @@
+//! Test harness: a running `sluice` host, a capturing HTTP sink, and the
+//! paths of the compiled functions.
+
+#![allow(dead_code)] // each test module uses a different subset
+
+use std::io::{BufRead, BufReader};
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use axum::body::Bytes;
+use axum::http::{HeaderMap, StatusCode};
+use tokio::sync::mpsc;
+
+/// How long a host may take to start before the test fails.
+const START_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// The compiled component of the function `name`.
+pub fn function(name: &str) -> PathBuf {
+    let dir = std::env::var_os("SLUICE_FUNCTIONS_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/functions"));
+    let path = dir.join(format!("{name}.wasm"));
+    assert!(
+        path.is_file(),
+        "{} is missing: run `cargo xtask functions` (or `cargo xtask test`) first",
+        path.display()
+    );
+    path
+}
+
+/// A running `sluice serve` process, killed on drop.
+pub struct Host {
+    child: Child,
+    pub addr: SocketAddr,
+    pub data_dir: PathBuf,
+    logs: Arc<Mutex<Vec<serde_json::Value>>>,
+    pub client: reqwest::Client,
+    _tmp: Option<tempfile::TempDir>,
+}
+
+impl Host {
+    /// Start a host with a fresh data directory and no config file.
+    pub async fn start() -> Self {
+        let tmp = tempfile::tempdir().unwrap();
+        let mut h = Self::start_with(tmp.path(), None, &[]).await;
+        h._tmp = Some(tmp);
+        h
+    }
+
+    /// Start a host on `data_dir`, with an optional config file and extra
+    /// environment.
+    pub async fn start_with(data_dir: &Path, config: Option<&Path>, env: &[(&str, &str)]) -> Self {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_sluice"));
+        cmd.args([
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+            "--log-json",
+            "--data-dir",
+        ])
+        .arg(data_dir)
+        .env("RUST_LOG", "info,sluice=debug")
+        .env_remove("RUST_BACKTRACE")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit());
+        if let Some(c) = config {
+            cmd.arg("--config").arg(c);
+        }
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
+        let mut child = cmd.spawn().expect("starting sluice");
+        let stdout = child.stdout.take().unwrap();
+        let logs = Arc::new(Mutex::new(Vec::new()));
+        let (addr_tx, addr_rx) = std::sync::mpsc::channel();
+        let sink = logs.clone();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines() {
+                let Ok(line) = line else { break };
+                let Ok(v) = serde_json::from_str::<serde_json::Value>(&line) else {
+                    eprintln!("sluice: {line}");
+                    continue;
+                };
+                if v["fields"]["message"] == "sluice is serving" {
+                    if let Some(a) = v["fields"]["addr"].as_str() {
+                        let _ = addr_tx.send(a.parse::<SocketAddr>().unwrap());
+                    }
+                }
+                eprintln!("sluice: {line}");
+                sink.lock().unwrap().push(v);
+            }
+        });
+        let addr = tokio::task::spawn_blocking(move || addr_rx.recv_timeout(START_TIMEOUT))
+            .await
+            .unwrap()
+            .unwrap_or_else(|_| panic!("sluice did not start within {START_TIMEOUT:?}"));
+        Self {
+            child,
+            addr,
+            data_dir: data_dir.to_path_buf(),
+            logs,
+            client: reqwest::Client::new(),
+            _tmp: None,
+        }
+    }
+
+    /// `http://ADDR` + `path`.
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{path}", self.addr)
+    }
+
+    /// Upload a component from `functions/` as `name`.
+    pub async fn deploy(&self, name: &str, function_name: &str) -> reqwest::Response {
+        let bytes = std::fs::read(function(function_name)).unwrap();
+        self.upload(name, bytes, "").await
+    }
+
+    /// Upload raw bytes as `name`, with a query string (e.g. `?timeout=1s`).
+    pub async fn upload(&self, name: &str, bytes: Vec<u8>, query: &str) -> reqwest::Response {
+        self.client
+            .put(self.url(&format!("/admin/v1/functions/{name}{query}")))
+            .header("content-type", "application/wasm")
+            .body(bytes)
+            .send()
+            .await
+            .unwrap()
+    }
+
+    /// Deploy, asserting success.
+    pub async fn deploy_ok(&self, name: &str, function_name: &str) {
+        let r = self.deploy(name, function_name).await;
+        assert_eq!(
+            r.status(),
+            StatusCode::CREATED,
+            "{}",
+            r.text().await.unwrap()
+        );
+    }
+
+    /// Create a trigger, asserting success.
+    pub async fn trigger_ok(&self, name: &str, spec: serde_json::Value) {
+        let r = self
+            .client
+            .put(self.url(&format!("/admin/v1/triggers/{name}")))
+            .json(&spec)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(
+            r.status(),
+            StatusCode::CREATED,
+            "{}",
+            r.text().await.unwrap()
+        );
+    }
+
+    /// POST a binary-mode event to `path`.
+    pub async fn post_binary(
+        &self,
+        path: &str,
+        headers: &[(&str, &str)],
+        body: &str,
+    ) -> reqwest::Response {
+        let mut req = self.client.post(self.url(path)).body(body.to_owned());
+        for (k, v) in headers {
+            req = req.header(*k, *v);
+        }
+        req.send().await.unwrap()
+    }
+
+    /// Log records whose message contains `needle`.
+    pub fn logs_with(&self, needle: &str) -> Vec<serde_json::Value> {
+        self.logs
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|v| {
+                v["fields"]["message"]
+                    .as_str()
+                    .is_some_and(|m| m.contains(needle))
+            })
+            .cloned()
+            .collect()
+    }
+
+    /// Wait (bounded) until some log record satisfies `pred`.
+    pub async fn wait_for_log(
+        &self,
+        what: &str,
+        pred: impl Fn(&serde_json::Value) -> bool,
+    ) -> serde_json::Value {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            if let Some(v) = self.logs.lock().unwrap().iter().find(|v| pred(v)).cloned() {
+                return v;
+            }
+            assert!(Instant::now() < deadline, "no log record for: {what}");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    /// Stop the host with SIGTERM and wait for it to exit.
+    pub fn stop(mut self) {
+        let _ = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status();
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while Instant::now() < deadline {
+            if let Ok(Some(_)) = self.child.try_wait() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        panic!("sluice did not stop within 10s of SIGTERM");
+    }
+}
+
+impl Drop for Host {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// One request a [`Sink`] received.
+#[derive(Debug, Clone)]
+pub struct Received {
+    pub headers: HeaderMap,
+    pub body: Bytes,
+}
+
+impl Received {
+    /// A header as a string.
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.get(name).and_then(|v| v.to_str().ok())
+    }
+}
+
+/// A real HTTP server on loopback that records every POST it receives and
+/// answers with a configurable status.
+pub struct Sink {
+    pub addr: SocketAddr,
+    rx: mpsc::UnboundedReceiver<Received>,
+    status: Arc<Mutex<StatusCode>>,
+}
+
+impl Sink {
+    /// Start a sink answering 202.
+    pub async fn start() -> Self {
+        let (tx, rx) = mpsc::unbounded_channel();
+        let status = Arc::new(Mutex::new(StatusCode::ACCEPTED));
+        let answer = status.clone();
+        let app = axum::Router::new().fallback(move |headers: HeaderMap, body: Bytes| {
+            let tx = tx.clone();
+            let answer = answer.clone();
+            async move {
+                let _ = tx.send(Received { headers, body });
+                *answer.lock().unwrap()
+            }
+        });
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+        Self { addr, rx, status }
+    }
+
+    /// The sink's URL.
+    pub fn url(&self) -> String {
+        format!("http://{}/", self.addr)
+    }
+
+    /// Answer every request with `status` from now on.
+    pub fn respond_with(&self, status: StatusCode) {
+        *self.status.lock().unwrap() = status;
+    }
+
+    /// The next request, failing the test after `timeout`.
+    pub async fn next(&mut self, timeout: Duration) -> Received {
+        tokio::time::timeout(timeout, self.rx.recv())
+            .await
+            .expect("nothing reached the sink in time")
+            .expect("sink closed")
+    }
+
+    /// Assert nothing (more) arrives within `wait`.
+    pub async fn assert_quiet(&mut self, wait: Duration) {
+        if let Ok(Some(r)) = tokio::time::timeout(wait, self.rx.recv()).await {
+            panic!(
+                "unexpected request at the sink: {:?} {:?}",
+                r.headers, r.body
+            );
+        }
+    }
+}
+
+/// Headers of a minimal binary-mode event.
+pub fn ce(id: &str, ty: &str) -> Vec<(&'static str, String)> {
+    vec![
+        ("ce-specversion", "1.0".into()),
+        ("ce-id", id.into()),
+        ("ce-source", "/tests".into()),
+        ("ce-type", ty.into()),
+    ]
+}
+
+/// POST a binary-mode event with JSON data to `url`.
+pub async fn send_event(
+    client: &reqwest::Client,
+    url: &str,
+    id: &str,
+    ty: &str,
+    data: &str,
+) -> reqwest::Response {
+    let mut req = client
+        .post(url)
+        .header("content-type", "application/json")
+        .body(data.to_owned());
+    for (k, v) in ce(id, ty) {
+        req = req.header(k, v);
+    }
+    req.send().await.unwrap()
+}
