@@ -8,6 +8,7 @@ use anyhow::{Context, Result};
 
 use crate::config::{Config, IngressConfig, TriggerSpec};
 use crate::delivery::Dispatcher;
+use crate::metrics::Metrics;
 use crate::registry::{FunctionStore, ObjectStore};
 use crate::routing::Routes;
 use crate::runtime::Runtime;
@@ -28,6 +29,8 @@ pub struct App {
     pub dispatcher: Dispatcher,
     /// Ingress limits.
     pub ingress: IngressConfig,
+    /// Every metric, for `GET /metrics`.
+    pub metrics: Metrics,
 }
 
 impl App {
@@ -42,8 +45,13 @@ impl App {
     pub async fn build(config: Config, data_dir: PathBuf) -> Result<Arc<Self>> {
         std::fs::create_dir_all(&data_dir)
             .with_context(|| format!("creating data directory {}", data_dir.display()))?;
+        let metrics = Metrics::new();
         let functions = Arc::new(FunctionStore::open(&data_dir)?);
-        let runtime = Arc::new(Runtime::new(config.runtime.clone(), functions.clone())?);
+        let runtime = Arc::new(Runtime::new(
+            config.runtime.clone(),
+            functions.clone(),
+            metrics.runtime.clone(),
+        )?);
 
         for (name, f) in &config.functions {
             let bytes = std::fs::read(&f.path)
@@ -77,14 +85,20 @@ impl App {
                 tracing::warn!(trigger = %name, function = %spec.function, "trigger names a function that is not deployed; its events will fail until it is");
             }
         }
-        let dispatcher =
-            Dispatcher::new(runtime.clone(), routes.clone(), Sinks::new(), MAX_IN_FLIGHT);
+        let dispatcher = Dispatcher::new(
+            runtime.clone(),
+            routes.clone(),
+            Sinks::new(),
+            metrics.delivery.clone(),
+            MAX_IN_FLIGHT,
+        );
         Ok(Arc::new(Self {
             runtime,
             routes,
             triggers,
             dispatcher,
             ingress: config.ingress,
+            metrics,
         }))
     }
 }

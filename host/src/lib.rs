@@ -20,6 +20,7 @@ pub mod config;
 pub mod delivery;
 pub mod event;
 pub mod ingress;
+pub mod metrics;
 pub mod registry;
 pub mod routing;
 pub mod runtime;

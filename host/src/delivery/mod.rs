@@ -12,6 +12,7 @@ use tokio::sync::Semaphore;
 use tokio_util::task::TaskTracker;
 
 use crate::event::Event;
+use crate::metrics::{DeliveryMetrics, Outcome};
 use crate::routing::{Route, Routes};
 use crate::runtime::Runtime;
 use crate::sinks::Sinks;
@@ -21,6 +22,7 @@ pub struct Dispatcher {
     runtime: Arc<Runtime>,
     routes: Arc<Routes>,
     sinks: Sinks,
+    metrics: DeliveryMetrics,
     permits: Arc<Semaphore>,
     tasks: TaskTracker,
 }
@@ -31,12 +33,14 @@ impl Dispatcher {
         runtime: Arc<Runtime>,
         routes: Arc<Routes>,
         sinks: Sinks,
+        metrics: DeliveryMetrics,
         max_in_flight: usize,
     ) -> Self {
         Self {
             runtime,
             routes,
             sinks,
+            metrics,
             permits: Arc::new(Semaphore::new(max_in_flight)),
             tasks: TaskTracker::new(),
         }
@@ -45,6 +49,7 @@ impl Dispatcher {
     /// Start delivering `event` to every matching trigger. Returns how many
     /// triggers matched, once each delivery has been started.
     pub async fn dispatch(&self, event: Event) -> usize {
+        self.metrics.accepted();
         let routes = self.routes.matching(&event);
         let matched = routes.len();
         if matched == 0 {
@@ -57,9 +62,11 @@ impl Dispatcher {
             };
             let runtime = self.runtime.clone();
             let sinks = self.sinks.clone();
+            let metrics = self.metrics.clone();
             let event = event.clone();
             self.tasks.spawn(async move {
-                deliver(&runtime, &sinks, &route, &event).await;
+                let outcome = deliver(&runtime, &sinks, &route, &event).await;
+                metrics.delivery(route.name.as_str(), outcome);
                 drop(permit);
             });
         }
@@ -74,25 +81,27 @@ impl Dispatcher {
 }
 
 /// Run one trigger's function on `event` and forward the reply.
-async fn deliver(runtime: &Runtime, sinks: &Sinks, route: &Route, event: &Event) {
+async fn deliver(runtime: &Runtime, sinks: &Sinks, route: &Route, event: &Event) -> Outcome {
     let function = &route.spec.function;
     let reply = match runtime.invoke(function, event).await {
         Ok(reply) => reply,
         Err(e) => {
             tracing::error!(trigger = %route.name, %function, event_id = %event.id, kind = e.kind().as_str(), "delivery failed: {e}");
-            return;
+            return Outcome::FunctionFailed;
         }
     };
     let (Some(reply), Some(sink)) = (reply, &route.spec.sink) else {
         tracing::debug!(trigger = %route.name, event_id = %event.id, "delivered, no reply forwarded");
-        return;
+        return Outcome::Delivered;
     };
     match sinks.send(sink, &reply).await {
         Ok(()) => {
-            tracing::debug!(trigger = %route.name, event_id = %event.id, reply_id = %reply.id, %sink, "reply forwarded")
+            tracing::debug!(trigger = %route.name, event_id = %event.id, reply_id = %reply.id, %sink, "reply forwarded");
+            Outcome::Delivered
         }
         Err(e) => {
-            tracing::error!(trigger = %route.name, event_id = %event.id, reply_id = %reply.id, "forwarding the reply failed: {e}")
+            tracing::error!(trigger = %route.name, event_id = %event.id, reply_id = %reply.id, "forwarding the reply failed: {e}");
+            Outcome::SinkFailed
         }
     }
 }

@@ -5,7 +5,7 @@
 //! - `POST /functions/{name}`: direct invocation (the Knative "callable"
 //!   contract): the reply event in the response, 204 when there is none.
 //! - `/admin/v1/...`: see [`crate::admin`].
-//! - `GET /healthz`: liveness.
+//! - `GET /healthz`: liveness; `GET /metrics`: Prometheus metrics.
 
 mod events;
 mod functions;
@@ -27,9 +27,23 @@ pub fn router(app: Arc<App>) -> Router {
         .route("/", post(events::accept))
         .route("/functions/{name}", post(functions::invoke))
         .route("/healthz", get(|| async { "ok\n" }))
+        .route("/metrics", get(metrics))
         .nest("/admin/v1", crate::admin::router())
         .layer(DefaultBodyLimit::max(max_body))
         .with_state(app)
+}
+
+/// `GET /metrics`: the Prometheus text exposition.
+async fn metrics(
+    axum::extract::State(app): axum::extract::State<Arc<App>>,
+) -> impl axum::response::IntoResponse {
+    (
+        [(
+            axum::http::header::CONTENT_TYPE,
+            "text/plain; version=0.0.4; charset=utf-8",
+        )],
+        app.metrics.render(),
+    )
 }
 
 /// Serve `router` on `listener` until `shutdown` completes, then let

@@ -62,22 +62,32 @@ pub fn engine_key(engine: &Engine) -> String {
     hex::encode(&h.0.finalize()[..8])
 }
 
-/// Advances the engine's epoch every [`EPOCH_TICK`] until dropped.
+/// How often the ticker thread runs the housekeeping task.
+const HOUSEKEEPING_EVERY: Duration = Duration::from_millis(250);
+
+/// Advances the engine's epoch every [`EPOCH_TICK`], and runs a
+/// housekeeping task every [`HOUSEKEEPING_EVERY`], until dropped.
 pub struct EpochTicker {
     stop: Arc<AtomicBool>,
 }
 
 impl EpochTicker {
     /// Start ticking `engine`.
-    pub fn start(engine: Engine) -> Self {
+    pub fn start(engine: Engine, housekeeping: impl Fn() + Send + 'static) -> Self {
         let stop = Arc::new(AtomicBool::new(false));
         let flag = stop.clone();
         std::thread::Builder::new()
             .name("sluice-epoch".into())
             .spawn(move || {
+                let every = (HOUSEKEEPING_EVERY.as_nanos() / EPOCH_TICK.as_nanos()).max(1);
+                let mut ticks: u128 = 0;
                 while !flag.load(Ordering::Relaxed) {
                     std::thread::sleep(EPOCH_TICK);
                     engine.increment_epoch();
+                    ticks += 1;
+                    if ticks.is_multiple_of(every) {
+                        housekeeping();
+                    }
                 }
             })
             .expect("spawning the epoch thread");

@@ -17,7 +17,6 @@ mod guest_log;
 mod loader;
 mod state;
 
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -34,6 +33,7 @@ use self::guest_log::GuestLog;
 use self::state::HostState;
 use crate::config::RuntimeConfig;
 use crate::event::Event;
+use crate::metrics::RuntimeMetrics;
 use crate::registry::{FunctionStore, Name};
 
 /// A function ready to instantiate: its component, linked and type-checked.
@@ -44,17 +44,6 @@ pub struct Loaded {
     env: Vec<(String, String)>,
 }
 
-/// Counters of the runtime's own work (exported as metrics).
-#[derive(Debug, Default)]
-pub struct RuntimeStats {
-    /// Invocations that had to load their function first.
-    pub cold_starts: AtomicU64,
-    /// Invocations whose function was already loaded.
-    pub warm_starts: AtomicU64,
-    /// Functions unloaded from the cache (idle or over capacity).
-    pub evictions: Arc<AtomicU64>,
-}
-
 /// The wasm runtime. Cheap to share behind an `Arc`.
 pub struct Runtime {
     engine: Engine,
@@ -63,7 +52,7 @@ pub struct Runtime {
     functions: Arc<FunctionStore>,
     loaded: moka::sync::Cache<Name, Arc<Loaded>>,
     config: RuntimeConfig,
-    stats: Arc<RuntimeStats>,
+    metrics: RuntimeMetrics,
     _ticker: engine::EpochTicker,
 }
 
@@ -77,44 +66,45 @@ impl Runtime {
     ///
     /// # Errors
     /// When wasmtime refuses the configuration.
-    pub fn new(config: RuntimeConfig, functions: Arc<FunctionStore>) -> Result<Self, StartError> {
+    pub fn new(
+        config: RuntimeConfig,
+        functions: Arc<FunctionStore>,
+        metrics: RuntimeMetrics,
+    ) -> Result<Self, StartError> {
         let engine = engine::build(&config).map_err(StartError)?;
         let mut linker = Linker::new(&engine);
         wasmtime_wasi::p2::add_to_linker_async(&mut linker).map_err(StartError)?;
         Handler::add_to_linker::<_, wasmtime::component::HasSelf<_>>(&mut linker, |s| s)
             .map_err(StartError)?;
-        let stats = Arc::new(RuntimeStats::default());
-        let evictions = stats.evictions.clone();
-        let loaded = moka::sync::Cache::builder()
+        let listener_metrics = metrics.clone();
+        let loaded: moka::sync::Cache<Name, Arc<Loaded>> = moka::sync::Cache::builder()
             .max_capacity(config.max_resident)
             .time_to_idle(config.idle_timeout)
             .eviction_listener(move |name: Arc<Name>, _, cause| {
-                if cause.was_evicted() {
-                    evictions.fetch_add(1, Ordering::Relaxed);
-                    tracing::debug!(function = %name, ?cause, "function unloaded");
-                }
+                listener_metrics.unloaded(cause.was_evicted());
+                tracing::debug!(function = %name, ?cause, "function unloaded");
             })
             .build();
+        // Expiry in moka happens during its housekeeping; run it regularly
+        // so an idle function is unloaded even when no event arrives.
+        let housekeeping = loaded.clone();
         Ok(Self {
             engine_key: engine::engine_key(&engine),
-            _ticker: engine::EpochTicker::start(engine.clone()),
+            _ticker: engine::EpochTicker::start(engine.clone(), move || {
+                housekeeping.run_pending_tasks()
+            }),
             engine,
             linker,
             functions,
             loaded,
             config,
-            stats,
+            metrics,
         })
     }
 
     /// The runtime's settings.
     pub fn config(&self) -> &RuntimeConfig {
         &self.config
-    }
-
-    /// Counters of cold and warm starts and evictions.
-    pub fn stats(&self) -> &Arc<RuntimeStats> {
-        &self.stats
     }
 
     /// The function store this runtime loads from.
@@ -139,7 +129,33 @@ impl Runtime {
     /// An [`InvokeError`] saying why no result was produced; only this
     /// invocation is affected.
     pub async fn invoke(&self, name: &Name, event: &Event) -> Result<Option<Event>, InvokeError> {
-        let loaded = self.load(name)?;
+        let loaded = match self.load(name) {
+            Ok(loaded) => loaded,
+            Err(e) => {
+                self.metrics.failed_to_start(name.as_str(), e.kind());
+                return Err(e);
+            }
+        };
+        let started = Instant::now();
+        let live = self.metrics.live_instances(name.as_str());
+        live.inc();
+        let result = self.run(name, &loaded, event).await;
+        live.dec();
+        self.metrics.finished(
+            name.as_str(),
+            started.elapsed(),
+            result.as_ref().err().map(InvokeError::kind),
+        );
+        result
+    }
+
+    /// Instantiate `loaded` in a fresh store and call its handler.
+    async fn run(
+        &self,
+        name: &Name,
+        loaded: &Loaded,
+        event: &Event,
+    ) -> Result<Option<Event>, InvokeError> {
         let log = GuestLog::new(Arc::from(name.as_str()), event.id.clone());
         let mut store = Store::new(
             &self.engine,
@@ -162,7 +178,7 @@ impl Runtime {
 
         let input = wit::Event::from(event);
         let outcome = async {
-            let handler = loaded.pre.instantiate_async(&mut store).await?;
+            let handler: Handler = loaded.pre.instantiate_async(&mut store).await?;
             handler.call_handle(&mut store, &input).await
         }
         .await;
@@ -174,7 +190,7 @@ impl Runtime {
             Ok(Ok(None)) => Ok(None),
             Ok(Err(e)) => Err(InvokeError::Handler(e.message)),
             Err(err) => {
-                let classified = classify(&err, &store, &loaded, &log);
+                let classified = classify(&err, &store, loaded, &log);
                 tracing::warn!(function = %name, event_id = %event.id, kind = classified.kind().as_str(), "invocation failed: {err:#}");
                 Err(classified)
             }
@@ -199,7 +215,7 @@ impl Runtime {
     /// The loaded function, loading it first on a cold start.
     fn load(&self, name: &Name) -> Result<Arc<Loaded>, InvokeError> {
         if let Some(l) = self.loaded.get(name) {
-            self.stats.warm_starts.fetch_add(1, Ordering::Relaxed);
+            self.metrics.started(name.as_str(), false);
             return Ok(l);
         }
         let loaded = self
@@ -212,7 +228,7 @@ impl Runtime {
                     reason: other.to_string(),
                 },
             })?;
-        self.stats.cold_starts.fetch_add(1, Ordering::Relaxed);
+        self.metrics.started(name.as_str(), true);
         Ok(loaded)
     }
 
@@ -235,6 +251,7 @@ impl Runtime {
                 function: name.clone(),
                 reason: format!("{e:#}"),
             })?;
+        self.metrics.loaded();
         let s = &record.settings;
         Ok(Loaded {
             pre,

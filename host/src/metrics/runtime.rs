@@ -1,0 +1,94 @@
+//! Metrics of the wasm runtime.
+
+use std::time::Duration;
+
+use prometheus::{
+    histogram_opts, opts, HistogramVec, IntCounter, IntCounterVec, IntGauge, IntGaugeVec, Registry,
+};
+
+use super::register;
+use crate::runtime::ErrorKind;
+
+/// Runtime metric families.
+#[derive(Clone)]
+pub struct RuntimeMetrics {
+    invocations: IntCounterVec,
+    errors: IntCounterVec,
+    cold_starts: IntCounterVec,
+    warm_starts: IntCounterVec,
+    duration: HistogramVec,
+    live_instances: IntGaugeVec,
+    loaded: IntGauge,
+    evictions: IntCounter,
+}
+
+impl RuntimeMetrics {
+    pub(super) fn register(r: &Registry) -> Self {
+        Self {
+            invocations: register(r, IntCounterVec::new(opts!("invocations_total", "Function invocations started."), &["function"]).expect("valid")),
+            errors: register(r, IntCounterVec::new(opts!("invocation_errors_total", "Failed invocations, by error kind."), &["function", "kind"]).expect("valid")),
+            cold_starts: register(r, IntCounterVec::new(opts!("cold_starts_total", "Invocations that loaded their function from its precompiled artifact first."), &["function"]).expect("valid")),
+            warm_starts: register(r, IntCounterVec::new(opts!("warm_starts_total", "Invocations whose function was already loaded."), &["function"]).expect("valid")),
+            duration: register(r, HistogramVec::new(
+                histogram_opts!(
+                    "invocation_duration_seconds",
+                    "Wall time of one invocation: instantiate, call, drop.",
+                    vec![0.000_025, 0.000_05, 0.000_1, 0.000_25, 0.000_5, 0.001, 0.002_5, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0]
+                ),
+                &["function"],
+            ).expect("valid")),
+            live_instances: register(r, IntGaugeVec::new(opts!("live_instances", "Instances alive right now."), &["function"]).expect("valid")),
+            loaded: register(r, IntGauge::new("loaded_functions", "Functions loaded in memory (the rest are scaled to zero).").expect("valid")),
+            evictions: register(r, IntCounter::new("evictions_total", "Functions unloaded after being idle or to make room.").expect("valid")),
+        }
+    }
+
+    /// A function was loaded (`cold`) or found loaded.
+    pub fn started(&self, function: &str, cold: bool) {
+        self.invocations.with_label_values(&[function]).inc();
+        if cold {
+            self.cold_starts.with_label_values(&[function]).inc();
+        } else {
+            self.warm_starts.with_label_values(&[function]).inc();
+        }
+    }
+
+    /// An invocation of `function` finished after `elapsed`.
+    pub fn finished(&self, function: &str, elapsed: Duration, error: Option<ErrorKind>) {
+        self.duration
+            .with_label_values(&[function])
+            .observe(elapsed.as_secs_f64());
+        if let Some(kind) = error {
+            self.errors
+                .with_label_values(&[function, kind.as_str()])
+                .inc();
+        }
+    }
+
+    /// An invocation failed before it started (unknown function, load error).
+    pub fn failed_to_start(&self, function: &str, kind: ErrorKind) {
+        self.invocations.with_label_values(&[function]).inc();
+        self.errors
+            .with_label_values(&[function, kind.as_str()])
+            .inc();
+    }
+
+    /// The gauge of live instances of `function`.
+    pub fn live_instances(&self, function: &str) -> IntGauge {
+        self.live_instances.with_label_values(&[function])
+    }
+
+    /// A function was loaded.
+    pub fn loaded(&self) {
+        self.loaded.inc();
+    }
+
+    /// A loaded function was unloaded: `evicted` when idle or over
+    /// capacity, otherwise because it was redeployed or removed.
+    pub fn unloaded(&self, evicted: bool) {
+        self.loaded.dec();
+        if evicted {
+            self.evictions.inc();
+        }
+    }
+}
