@@ -323,3 +323,53 @@ pub async fn send_event(
     }
     req.send().await.unwrap()
 }
+
+impl Host {
+    /// The value of one metric sample from `GET /metrics`, e.g.
+    /// `metric("sluice_cold_starts_total", &[("function", "echo")])`;
+    /// `None` when the sample is absent.
+    pub async fn metric(&self, name: &str, labels: &[(&str, &str)]) -> Option<f64> {
+        let text = self
+            .client
+            .get(self.url("/metrics"))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        text.lines()
+            .filter(|l| !l.starts_with('#'))
+            .find_map(|line| {
+                let (series, value) = line.rsplit_once(' ')?;
+                let (metric, rest) = series.split_once('{').unwrap_or((series, ""));
+                if metric != name {
+                    return None;
+                }
+                let all = labels
+                    .iter()
+                    .all(|(k, v)| rest.contains(&format!("{k}=\"{v}\"")));
+                all.then(|| value.parse().ok()).flatten()
+            })
+    }
+
+    /// Wait (bounded) until a metric sample satisfies `pred`.
+    pub async fn wait_for_metric(
+        &self,
+        name: &str,
+        labels: &[(&str, &str)],
+        pred: impl Fn(f64) -> bool,
+    ) -> f64 {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            if let Some(v) = self.metric(name, labels).await.filter(|v| pred(*v)) {
+                return v;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "metric {name}{labels:?} never reached the expected value"
+            );
+            tokio::time::sleep(Duration::from_millis(25)).await;
+        }
+    }
+}

@@ -23,6 +23,12 @@ pub struct UploadParams {
     timeout: Option<std::time::Duration>,
     /// Memory cap in MiB.
     memory_mib: Option<u32>,
+    /// Most invocations at once.
+    max_concurrency: Option<u32>,
+    /// Most direct invocations waiting before 429.
+    max_queue: Option<u32>,
+    /// Events per instance before it is replaced.
+    reuse: Option<u32>,
 }
 
 /// `PUT /functions/{name}`: validate, precompile and store a component.
@@ -51,6 +57,9 @@ pub async fn put(
     let settings = FunctionSettings {
         timeout: params.timeout,
         memory_mib: params.memory_mib,
+        max_concurrency: params.max_concurrency,
+        max_queue: params.max_queue,
+        reuse: params.reuse,
         env: Default::default(),
     };
     settings

@@ -24,6 +24,17 @@ pub struct FunctionSettings {
     /// Memory cap of one instance, in MiB.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub memory_mib: Option<u32>,
+    /// Most invocations running at once.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_concurrency: Option<u32>,
+    /// Most direct invocations waiting for a slot before `429`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_queue: Option<u32>,
+    /// Reuse each instance for up to this many events instead of a fresh
+    /// instance per event (faster for heavy guests, but state can leak
+    /// between events). Unset or 1: a fresh instance every time.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reuse: Option<u32>,
     /// Environment variables the function sees (it sees no others).
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub env: BTreeMap<String, String>,
@@ -45,6 +56,12 @@ impl FunctionSettings {
         }
         if self.timeout.is_some_and(|t| t.is_zero()) {
             return Err("timeout must be positive".into());
+        }
+        if self.max_concurrency == Some(0) {
+            return Err("max_concurrency must be at least 1".into());
+        }
+        if self.reuse == Some(0) {
+            return Err("reuse must be at least 1".into());
         }
         Ok(())
     }

@@ -22,6 +22,18 @@ pub struct RuntimeConfig {
     /// allocator's slot size). Default 256.
     #[serde(default = "default_max_memory_mib")]
     pub max_memory_mib: u32,
+    /// Most invocations of one function running at once, unless the
+    /// function sets its own. Default 64.
+    #[serde(default = "default_max_concurrency")]
+    pub default_max_concurrency: u32,
+    /// Most direct invocations of one function waiting for a slot before
+    /// they are answered 429, unless the function sets its own. Default 256.
+    #[serde(default = "default_max_queue")]
+    pub default_max_queue: u32,
+    /// A reused instance (see a function's `reuse`) idle this long is
+    /// dropped. Default 10 s.
+    #[serde(default = "default_reuse_idle", with = "humantime_serde")]
+    pub reuse_idle_timeout: Duration,
     /// Largest reply event a handler may return, in bytes. Default 1 MiB.
     #[serde(default = "default_max_reply_bytes")]
     pub max_reply_bytes: usize,
@@ -41,6 +53,9 @@ impl Default for RuntimeConfig {
             default_timeout: default_timeout(),
             default_memory_mib: default_memory_mib(),
             max_memory_mib: default_max_memory_mib(),
+            default_max_concurrency: default_max_concurrency(),
+            default_max_queue: default_max_queue(),
+            reuse_idle_timeout: default_reuse_idle(),
             max_reply_bytes: default_max_reply_bytes(),
             idle_timeout: default_idle_timeout(),
             max_resident: default_max_resident(),
@@ -62,6 +77,9 @@ impl RuntimeConfig {
         if self.max_memory_mib > 4096 {
             return Err("runtime.max_memory_mib is at most 4096 (32-bit linear memory)".into());
         }
+        if self.default_max_concurrency == 0 {
+            return Err("runtime.default_max_concurrency must be at least 1".into());
+        }
         if self.default_timeout.is_zero() {
             return Err("runtime.default_timeout must be positive".into());
         }
@@ -80,6 +98,15 @@ const fn default_memory_mib() -> u32 {
 }
 const fn default_max_memory_mib() -> u32 {
     256
+}
+const fn default_max_concurrency() -> u32 {
+    64
+}
+const fn default_max_queue() -> u32 {
+    256
+}
+const fn default_reuse_idle() -> Duration {
+    Duration::from_secs(10)
 }
 const fn default_max_reply_bytes() -> usize {
     1024 * 1024

@@ -34,7 +34,7 @@ pub async fn invoke(
     let decoded = decode(&headers, body)?;
     let mut replies = Vec::new();
     for event in &decoded.events {
-        if let Some(reply) = app.runtime.invoke(&name, event).await? {
+        if let Some(reply) = app.runtime.invoke_bounded(&name, event).await? {
             replies.push(reply);
         }
     }

@@ -1,9 +1,15 @@
 //! A guest's log output (the `log` import, stdout and stderr) as records in
-//! the host's structured log, tagged with the function name and event id,
-//! and capped per invocation so a noisy handler cannot flood the log.
+//! the host's structured log, tagged with the function name and event id.
+//!
+//! A noisy handler cannot flood the log: each invocation may write at most
+//! [`MAX_RECORDS_PER_INVOCATION`] records, and each function at most
+//! [`RECORDS_PER_SECOND`] per second (a token bucket from `governor`, with
+//! a burst of twice that). Records over either budget are counted and
+//! dropped, and the drop is reported once per invocation.
 
 use std::collections::VecDeque;
 use std::io;
+use std::num::NonZeroU32;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, Mutex};
@@ -21,35 +27,73 @@ const STDERR_TAIL_LINES: usize = 3;
 /// Longest line kept from stdout/stderr; longer lines are cut.
 const MAX_LINE: usize = 4096;
 
-/// The log of one invocation.
+/// Records one function may write per second, across its invocations.
+pub const RECORDS_PER_SECOND: u32 = 200;
+
+/// A function's log budget, shared by all its instances.
+pub type FunctionBudget = governor::DefaultDirectRateLimiter;
+
+/// A per-function budget of [`RECORDS_PER_SECOND`].
+pub fn function_budget() -> Arc<FunctionBudget> {
+    let rate = NonZeroU32::new(RECORDS_PER_SECOND).expect("non-zero");
+    let burst = NonZeroU32::new(RECORDS_PER_SECOND * 2).expect("non-zero");
+    Arc::new(governor::RateLimiter::direct(
+        governor::Quota::per_second(rate).allow_burst(burst),
+    ))
+}
+
+/// The log of one instance; [`GuestLog::begin`] starts each invocation.
 #[derive(Debug)]
 pub struct GuestLog {
     function: Arc<str>,
-    event_id: String,
+    event_id: Mutex<String>,
+    budget: Arc<FunctionBudget>,
     written: AtomicU32,
     dropped: AtomicU32,
     stderr_tail: Mutex<VecDeque<String>>,
 }
 
 impl GuestLog {
-    /// The log for `function` handling the event `event_id`.
-    pub fn new(function: Arc<str>, event_id: String) -> Arc<Self> {
+    /// The log of an instance of `function`, drawing on `budget`.
+    pub fn new(function: Arc<str>, budget: Arc<FunctionBudget>) -> Arc<Self> {
         Arc::new(Self {
             function,
-            event_id,
+            event_id: Mutex::new(String::new()),
+            budget,
             written: AtomicU32::new(0),
             dropped: AtomicU32::new(0),
             stderr_tail: Mutex::new(VecDeque::new()),
         })
     }
 
-    /// Write one record, unless the invocation's budget is spent.
+    /// Start logging for the invocation handling `event_id`.
+    pub fn begin(&self, event_id: &str) {
+        let mut id = self.event_id.lock().unwrap_or_else(|p| p.into_inner());
+        id.clear();
+        id.push_str(event_id);
+        self.written.store(0, Ordering::Relaxed);
+        self.dropped.store(0, Ordering::Relaxed);
+        self.stderr_tail
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clear();
+    }
+
+    /// Write one record, unless the invocation's or the function's budget
+    /// is spent.
     pub fn record(&self, level: Level, message: &str) {
-        if self.written.fetch_add(1, Ordering::Relaxed) >= MAX_RECORDS_PER_INVOCATION {
+        let over_invocation =
+            self.written.fetch_add(1, Ordering::Relaxed) >= MAX_RECORDS_PER_INVOCATION;
+        if over_invocation || self.budget.check().is_err() {
             self.dropped.fetch_add(1, Ordering::Relaxed);
             return;
         }
-        let (function, event_id) = (&*self.function, self.event_id.as_str());
+        let event_id = self
+            .event_id
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone();
+        let (function, event_id) = (&*self.function, event_id.as_str());
         match level {
             Level::Trace => {
                 tracing::trace!(target: "sluice::guest", function, event_id, "{message}")

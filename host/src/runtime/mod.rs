@@ -10,38 +10,60 @@
 //!   function costs nothing until its next event loads it again from the
 //!   precompiled artifact (a cold start).
 
+mod admission;
 mod bindings;
 mod engine;
 mod error;
 mod guest_log;
+mod instance;
 mod loader;
 mod state;
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use std::collections::HashMap;
+use std::sync::Mutex;
+
 use wasmtime::component::Linker;
-use wasmtime::{Engine, Store, UpdateDeadline};
+use wasmtime::{Engine, Store};
 
 pub use self::engine::EPOCH_TICK;
 pub use self::error::{ErrorKind, InvokeError};
 pub use self::loader::{CompileError, Compiled};
 
+pub use self::admission::Wait;
+
+use self::admission::Admission;
 use self::bindings::sluice::handler::types as wit;
 use self::bindings::{Handler, HandlerPre};
-use self::guest_log::GuestLog;
+use self::guest_log::{FunctionBudget, GuestLog};
+use self::instance::Instance;
 use self::state::HostState;
 use crate::config::RuntimeConfig;
 use crate::event::Event;
 use crate::metrics::RuntimeMetrics;
 use crate::registry::{FunctionStore, Name};
 
-/// A function ready to instantiate: its component, linked and type-checked.
+/// A function ready to instantiate: its component, linked and type-checked,
+/// with its limits, and its idle instances when it reuses them.
 pub struct Loaded {
     pre: HandlerPre<HostState>,
     timeout: Duration,
     memory_bytes: usize,
     env: Vec<(String, String)>,
+    log_budget: Arc<FunctionBudget>,
+    /// `Some(n)`: keep instances for up to `n` events.
+    reuse: Option<u32>,
+    idle: Mutex<Vec<Instance>>,
+}
+
+impl Loaded {
+    /// Drop reused instances idle for longer than `max_idle`.
+    fn prune_idle(&self, max_idle: Duration) {
+        let mut idle = self.idle.lock().unwrap_or_else(|p| p.into_inner());
+        idle.retain(|i| i.idle_since.elapsed() < max_idle);
+    }
 }
 
 /// The wasm runtime. Cheap to share behind an `Arc`.
@@ -51,6 +73,7 @@ pub struct Runtime {
     linker: Linker<HostState>,
     functions: Arc<FunctionStore>,
     loaded: moka::sync::Cache<Name, Arc<Loaded>>,
+    admissions: Mutex<HashMap<Name, Arc<Admission>>>,
     config: RuntimeConfig,
     metrics: RuntimeMetrics,
     _ticker: engine::EpochTicker,
@@ -86,17 +109,26 @@ impl Runtime {
             })
             .build();
         // Expiry in moka happens during its housekeeping; run it regularly
-        // so an idle function is unloaded even when no event arrives.
+        // so an idle function is unloaded even when no event arrives, and
+        // drop reused instances that sat idle too long.
         let housekeeping = loaded.clone();
+        let reuse_idle = config.reuse_idle_timeout;
+        let ticker = engine::EpochTicker::start(engine.clone(), move || {
+            housekeeping.run_pending_tasks();
+            for (_, l) in housekeeping.iter() {
+                if l.reuse.is_some() {
+                    l.prune_idle(reuse_idle);
+                }
+            }
+        });
         Ok(Self {
             engine_key: engine::engine_key(&engine),
-            _ticker: engine::EpochTicker::start(engine.clone(), move || {
-                housekeeping.run_pending_tasks()
-            }),
+            _ticker: ticker,
             engine,
             linker,
             functions,
             loaded,
+            admissions: Mutex::new(HashMap::new()),
             config,
             metrics,
         })
@@ -121,14 +153,56 @@ impl Runtime {
     /// Forget the loaded copy of `name` (after it is redeployed or removed).
     pub fn unload(&self, name: &Name) {
         self.loaded.invalidate(name);
+        self.admissions
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(name);
     }
 
-    /// Run `event` through the function `name` in a fresh instance.
+    /// Run `event` through the function `name`, waiting as long as it takes
+    /// for one of the function's slots (for callers that bound their own
+    /// concurrency, like the dispatcher).
     ///
     /// # Errors
     /// An [`InvokeError`] saying why no result was produced; only this
     /// invocation is affected.
     pub async fn invoke(&self, name: &Name, event: &Event) -> Result<Option<Event>, InvokeError> {
+        self.invoke_with(name, event, Wait::Unbounded).await
+    }
+
+    /// Like [`Runtime::invoke`], but shed with [`InvokeError::Busy`] when the
+    /// function's wait queue is full (for direct HTTP invocations: 429).
+    ///
+    /// # Errors
+    /// As [`Runtime::invoke`], plus `Busy`.
+    pub async fn invoke_bounded(
+        &self,
+        name: &Name,
+        event: &Event,
+    ) -> Result<Option<Event>, InvokeError> {
+        self.invoke_with(name, event, Wait::Bounded).await
+    }
+
+    async fn invoke_with(
+        &self,
+        name: &Name,
+        event: &Event,
+        wait: Wait,
+    ) -> Result<Option<Event>, InvokeError> {
+        let admission = match self.admission(name) {
+            Ok(a) => a,
+            Err(e) => {
+                self.metrics.failed_to_start(name.as_str(), e.kind());
+                return Err(e);
+            }
+        };
+        let _slot = match admission.enter(wait).await {
+            Ok(slot) => slot,
+            Err(e) => {
+                self.metrics.failed_to_start(name.as_str(), e.kind());
+                return Err(e);
+            }
+        };
         let loaded = match self.load(name) {
             Ok(loaded) => loaded,
             Err(e) => {
@@ -149,52 +223,76 @@ impl Runtime {
         result
     }
 
-    /// Instantiate `loaded` in a fresh store and call its handler.
+    /// Call the handler in an instance: a reused idle one when the function
+    /// allows it, otherwise a fresh one.
     async fn run(
         &self,
         name: &Name,
         loaded: &Loaded,
         event: &Event,
     ) -> Result<Option<Event>, InvokeError> {
-        let log = GuestLog::new(Arc::from(name.as_str()), event.id.clone());
-        let mut store = Store::new(
-            &self.engine,
-            HostState::new(log.clone(), &loaded.env, loaded.memory_bytes),
-        );
-        store.limiter(|s| &mut s.memory);
-        // The guest runs in slices of one epoch tick, yielding to the
-        // executor in between so a spinning guest cannot starve other
-        // tasks, until its deadline passes.
-        let started = Instant::now();
-        let timeout = loaded.timeout;
-        store.set_epoch_deadline(1);
-        store.epoch_deadline_callback(move |_| {
-            if started.elapsed() >= timeout {
-                Ok(UpdateDeadline::Interrupt)
-            } else {
-                Ok(UpdateDeadline::Yield(1))
-            }
-        });
-
-        let input = wit::Event::from(event);
-        let outcome = async {
-            let handler: Handler = loaded.pre.instantiate_async(&mut store).await?;
-            handler.call_handle(&mut store, &input).await
+        let reused = loaded
+            .reuse
+            .and_then(|_| loaded.idle.lock().unwrap_or_else(|p| p.into_inner()).pop());
+        let mut instance = match reused {
+            Some(i) => i,
+            None => match Instance::new(&self.engine, name.as_str(), loaded).await {
+                Ok(i) => i,
+                Err(err) => {
+                    let classified = classify_instantiation(&err);
+                    tracing::warn!(function = %name, event_id = %event.id, kind = classified.kind().as_str(), "instantiation failed: {err:#}");
+                    return Err(classified);
+                }
+            },
+        };
+        let outcome = instance
+            .call(&wit::Event::from(event), loaded.timeout)
+            .await;
+        let dropped = instance.log().dropped();
+        if dropped > 0 {
+            tracing::warn!(function = %name, event_id = %event.id, dropped, "guest log records dropped over the log budget");
         }
-        .await;
-        if log.dropped() > 0 {
-            tracing::warn!(function = %name, event_id = %event.id, dropped = log.dropped(), "guest log records dropped over the per-invocation budget");
-        }
-        match outcome {
+        let result = match outcome {
             Ok(Ok(Some(reply))) => self.check_reply(reply).map(Some),
             Ok(Ok(None)) => Ok(None),
             Ok(Err(e)) => Err(InvokeError::Handler(e.message)),
             Err(err) => {
-                let classified = classify(&err, &store, loaded, &log);
+                let classified = classify(&err, instance.store(), loaded, instance.log());
                 tracing::warn!(function = %name, event_id = %event.id, kind = classified.kind().as_str(), "invocation failed: {err:#}");
-                Err(classified)
+                // A trapped instance is in an unknown state: never reuse it.
+                return Err(classified);
+            }
+        };
+        if let Some(max_uses) = loaded.reuse {
+            if instance.uses < max_uses {
+                loaded
+                    .idle
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .push(instance);
             }
         }
+        result
+    }
+
+    /// The admission control of `name`, created from its settings.
+    fn admission(&self, name: &Name) -> Result<Arc<Admission>, InvokeError> {
+        let mut map = self.admissions.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(a) = map.get(name) {
+            return Ok(a.clone());
+        }
+        let record = self
+            .functions
+            .get(name)
+            .ok_or_else(|| InvokeError::NotFound(name.clone()))?;
+        let s = &record.settings;
+        let a = Arc::new(Admission::new(
+            s.max_concurrency
+                .unwrap_or(self.config.default_max_concurrency) as usize,
+            s.max_queue.unwrap_or(self.config.default_max_queue) as usize,
+        ));
+        map.insert(name.clone(), a.clone());
+        Ok(a)
     }
 
     fn check_reply(&self, reply: wit::Event) -> Result<Event, InvokeError> {
@@ -260,6 +358,9 @@ impl Runtime {
                 * 1024
                 * 1024,
             env: s.env.iter().map(|(k, v)| (k.clone(), v.clone())).collect(),
+            log_budget: guest_log::function_budget(),
+            reuse: s.reuse.filter(|&n| n > 1),
+            idle: Mutex::new(Vec::new()),
         })
     }
 
@@ -275,6 +376,23 @@ impl Runtime {
         })
         .await
         .map_err(|e| CompileError::Internal(e.to_string()))?
+    }
+}
+
+/// Turn an instantiation error into the invocation error it stands for.
+fn classify_instantiation(err: &wasmtime::Error) -> InvokeError {
+    if err
+        .downcast_ref::<wasmtime::PoolConcurrencyLimitError>()
+        .is_some()
+    {
+        return InvokeError::Busy;
+    }
+    match err.downcast_ref::<wasmtime::Trap>() {
+        Some(wasmtime::Trap::Interrupt) => {
+            InvokeError::Trap("start function ran past its deadline".into())
+        }
+        Some(trap) => InvokeError::Trap(trap.to_string()),
+        None => InvokeError::Trap(format!("instantiation failed: {err:#}")),
     }
 }
 

@@ -83,6 +83,11 @@ impl MemoryCap {
     pub fn limit(&self) -> usize {
         self.limit
     }
+
+    /// Forget an earlier invocation's overrun (a reused instance).
+    pub fn reset(&mut self) {
+        self.exceeded = false;
+    }
 }
 
 impl ResourceLimiter for MemoryCap {
