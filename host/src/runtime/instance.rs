@@ -2,6 +2,7 @@
 //! cap, log) and the instantiated handler. Usually used for one event and
 //! dropped; a function with `reuse = N` keeps it for up to N events.
 
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -76,17 +77,47 @@ impl Instance {
     }
 }
 
-/// Let the guest run in slices of one epoch tick, yielding to the executor
-/// in between so a spinning guest cannot starve other tasks, until
-/// `timeout` has passed; then interrupt it (a `Trap::Interrupt`).
+/// A guest that has run this long in one invocation is throttled.
+const THROTTLE_AFTER: Duration = Duration::from_millis(10);
+/// How long a throttled guest sleeps after each slice it runs.
+const THROTTLE_SLEEP: Duration = Duration::from_millis(15);
+
+/// Arm the CPU deadline and the scheduling of one call.
+///
+/// The guest runs in slices that end at each epoch tick. After a slice it
+/// yields to the executor so other tasks run; once it has run longer than
+/// [`THROTTLE_AFTER`] it also sleeps [`THROTTLE_SLEEP`] after each slice,
+/// so a long-running or spinning guest gets a fraction of a core and
+/// cannot crowd out short handlers. The deadline counts the time the guest
+/// actually ran (measured from each resume to the next tick), so throttling
+/// never makes a legitimate handler time out; a wall-clock ceiling of eight times the
+/// timeout bounds it anyway. Past the deadline the guest is interrupted
+/// (`Trap::Interrupt`).
 fn arm_deadline(store: &mut Store<HostState>, timeout: Duration) {
     let started = Instant::now();
+    let ceiling = timeout.saturating_mul(8);
+    // Nanoseconds after `started` at which the guest last resumed.
+    let resumed = Arc::new(AtomicU64::new(0));
+    let mut ran = Duration::ZERO;
     store.set_epoch_deadline(1);
     store.epoch_deadline_callback(move |_| {
-        if started.elapsed() >= timeout {
-            Ok(UpdateDeadline::Interrupt)
-        } else {
-            Ok(UpdateDeadline::Yield(1))
+        let wall = started.elapsed();
+        ran += wall.saturating_sub(Duration::from_nanos(resumed.load(Ordering::Relaxed)));
+        if ran >= timeout || wall >= ceiling {
+            return Ok(UpdateDeadline::Interrupt);
         }
+        let pause = (wall >= THROTTLE_AFTER).then_some(THROTTLE_SLEEP);
+        let resumed = resumed.clone();
+        Ok(UpdateDeadline::YieldCustom(
+            1,
+            Box::pin(async move {
+                match pause {
+                    Some(d) => tokio::time::sleep(d).await,
+                    None => tokio::task::yield_now().await,
+                }
+                let at = u64::try_from(started.elapsed().as_nanos()).unwrap_or(u64::MAX);
+                resumed.store(at, Ordering::Relaxed);
+            }),
+        ))
     });
 }
