@@ -198,6 +198,10 @@ async fn run() {
         cold.median.as_secs_f64() / warm.median.as_secs_f64()
     );
 
+    if std::env::var_os("SLUICE_BENCH_LATENCY_ONLY").is_some() {
+        return;
+    }
+
     // 5. Isolation: echo throughput alone, then with a spinning and a
     // memory-hogging neighbour running into their limits all the time.
     let solo = throughput(&rt, &echo).await;
