@@ -140,12 +140,22 @@ async fn options_answers_the_webhook_handshake() {
     assert_eq!(r.status(), StatusCode::NOT_FOUND);
 }
 
+/// What is sent, with which headers and body, the status expected, and a
+/// word the reason must contain.
+type Refusal = (
+    &'static str,
+    Vec<(&'static str, String)>,
+    String,
+    StatusCode,
+    &'static str,
+);
+
 #[tokio::test]
 async fn refusals_carry_their_status_and_a_reason() {
     let host = Host::start().await;
     host.deploy_ok("echo", "echo").await;
     let url = host.url("/functions/echo");
-    let cases: Vec<(&str, Vec<(&str, String)>, String, StatusCode, &str)> = vec![
+    let cases: Vec<Refusal> = vec![
         ("unknown format", vec![("content-type", "application/cloudevents+avro".into())], "x".into(), StatusCode::UNSUPPORTED_MEDIA_TYPE, "avro"),
         ("raw non-ASCII header", { let mut h = ce("1", "t"); h.push(("ce-subject", "caf\u{e9}".into())); h }, String::new(), StatusCode::BAD_REQUEST, "ce-subject"),
         ("invalid UTF-8 after decoding", { let mut h = ce("1", "t"); h.push(("ce-subject", "%C0%A0".into())); h }, String::new(), StatusCode::BAD_REQUEST, "UTF-8"),
