@@ -292,34 +292,62 @@ fn validate_media_type(name: &str, value: &str) -> Result<(), InvalidEvent> {
 fn media_type_syntax(value: &str) -> Result<(), &'static str> {
     let is_tchar = |b: u8| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b);
     let token = |s: &str| !s.is_empty() && s.bytes().all(is_tchar);
-    let mut parts = value.split(';');
-    let essence = parts.next().unwrap_or("").trim_matches([' ', '\t']);
+    let ows = [' ', '\t'];
+    let (essence, mut rest) = value.split_once(';').unwrap_or((value, ""));
     let (ty, sub) = essence
+        .trim_matches(ows)
         .split_once('/')
         .ok_or("no `/` between type and subtype")?;
     if !token(ty) || !token(sub) {
         return Err("type and subtype must be tokens");
     }
-    for param in parts {
-        let param = param.trim_matches([' ', '\t']);
-        if param.is_empty() {
-            continue; // tolerate a trailing `;`
+    // Parameters: `; name=token` or `; name="quoted \"string\""`.
+    loop {
+        rest = rest.trim_start_matches(ows);
+        if rest.is_empty() {
+            return Ok(());
         }
-        let (key, val) = param.split_once('=').ok_or("a parameter has no `=`")?;
-        let quoted = val.len() >= 2 && val.starts_with('"') && val.ends_with('"');
-        let val_ok = if quoted {
-            let inner = &val[1..val.len() - 1];
-            inner
-                .bytes()
-                .all(|b| b == b'\t' || (b' '..=b'~').contains(&b))
+        if let Some(r) = rest.strip_prefix(';') {
+            rest = r; // an empty parameter, e.g. a trailing `;`
+            continue;
+        }
+        let (key, after) = rest.split_once('=').ok_or("a parameter has no `=`")?;
+        if !token(key.trim_end_matches(ows)) {
+            return Err("a parameter name is not a token");
+        }
+        rest = if let Some(quoted) = after.strip_prefix('"') {
+            let mut bytes = quoted.bytes().enumerate();
+            let mut end = None;
+            while let Some((i, b)) = bytes.next() {
+                match b {
+                    b'"' => {
+                        end = Some(i);
+                        break;
+                    }
+                    b'\\' => {
+                        bytes
+                            .next()
+                            .ok_or("a quoted-string ends inside an escape")?;
+                    }
+                    b'\t' | b' '..=b'~' => {}
+                    _ => return Err("a quoted-string holds a control or non-ASCII byte"),
+                }
+            }
+            &quoted[end.ok_or("a quoted-string is not closed")? + 1..]
         } else {
-            token(val)
+            let len = after.find([';', ' ', '\t']).unwrap_or(after.len());
+            if !token(&after[..len]) {
+                return Err("a parameter value is neither a token nor a quoted-string");
+            }
+            &after[len..]
         };
-        if !token(key) || !val_ok {
-            return Err("a parameter is not `token=token` or `token=\"quoted\"`");
+        rest = rest.trim_start_matches(ows);
+        match rest.strip_prefix(';') {
+            Some(r) => rest = r,
+            None if rest.is_empty() => return Ok(()),
+            None => return Err("parameters are separated by `;`"),
         }
     }
-    Ok(())
 }
 
 #[cfg(test)]
@@ -475,7 +503,8 @@ mod tests {
             "application/json",
             "text/plain; charset=utf-8",
             "application/vnd.apache.thrift.binary",
-            "multipart/mixed; boundary=\"a b\"",
+            "multipart/mixed; boundary=\"a b;c \\\" d\"; x=y",
+            "text/plain;",
             "application/cloudevents+json;charset=UTF-8",
         ] {
             e.datacontenttype = Some(good.into());
