@@ -259,4 +259,44 @@ mod tests {
         let (h, body) = encode(&e);
         assert_eq!(decode(&h, body).unwrap(), e);
     }
+
+    #[test]
+    fn duplicate_and_forbidden_headers_are_refused() {
+        // §3.1.3: one header per attribute; §3.1.1: no ce-datacontenttype
+        let mut h = headers(&minimal());
+        h.append("ce-tenant", HeaderValue::from_static("a"));
+        h.append("ce-tenant", HeaderValue::from_static("b"));
+        let err = decode(&h, Bytes::new()).unwrap_err();
+        assert!(err.to_string().contains("more than once"), "{err}");
+        let mut h = headers(&minimal());
+        h.insert("ce-datacontenttype", HeaderValue::from_static("text/plain"));
+        assert!(decode(&h, Bytes::new()).is_err());
+        let mut h = headers(&minimal());
+        h.insert("ce-bad_name", HeaderValue::from_static("x"));
+        assert!(decode(&h, Bytes::new()).is_err());
+    }
+
+    #[test]
+    fn broken_quoted_strings_are_refused() {
+        // RFC 7230 §3.2.6 as required by §3.1.3.2
+        assert!(decode_value(b"\"a\"b\"").is_err());
+        assert!(decode_value(b"\"a\\\"").is_err());
+        assert_eq!(decode_value(b"\"\"").unwrap(), "");
+    }
+
+    #[test]
+    fn empty_body_is_no_data_and_content_type_is_kept_verbatim() {
+        // §3.1.1, §3.1.2
+        let mut h = headers(&minimal());
+        h.insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("Application/JSON; charset=UTF-8"),
+        );
+        let e = decode(&h, Bytes::new()).unwrap();
+        assert_eq!(e.data, None);
+        assert_eq!(
+            e.datacontenttype.as_deref(),
+            Some("Application/JSON; charset=UTF-8")
+        );
+    }
 }
