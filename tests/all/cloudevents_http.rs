@@ -46,6 +46,37 @@ async fn body_limit_passes_64_kib_and_refuses_past_the_limit_with_413() {
 }
 
 #[tokio::test]
+async fn the_body_limit_is_configurable_but_never_below_64_kib() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("sluice.toml");
+    std::fs::write(&config, "[ingress]\nmax_body_bytes = 100000\n").unwrap();
+    let host = Host::start_with(&dir.path().join("data"), Some(&config), &[]).await;
+    let data = |n: usize| format!("\"{}\"", "x".repeat(n - 2));
+    let r =
+        crate::harness::send_event(&host.client, &host.url("/"), "a", "t", &data(100_000)).await;
+    assert_eq!(r.status(), StatusCode::ACCEPTED);
+    let r =
+        crate::harness::send_event(&host.client, &host.url("/"), "b", "t", &data(100_001)).await;
+    assert_eq!(r.status(), StatusCode::PAYLOAD_TOO_LARGE);
+    drop(host);
+
+    std::fs::write(&config, "[ingress]\nmax_body_bytes = 65535\n").unwrap();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_sluice"))
+        .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
+        .arg(dir.path().join("data2"))
+        .arg("--config")
+        .arg(&config)
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("max_body_bytes must be at least 65536"),
+        "{err}"
+    );
+}
+
+#[tokio::test]
 async fn a_chunked_body_without_length_is_cut_at_the_limit() {
     let host = Host::start().await;
     let mut s = tokio::net::TcpStream::connect(host.addr).await.unwrap();
