@@ -12,8 +12,11 @@ use std::fmt;
 
 use bytes::Bytes;
 
-/// The one CloudEvents version Sluice speaks on the wire (see
-/// `docs/cloudevents.md` for why 0.3 is refused).
+/// The one CloudEvents version Sluice speaks on the wire. Version 0.3 is
+/// refused rather than upgraded: upgrading renames and re-encodes
+/// attributes (`schemaurl`, `datacontentencoding`), which would break the
+/// promise that what Sluice forwards is what it received (see
+/// `docs/cloudevents.md`).
 pub const SPEC_VERSION: &str = "1.0";
 
 /// An extension attribute's value (spec §3.1.1 type system, narrowed to the
@@ -80,14 +83,18 @@ pub enum InvalidEvent {
         /// What is wrong with it.
         reason: String,
     },
-    /// An extension attribute's name breaks the naming rules (spec §3.1.1).
-    #[error("extension attribute name `{0}` is invalid: names use only lower-case a-z and 0-9, at most 20 characters")]
+    /// An extension attribute's name breaks the naming rules (core spec
+    /// "Attribute Naming Convention").
+    #[error("extension attribute name `{0}` is invalid: names use only lower-case a-z and 0-9 and are not a context attribute's name")]
     ExtensionName(String),
 }
 
-/// Longest extension attribute name Sluice accepts (the spec's
-/// recommendation, enforced: see `docs/cloudevents.md`).
-pub const MAX_EXTENSION_NAME_LEN: usize = 20;
+/// The length the spec recommends extension names stay within (core spec
+/// "Attribute Naming Convention": "SHOULD NOT exceed 20 characters").
+/// Sluice accepts longer names: the rule is a SHOULD for producers, so such
+/// an event is still valid, and refusing it would break interoperability
+/// (see `docs/cloudevents.md`).
+pub const RECOMMENDED_EXTENSION_NAME_LEN: usize = 20;
 
 /// Attribute names defined by the spec that may not be used as extensions.
 const CONTEXT_ATTRIBUTES: [&str; 10] = [
@@ -138,26 +145,36 @@ impl Event {
         if self.specversion != SPEC_VERSION {
             return Err(InvalidEvent::SpecVersion(self.specversion.clone()));
         }
+        validate_string("id", &self.id)?;
+        validate_string("type", &self.ty)?;
         validate_uri_reference("source", &self.source)?;
+        for (name, value) in [
+            ("datacontenttype", &self.datacontenttype),
+            ("dataschema", &self.dataschema),
+            ("subject", &self.subject),
+            ("time", &self.time),
+        ] {
+            if value.as_deref() == Some("") {
+                return Err(invalid(name, "must not be empty when present"));
+            }
+        }
+        if let Some(ct) = &self.datacontenttype {
+            validate_media_type("datacontenttype", ct)?;
+        }
         if let Some(schema) = &self.dataschema {
-            validate_absolute_uri("dataschema", schema)?;
+            validate_uri("dataschema", schema)?;
+        }
+        if let Some(subject) = &self.subject {
+            validate_string("subject", subject)?;
         }
         if let Some(time) = &self.time {
             validate_timestamp("time", time)?;
         }
-        for (name, value) in [
-            ("datacontenttype", &self.datacontenttype),
-            ("subject", &self.subject),
-        ] {
-            if value.as_deref() == Some("") {
-                return Err(InvalidEvent::Attribute {
-                    name: name.to_owned(),
-                    reason: "must not be empty when present".to_owned(),
-                });
-            }
-        }
-        for name in self.extensions.keys() {
+        for (name, value) in &self.extensions {
             validate_extension_name(name)?;
+            if let ExtensionValue::String(s) = value {
+                validate_string(name, s)?;
+            }
         }
         Ok(())
     }
@@ -179,15 +196,15 @@ impl Event {
     }
 }
 
-/// Check an extension attribute's name (spec §3.1.1 "Attribute Naming
-/// Convention").
+/// Check an extension attribute's name (core spec "Attribute Naming
+/// Convention": lower-case ASCII letters and digits only). Names longer than
+/// [`RECOMMENDED_EXTENSION_NAME_LEN`] are accepted.
 ///
 /// # Errors
-/// When the name is empty, too long, uses other characters than `[a-z0-9]`,
-/// or is the name of a context attribute.
+/// When the name is empty, uses other characters than `[a-z0-9]`, or is
+/// the name of a context attribute (or of `data`/`data_base64`).
 pub fn validate_extension_name(name: &str) -> Result<(), InvalidEvent> {
     let ok = !name.is_empty()
-        && name.len() <= MAX_EXTENSION_NAME_LEN
         && name
             .bytes()
             .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit())
@@ -199,44 +216,138 @@ pub fn validate_extension_name(name: &str) -> Result<(), InvalidEvent> {
     }
 }
 
-fn validate_uri_reference(name: &str, value: &str) -> Result<(), InvalidEvent> {
-    // A URI-reference (RFC 3986 §4.1) is an absolute URI or a relative
-    // reference; resolving against a dummy base accepts exactly those.
-    static BASE: std::sync::OnceLock<url::Url> = std::sync::OnceLock::new();
-    let base = BASE.get_or_init(|| url::Url::parse("sluice:/").expect("static base URL parses"));
-    let bad = value.chars().any(|c| c.is_whitespace() || c.is_control());
-    if bad
-        || url::Url::options()
-            .base_url(Some(base))
-            .parse(value)
-            .is_err()
+fn invalid(name: &str, reason: impl Into<String>) -> InvalidEvent {
+    InvalidEvent::Attribute {
+        name: name.to_owned(),
+        reason: reason.into(),
+    }
+}
+
+/// A `String` value (core spec "Type System"): no control characters
+/// (U+0000–U+001F, U+007F–U+009F) and no Unicode noncharacters. Unpaired
+/// surrogates cannot occur in a Rust string; decoders refuse them earlier.
+fn validate_string(name: &str, value: &str) -> Result<(), InvalidEvent> {
+    match value
+        .chars()
+        .find(|&c| c.is_control() || is_noncharacter(c))
     {
-        return Err(InvalidEvent::Attribute {
-            name: name.to_owned(),
-            reason: format!("`{value}` is not a URI-reference"),
-        });
+        None => Ok(()),
+        Some(c) => Err(invalid(
+            name,
+            format!(
+                "contains U+{:04X}, which a CloudEvents String may not contain",
+                u32::from(c)
+            ),
+        )),
     }
-    Ok(())
 }
 
-fn validate_absolute_uri(name: &str, value: &str) -> Result<(), InvalidEvent> {
-    let bad = value.chars().any(|c| c.is_whitespace() || c.is_control());
-    if bad || url::Url::parse(value).is_err() {
-        return Err(InvalidEvent::Attribute {
-            name: name.to_owned(),
-            reason: format!("`{value}` is not an absolute URI"),
-        });
-    }
-    Ok(())
+/// U+FDD0–U+FDEF and the last two code points of every plane.
+fn is_noncharacter(c: char) -> bool {
+    let c = u32::from(c);
+    (0xFDD0..=0xFDEF).contains(&c) || c & 0xFFFE == 0xFFFE
 }
 
+/// A `URI-reference` (core spec "Type System", RFC 3986 §4.1), checked by
+/// the `iri-string` crate's strict RFC 3986 parser.
+fn validate_uri_reference(name: &str, value: &str) -> Result<(), InvalidEvent> {
+    iri_string::types::UriReferenceStr::new(value)
+        .map(|_| ())
+        .map_err(|_| invalid(name, format!("`{value}` is not a URI-reference (RFC 3986)")))
+}
+
+/// A `URI` (core spec "Type System"): an RFC 3986 URI with a scheme. A
+/// fragment is allowed, as in the JSON Schema the spec publishes
+/// (`"format": "uri"`), since schemas are often addressed by fragment.
+fn validate_uri(name: &str, value: &str) -> Result<(), InvalidEvent> {
+    iri_string::types::UriStr::new(value)
+        .map(|_| ())
+        .map_err(|_| invalid(name, format!("`{value}` is not an absolute URI (RFC 3986)")))
+}
+
+/// A `Timestamp` (core spec "Type System"): RFC 3339, kept as received.
 fn validate_timestamp(name: &str, value: &str) -> Result<(), InvalidEvent> {
     chrono::DateTime::parse_from_rfc3339(value)
         .map(|_| ())
-        .map_err(|e| InvalidEvent::Attribute {
-            name: name.to_owned(),
-            reason: format!("`{value}` is not an RFC 3339 timestamp ({e})"),
+        .map_err(|e| {
+            invalid(
+                name,
+                format!("`{value}` is not an RFC 3339 timestamp ({e})"),
+            )
         })
+}
+
+/// A media type (core spec `datacontenttype`: RFC 2046, with the syntax of
+/// RFC 7231 §3.1.1.1): `type/subtype` tokens, then `; name=value`
+/// parameters whose value is a token or a quoted-string.
+fn validate_media_type(name: &str, value: &str) -> Result<(), InvalidEvent> {
+    media_type_syntax(value).map_err(|why| {
+        invalid(
+            name,
+            format!("`{value}` is not a media type such as `text/plain; charset=utf-8` ({why})"),
+        )
+    })
+}
+
+fn media_type_syntax(value: &str) -> Result<(), &'static str> {
+    let is_tchar = |b: u8| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b);
+    let token = |s: &str| !s.is_empty() && s.bytes().all(is_tchar);
+    let ows = [' ', '\t'];
+    let (essence, mut rest) = value.split_once(';').unwrap_or((value, ""));
+    let (ty, sub) = essence
+        .trim_matches(ows)
+        .split_once('/')
+        .ok_or("no `/` between type and subtype")?;
+    if !token(ty) || !token(sub) {
+        return Err("type and subtype must be tokens");
+    }
+    // Parameters: `; name=token` or `; name="quoted \"string\""`.
+    loop {
+        rest = rest.trim_start_matches(ows);
+        if rest.is_empty() {
+            return Ok(());
+        }
+        if let Some(r) = rest.strip_prefix(';') {
+            rest = r; // an empty parameter, e.g. a trailing `;`
+            continue;
+        }
+        let (key, after) = rest.split_once('=').ok_or("a parameter has no `=`")?;
+        if !token(key.trim_end_matches(ows)) {
+            return Err("a parameter name is not a token");
+        }
+        rest = if let Some(quoted) = after.strip_prefix('"') {
+            let mut bytes = quoted.bytes().enumerate();
+            let mut end = None;
+            while let Some((i, b)) = bytes.next() {
+                match b {
+                    b'"' => {
+                        end = Some(i);
+                        break;
+                    }
+                    b'\\' => {
+                        bytes
+                            .next()
+                            .ok_or("a quoted-string ends inside an escape")?;
+                    }
+                    b'\t' | b' '..=b'~' => {}
+                    _ => return Err("a quoted-string holds a control or non-ASCII byte"),
+                }
+            }
+            &quoted[end.ok_or("a quoted-string is not closed")? + 1..]
+        } else {
+            let len = after.find([';', ' ', '\t']).unwrap_or(after.len());
+            if !token(&after[..len]) {
+                return Err("a parameter value is neither a token nor a quoted-string");
+            }
+            &after[len..]
+        };
+        rest = rest.trim_start_matches(ows);
+        match rest.strip_prefix(';') {
+            Some(r) => rest = r,
+            None if rest.is_empty() => return Ok(()),
+            None => return Err("parameters are separated by `;`"),
+        }
+    }
 }
 
 #[cfg(test)]
@@ -260,6 +371,7 @@ mod tests {
 
     #[test]
     fn only_specversion_1_0() {
+        // core spec `specversion`; 0.3 refused (see SPEC_VERSION)
         let mut e = ok();
         e.specversion = "0.3".into();
         assert!(matches!(e.validate(), Err(InvalidEvent::SpecVersion(v)) if v == "0.3"));
@@ -302,11 +414,111 @@ mod tests {
 
     #[test]
     fn extension_names() {
+        // core spec "Attribute Naming Convention"
         assert!(validate_extension_name("traceparent").is_ok());
         assert!(validate_extension_name("partitionkey").is_ok());
+        assert!(
+            validate_extension_name("0start").is_ok(),
+            "v1.0.2 allows a leading digit"
+        );
         assert!(validate_extension_name("Upper").is_err());
         assert!(validate_extension_name("with-dash").is_err());
-        assert!(validate_extension_name("abcdefghijklmnopqrstu").is_err());
+        assert!(validate_extension_name("").is_err());
         assert!(validate_extension_name("time").is_err());
+        assert!(validate_extension_name("data_base64").is_err());
+        // Past the recommended 20 characters: accepted (a SHOULD, not a MUST).
+        let long = "a".repeat(RECOMMENDED_EXTENSION_NAME_LEN + 1);
+        assert!(validate_extension_name(&long).is_ok());
+    }
+
+    #[test]
+    fn source_is_an_rfc3986_uri_reference() {
+        // core spec "Type System": URI-reference per RFC 3986 §4.1
+        let mut e = ok();
+        for bad in ["/a{b}", "/caf\u{e9}", "/%zz", "http://[::1"] {
+            e.source = bad.into();
+            assert!(e.validate().is_err(), "{bad}");
+        }
+        for good in [
+            "mailto:cncf-wg-serverless@lists.cncf.io",
+            "1-555-123-4567",
+            "/a%20b",
+            "#frag",
+        ] {
+            e.source = good.into();
+            assert_eq!(e.validate(), Ok(()), "{good}");
+        }
+    }
+
+    #[test]
+    fn dataschema_is_a_uri_with_a_scheme() {
+        // core spec `dataschema`: Type URI, non-empty
+        let mut e = ok();
+        e.dataschema = Some("https://example.com/s.json#/defs/a".into());
+        assert_eq!(e.validate(), Ok(()));
+        e.dataschema = Some(String::new());
+        assert!(e.validate().is_err());
+    }
+
+    #[test]
+    fn strings_refuse_control_characters_and_noncharacters() {
+        // core spec "Type System": String
+        for bad in [
+            "a\nb",
+            "a\u{0}",
+            "a\u{85}",
+            "a\u{FFFE}",
+            "a\u{FDD0}",
+            "a\u{10FFFF}",
+        ] {
+            let mut e = ok();
+            e.subject = Some(bad.into());
+            assert!(
+                matches!(e.validate(), Err(InvalidEvent::Attribute { ref name, .. }) if name == "subject"),
+                "{bad:?}"
+            );
+            let mut e = ok();
+            e.extensions
+                .insert("ext".into(), ExtensionValue::String(bad.into()));
+            assert!(e.validate().is_err(), "{bad:?}");
+        }
+        let mut e = ok();
+        e.id = "Euro € 😀 \u{A0}".into();
+        assert_eq!(e.validate(), Ok(()));
+    }
+
+    #[test]
+    fn optional_attributes_are_non_empty_when_present() {
+        // core spec: subject, dataschema "If present, MUST be non-empty"
+        let mut e = ok();
+        e.subject = Some(String::new());
+        assert!(e.validate().is_err());
+    }
+
+    #[test]
+    fn datacontenttype_is_a_media_type() {
+        // core spec `datacontenttype`: RFC 2046
+        let mut e = ok();
+        for good in [
+            "application/json",
+            "text/plain; charset=utf-8",
+            "application/vnd.apache.thrift.binary",
+            "multipart/mixed; boundary=\"a b;c \\\" d\"; x=y",
+            "text/plain;",
+            "application/cloudevents+json;charset=UTF-8",
+        ] {
+            e.datacontenttype = Some(good.into());
+            assert_eq!(e.validate(), Ok(()), "{good}");
+        }
+        for bad in [
+            "json",
+            "text/",
+            "text/plain; charset",
+            "a b/c",
+            "text/plain; x=a b",
+        ] {
+            e.datacontenttype = Some(bad.into());
+            assert!(e.validate().is_err(), "{bad}");
+        }
     }
 }

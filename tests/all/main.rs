@@ -6,7 +6,9 @@
 mod harness;
 
 mod admin;
+mod cloudevents_http;
 mod config_file;
 mod event_path;
+mod interop;
 mod isolation;
 mod runtime;

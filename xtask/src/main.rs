@@ -4,10 +4,13 @@
 //!   at `target/functions/<name>.wasm`, installing the wasm toolchain first
 //!   when it is missing.
 //! - `demo`: build the functions, then run the host on `examples/quickstart`.
-//! - `test`: build the functions, then run the whole test suite.
+//! - `test`: build the functions, install the CloudEvents SDKs the interop
+//!   tests drive (Python into `target/interop/venv`, JavaScript into
+//!   `target/interop/node`), then run the whole test suite.
 //!
 //! Every step is idempotent: run them as often as you like.
 
+mod interop;
 mod toolchain;
 
 use std::path::{Path, PathBuf};
@@ -26,6 +29,7 @@ fn main() -> Result<()> {
         }
         Some("test") => {
             build_functions(&root)?;
+            interop::install(&root)?;
             test(&root, &args[1..])
         }
         _ => {

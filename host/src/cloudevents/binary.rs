@@ -109,8 +109,17 @@ pub(super) fn encode_value(value: &str) -> String {
 }
 
 /// Decode a header value: undo an RFC 7230 quoted-string, then exactly one
-/// round of percent-decoding, then require UTF-8 (§3.1.3.2).
+/// round of percent-decoding, then require UTF-8 (§3.1.3.2). Raw bytes
+/// outside printable ASCII are refused: RFC 7230 §3 and §3.1.3.2 say
+/// headers carry only printable ASCII, so anything else must arrive
+/// percent-encoded (a raw byte's character set would be a guess).
 pub(super) fn decode_value(raw: &[u8]) -> Result<String, &'static str> {
+    if raw
+        .iter()
+        .any(|&b| !(b == b'\t' || (b' '..=b'~').contains(&b)))
+    {
+        return Err("contains a byte outside printable ASCII; §3.1.3.2 requires it percent-encoded as UTF-8");
+    }
     let unquoted;
     let raw = if raw.len() >= 2 && raw[0] == b'"' && raw[raw.len() - 1] == b'"' {
         unquoted = unquote(&raw[1..raw.len() - 1])?;
@@ -196,6 +205,24 @@ mod tests {
         assert_eq!(decode_value(b"\"a\\\"b%20c\"").unwrap(), "a\"b c");
         assert!(decode_value(b"%C3%28").is_err(), "invalid UTF-8");
         assert!(decode_value(b"50%").is_err(), "bare percent");
+        assert!(
+            decode_value(b"%C0%A0").is_err(),
+            "overlong UTF-8 (§3.1.3.2 example)"
+        );
+        assert_eq!(
+            decode_value(b"%e2%82%ac").unwrap(),
+            "€",
+            "lower-case hex accepted"
+        );
+        assert_eq!(
+            decode_value(b"%41").unwrap(),
+            "A",
+            "unnecessary encoding accepted"
+        );
+        assert!(
+            decode_value("caf\u{e9}".as_bytes()).is_err(),
+            "raw non-ASCII"
+        );
     }
 
     #[test]
@@ -231,5 +258,45 @@ mod tests {
         e.data = Some(Bytes::from_static(&[0, 159, 146, 150]));
         let (h, body) = encode(&e);
         assert_eq!(decode(&h, body).unwrap(), e);
+    }
+
+    #[test]
+    fn duplicate_and_forbidden_headers_are_refused() {
+        // §3.1.3: one header per attribute; §3.1.1: no ce-datacontenttype
+        let mut h = headers(&minimal());
+        h.append("ce-tenant", HeaderValue::from_static("a"));
+        h.append("ce-tenant", HeaderValue::from_static("b"));
+        let err = decode(&h, Bytes::new()).unwrap_err();
+        assert!(err.to_string().contains("more than once"), "{err}");
+        let mut h = headers(&minimal());
+        h.insert("ce-datacontenttype", HeaderValue::from_static("text/plain"));
+        assert!(decode(&h, Bytes::new()).is_err());
+        let mut h = headers(&minimal());
+        h.insert("ce-bad_name", HeaderValue::from_static("x"));
+        assert!(decode(&h, Bytes::new()).is_err());
+    }
+
+    #[test]
+    fn broken_quoted_strings_are_refused() {
+        // RFC 7230 §3.2.6 as required by §3.1.3.2
+        assert!(decode_value(b"\"a\"b\"").is_err());
+        assert!(decode_value(b"\"a\\\"").is_err());
+        assert_eq!(decode_value(b"\"\"").unwrap(), "");
+    }
+
+    #[test]
+    fn empty_body_is_no_data_and_content_type_is_kept_verbatim() {
+        // §3.1.1, §3.1.2
+        let mut h = headers(&minimal());
+        h.insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("Application/JSON; charset=UTF-8"),
+        );
+        let e = decode(&h, Bytes::new()).unwrap();
+        assert_eq!(e.data, None);
+        assert_eq!(
+            e.datacontenttype.as_deref(),
+            Some("Application/JSON; charset=UTF-8")
+        );
     }
 }

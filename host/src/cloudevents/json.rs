@@ -1,8 +1,6 @@
 //! The JSON event format (`json-format.md` v1.0.2), keeping data byte for
 //! byte: JSON data is carried as its raw text, never parsed and re-printed.
 
-use std::collections::BTreeMap;
-
 use base64::Engine as _;
 use bytes::Bytes;
 use serde_json::value::RawValue;
@@ -28,36 +26,80 @@ pub(super) fn is_json_content_type(ct: Option<&str>) -> bool {
 
 /// Decode one JSON event format document (JSON format §3).
 pub(super) fn decode(body: &[u8]) -> Result<Event, DecodeError> {
-    let members: BTreeMap<String, &RawValue> =
-        serde_json::from_slice(body).map_err(|e| DecodeError::Json(e.to_string()))?;
-    decode_members(members)
+    let members: Members<'_> = serde_json::from_slice(body)
+        .map_err(|e| DecodeError::Json(format!("a structured event is one JSON object: {e}")))?;
+    decode_members(members.0)
 }
 
 /// Decode a batch: a JSON array of event objects (HTTP binding §3.3,
-/// JSON format §4). The whole batch fails on its first bad event.
+/// JSON format §4). The whole batch fails on its first bad event, named by
+/// its zero-based index. An empty array is a valid, empty batch.
 pub(super) fn decode_batch(body: &[u8]) -> Result<Vec<Event>, DecodeError> {
-    let items: Vec<BTreeMap<String, &RawValue>> = serde_json::from_slice(body)
-        .map_err(|e| DecodeError::Json(format!("a batch is a JSON array of event objects: {e}")))?;
+    let items: Vec<&RawValue> = serde_json::from_slice(body).map_err(|e| {
+        DecodeError::Json(format!("a batch is one JSON array of event objects: {e}"))
+    })?;
     items
         .into_iter()
         .enumerate()
-        .map(|(index, members)| {
-            decode_members(members).map_err(|e| DecodeError::InBatch {
-                index,
-                source: Box::new(e),
-            })
+        .map(|(index, item)| {
+            serde_json::from_str::<Members<'_>>(item.get())
+                .map_err(|e| DecodeError::Json(format!("an event is a JSON object: {e}")))
+                .and_then(|members| decode_members(members.0))
+                .map_err(|e| DecodeError::InBatch {
+                    index,
+                    source: Box::new(e),
+                })
         })
         .collect()
 }
 
-fn decode_members(members: BTreeMap<String, &RawValue>) -> Result<Event, DecodeError> {
+/// The members of one JSON object in document order, each value as its raw
+/// text. Unlike a map it lets a duplicated member name be refused, so no
+/// two readers can disagree on which of two values counts.
+struct Members<'a>(Vec<(String, &'a RawValue)>);
+
+impl<'de> serde::Deserialize<'de> for Members<'de> {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct Visitor;
+        impl<'de> serde::de::Visitor<'de> for Visitor {
+            type Value = Members<'de>;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a JSON object")
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                mut map: A,
+            ) -> Result<Self::Value, A::Error> {
+                let mut members: Vec<(String, &'de RawValue)> = Vec::new();
+                while let Some((name, value)) = map.next_entry::<String, &'de RawValue>()? {
+                    if members.iter().any(|(n, _)| *n == name) {
+                        return Err(serde::de::Error::custom(format_args!(
+                            "member `{name}` appears more than once"
+                        )));
+                    }
+                    members.push((name, value));
+                }
+                Ok(Members(members))
+            }
+        }
+        d.deserialize_map(Visitor)
+    }
+}
+
+fn decode_members(members: Vec<(String, &RawValue)>) -> Result<Event, DecodeError> {
     let mut event = Event::new("", "", "");
     event.specversion.clear();
     let mut data: Option<&RawValue> = None;
     let mut data_base64: Option<String> = None;
     for (name, raw) in members {
+        if name == "data" {
+            // `data: null` is an explicit JSON null payload, distinct from
+            // no data (JSON format §3.1.1), so it is kept, not skipped.
+            data = Some(raw);
+            continue;
+        }
         if raw.get() == "null" {
-            continue; // null means unset (JSON format §2.4)
+            continue; // null means unset (JSON format §2.2)
         }
         match name.as_str() {
             "id" => event.id = string(&name, raw)?,
@@ -68,7 +110,6 @@ fn decode_members(members: BTreeMap<String, &RawValue>) -> Result<Event, DecodeE
             "dataschema" => event.dataschema = Some(string(&name, raw)?),
             "subject" => event.subject = Some(string(&name, raw)?),
             "time" => event.time = Some(string(&name, raw)?),
-            "data" => data = Some(raw),
             "data_base64" => data_base64 = Some(string(&name, raw)?),
             _ => {
                 crate::event::validate_extension_name(&name)?;
@@ -80,29 +121,32 @@ fn decode_members(members: BTreeMap<String, &RawValue>) -> Result<Event, DecodeE
     event.data = match (data, data_base64) {
         (Some(_), Some(_)) => {
             return Err(DecodeError::Json(
-                "`data` and `data_base64` are both present (JSON format §3.1)".into(),
+                "`data` and `data_base64` are both present; they exclude each other (JSON format §3.1.1)".into(),
             ))
         }
         (None, Some(b64)) => Some(Bytes::from(
             base64::engine::general_purpose::STANDARD
                 .decode(b64.as_bytes())
-                .map_err(|e| invalid("data_base64", &format!("is not valid Base64: {e}")))?,
+                .map_err(|e| invalid("data_base64", &format!("is not valid Base64 (RFC 4648): {e}")))?,
         )),
         (Some(raw), None) => {
             if event.datacontenttype.is_none() {
-                // JSON format §3.1.2: unspecified means application/json.
+                // JSON format §3.1.2: unspecified means application/json,
+                // and it is set explicitly for re-serialization.
                 event.datacontenttype = Some("application/json".to_owned());
             }
             if is_json_content_type(event.datacontenttype.as_deref()) {
                 // Kept as the JSON text it arrived as (a JSON string stays a
                 // JSON string, quotes included: it is not parsed twice).
                 Some(Bytes::copy_from_slice(raw.get().as_bytes()))
+            } else if raw.get() == "null" {
+                None // no string: read as no data
             } else {
                 // Non-JSON data travels as a JSON string (§3.1.1).
                 let s: String = serde_json::from_str(raw.get()).map_err(|_| {
                     invalid(
                         "data",
-                        "must be a JSON string when datacontenttype is not JSON",
+                        "must be a JSON string when datacontenttype is not JSON (JSON format §3.1.2)",
                     )
                 })?;
                 Some(Bytes::from(s))
@@ -121,8 +165,18 @@ fn string(name: &str, raw: &RawValue) -> Result<String, DecodeError> {
 fn extension(name: &str, raw: &RawValue) -> Result<ExtensionValue, DecodeError> {
     let value: serde_json::Value = serde_json::from_str(raw.get())
         .map_err(|e| invalid(name, &format!("is not valid JSON: {e}")))?;
+    let int_text = |t: &str| {
+        let digits = t.strip_prefix('-').unwrap_or(t);
+        !digits.is_empty() && digits.bytes().all(|b| b.is_ascii_digit())
+    };
     match value {
         serde_json::Value::String(s) => Ok(ExtensionValue::String(s)),
+        // JSON format §2.2: only the integer component, optionally signed
+        // (so `1.0` and `1e3` are not integers).
+        serde_json::Value::Number(_) if !int_text(raw.get()) => Err(invalid(
+            name,
+            "must be an integer without fraction or exponent (JSON format §2.2)",
+        )),
         serde_json::Value::Bool(b) => Ok(ExtensionValue::Boolean(b)),
         serde_json::Value::Number(n) => match n.as_i64() {
             Some(i) if INT_RANGE.contains(&i) => Ok(ExtensionValue::Integer(i)),
@@ -177,10 +231,17 @@ pub(super) fn members(event: &Event) -> Vec<(&str, Box<RawValue>)> {
 
 /// Choose `data` or `data_base64` (JSON format §3.1.1): JSON data as JSON,
 /// other text as a JSON string, anything else Base64-encoded.
+///
+/// Data whose content type says JSON goes in `data` only when its bytes are
+/// exactly one JSON value (no whitespace around it, no invalid JSON): that
+/// text is embedded verbatim, so decoding gives the same bytes back.
+/// Anything else travels as `data_base64`, which keeps every byte.
 fn data_member<'a>(ct: Option<&str>, data: &[u8]) -> (&'a str, Box<RawValue>) {
     if is_json_content_type(ct) {
         if let Ok(raw) = serde_json::from_slice::<&RawValue>(data) {
-            return ("data", raw.to_owned());
+            if raw.get().len() == data.len() {
+                return ("data", raw.to_owned());
+            }
         }
     } else if let Ok(text) = std::str::from_utf8(data) {
         return ("data", serde_json::value::to_raw_value(text).expect("str"));
@@ -306,5 +367,90 @@ mod tests {
         let text = String::from_utf8(encode(&e)).unwrap();
         assert!(text.contains(r#""data_base64":"/wA=""#), "{text}");
         assert_eq!(decode(text.as_bytes()).unwrap(), e);
+    }
+
+    const HEAD: &str = r#""specversion":"1.0","id":"1","source":"/s","type":"t""#;
+
+    fn doc(rest: &str) -> Vec<u8> {
+        format!("{{{HEAD}{rest}}}").into_bytes()
+    }
+
+    #[test]
+    fn duplicate_members_are_refused() {
+        // RFC 8259 §4: names SHOULD be unique; two readers could disagree
+        let err = decode(&doc(r#","id":"2""#)).unwrap_err();
+        assert!(err.to_string().contains("more than once"), "{err}");
+    }
+
+    #[test]
+    fn data_null_is_an_explicit_json_null() {
+        // JSON format §3.1.1: `data: null` differs from no `data`
+        let e = decode(&doc(r#","data":null"#)).unwrap();
+        assert_eq!(e.data.as_deref(), Some(&b"null"[..]));
+        assert_eq!(decode(&encode(&e)).unwrap(), e);
+        let e = decode(&doc(r#","datacontenttype":"text/plain","data":null"#)).unwrap();
+        assert_eq!(e.data, None);
+    }
+
+    #[test]
+    fn non_json_data_must_be_a_string() {
+        // JSON format §3.1.2
+        let err = decode(&doc(r#","datacontenttype":"text/plain","data":{"a":1}"#)).unwrap_err();
+        assert!(err.to_string().contains("`data`"), "{err}");
+    }
+
+    #[test]
+    fn extension_integers_have_no_fraction_or_exponent() {
+        // JSON format §2.2, core spec Integer range
+        for bad in ["1.0", "1e3", "2147483648", "-2147483649", "[1]", "{}"] {
+            assert!(decode(&doc(&format!(r#","ext":{bad}"#))).is_err(), "{bad}");
+        }
+        let e = decode(&doc(r#","ext":-2147483648"#)).unwrap();
+        assert_eq!(e.extensions["ext"], ExtensionValue::Integer(-2147483648));
+    }
+
+    #[test]
+    fn structured_documents_must_be_objects_and_batches_arrays() {
+        // JSON format §3, §4.1
+        assert!(decode(b"[]").is_err());
+        assert!(decode(b"").is_err());
+        assert!(decode_batch(&doc("")).is_err());
+        let err = decode_batch(format!("[{{{HEAD}}}, 7]").as_bytes()).unwrap_err();
+        assert!(
+            matches!(err, DecodeError::InBatch { index: 1, .. }),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn required_attributes_are_named_when_missing() {
+        // core spec REQUIRED attributes
+        let err = decode(br#"{"specversion":"1.0","id":"1","type":"t"}"#).unwrap_err();
+        assert!(err.to_string().contains("`source`"), "{err}");
+        let err =
+            decode(br#"{"specversion":"0.3","id":"1","source":"/s","type":"t"}"#).unwrap_err();
+        assert!(err.to_string().contains("0.3"), "{err}");
+    }
+
+    #[test]
+    fn json_data_that_is_not_exactly_one_value_keeps_its_bytes_as_base64() {
+        // JSON format §3.1.1: data is Binary when it is not a JSON value
+        let mut e = Event::new("1", "/s", "t");
+        e.datacontenttype = Some("application/json".into());
+        for data in [&b" {\"a\":1}\n"[..], b"{not json", b"\xff"] {
+            e.data = Some(Bytes::copy_from_slice(data));
+            let text = String::from_utf8(encode(&e)).unwrap();
+            assert!(text.contains("data_base64"), "{text}");
+            assert_eq!(decode(text.as_bytes()).unwrap(), e);
+        }
+    }
+
+    #[test]
+    fn invalid_base64_and_lone_surrogates_are_refused() {
+        // JSON format §2.2 Binary; core spec String (unpaired surrogates)
+        assert!(decode(&doc(r#","data_base64":"!!""#)).is_err());
+        assert!(decode(&doc(r#","subject":"\uDEAD""#)).is_err());
+        let e = decode(&doc(r#","subject":"\uD83D\uDE00""#)).unwrap();
+        assert_eq!(e.subject.as_deref(), Some("😀"));
     }
 }

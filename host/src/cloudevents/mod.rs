@@ -15,6 +15,8 @@ mod encode;
 mod error;
 mod json;
 mod mode;
+#[cfg(test)]
+mod proptests;
 
 pub use decode::{decode, Decoded};
 pub use encode::{encode, encode_batch, Encoded};

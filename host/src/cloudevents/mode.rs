@@ -83,5 +83,14 @@ mod tests {
             ))
         );
         assert!(Mode::detect(Some("application/cloudevents-batch+avro")).is_err());
+        // The bare media types name no format: JSON, the mandatory one (§3.3)
+        assert_eq!(
+            Mode::detect(Some("application/cloudevents")),
+            Ok(Mode::Structured)
+        );
+        assert_eq!(
+            Mode::detect(Some(" APPLICATION/CLOUDEVENTS-BATCH ;charset=utf-8")),
+            Ok(Mode::Batched)
+        );
     }
 }

@@ -47,7 +47,8 @@ pub struct Config {
 #[derive(Debug, Clone, PartialEq, serde::Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct IngressConfig {
-    /// Largest request body accepted, in bytes (413 past it). Default 1 MiB.
+    /// Largest request body accepted, in bytes (413 past it). Default 1 MiB;
+    /// at least 64 KiB, the event size the CloudEvents spec says must pass.
     #[serde(default = "default_max_body_bytes")]
     pub max_body_bytes: usize,
 }
@@ -135,6 +136,12 @@ impl Config {
     /// Cross-object checks the schema cannot express.
     fn validate(&self) -> Result<(), String> {
         self.runtime.validate()?;
+        if self.ingress.max_body_bytes < crate::ingress::MIN_BODY_LIMIT {
+            return Err(format!(
+                "ingress.max_body_bytes must be at least {} (64 KiB events must always pass)",
+                crate::ingress::MIN_BODY_LIMIT
+            ));
+        }
         for (name, f) in &self.functions {
             f.settings
                 .validate(&self.runtime)

@@ -2,7 +2,7 @@
 
 use std::sync::Arc;
 
-use axum::body::Bytes;
+use axum::body::Body;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 
@@ -15,8 +15,9 @@ use crate::cloudevents::decode;
 pub async fn accept(
     State(app): State<Arc<App>>,
     headers: HeaderMap,
-    body: Bytes,
+    body: Body,
 ) -> Result<StatusCode, ApiError> {
+    let body = super::body::read(&headers, body, app.ingress.max_body_bytes).await?;
     let decoded = decode(&headers, body)?;
     for event in decoded.events {
         tracing::debug!(event_id = %event.id, r#type = %event.ty, "accepted");

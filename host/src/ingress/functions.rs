@@ -1,14 +1,18 @@
 //! `POST /functions/{name}`: run one function on the event and answer with
 //! its reply.
 //!
-//! The reply uses the request's content mode, unless the `Accept` header
-//! asks for structured mode (`application/cloudevents+json`). A batch runs
-//! the function on each event in order and answers with the batch of
-//! replies; the first failure fails the request.
+//! The reply uses the request's content mode (HTTP binding §3: the sender
+//! chooses), unless the `Accept` header asks for another:
+//! `application/cloudevents+json` asks for structured mode and
+//! `application/cloudevents-batch+json` for batched mode (§3 allows batched
+//! mode only when solicited; this is the solicitation). A batch runs the
+//! function on each event in order and answers with the batch of replies
+//! (possibly empty); the first failure fails the request. A single event
+//! whose function returns nothing gets 204.
 
 use std::sync::Arc;
 
-use axum::body::{Body, Bytes};
+use axum::body::Body;
 use axum::extract::{Path, State};
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -23,7 +27,7 @@ pub async fn invoke(
     State(app): State<Arc<App>>,
     Path(name): Path<String>,
     headers: HeaderMap,
-    body: Bytes,
+    body: Body,
 ) -> Result<Response, ApiError> {
     let name: Name = name.parse().map_err(|e: crate::registry::InvalidName| {
         ApiError::new(StatusCode::NOT_FOUND, e.to_string())
@@ -31,6 +35,7 @@ pub async fn invoke(
     if app.runtime.functions().get(&name).is_none() {
         return Err(ApiError::not_found("function", &name));
     }
+    let body = super::body::read(&headers, body, app.ingress.max_body_bytes).await?;
     let decoded = decode(&headers, body)?;
     let mut replies = Vec::new();
     for event in &decoded.events {
@@ -50,22 +55,52 @@ pub async fn invoke(
     Ok(response)
 }
 
-/// The request's mode, unless `Accept` asks for structured mode.
-fn reply_mode(request: Mode, headers: &HeaderMap) -> Mode {
-    let wants_structured = headers
-        .get_all(header::ACCEPT)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(','))
-        .any(|v| {
-            v.split(';').next().is_some_and(|m| {
-                m.trim()
-                    .eq_ignore_ascii_case("application/cloudevents+json")
+/// The request's mode, unless `Accept` names a CloudEvents media type.
+/// Batched wins over structured when both are named; a batched request
+/// always gets a batched reply.
+pub(super) fn reply_mode(request: Mode, headers: &HeaderMap) -> Mode {
+    let accepts = |wanted: &str| {
+        headers
+            .get_all(header::ACCEPT)
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .flat_map(|v| v.split(','))
+            .any(|v| {
+                v.split(';')
+                    .next()
+                    .is_some_and(|m| m.trim().eq_ignore_ascii_case(wanted))
             })
-        });
-    if wants_structured && request == Mode::Binary {
+    };
+    if request == Mode::Batched || accepts("application/cloudevents-batch+json") {
+        Mode::Batched
+    } else if accepts("application/cloudevents+json") {
         Mode::Structured
     } else {
         request
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn accept(v: &str) -> HeaderMap {
+        let mut h = HeaderMap::new();
+        h.insert(header::ACCEPT, v.parse().unwrap());
+        h
+    }
+
+    #[test]
+    fn reply_mode_follows_the_request_unless_accept_asks() {
+        let none = HeaderMap::new();
+        assert_eq!(reply_mode(Mode::Binary, &none), Mode::Binary);
+        assert_eq!(reply_mode(Mode::Structured, &none), Mode::Structured);
+        assert_eq!(reply_mode(Mode::Batched, &none), Mode::Batched);
+        let s = accept("text/plain, Application/CloudEvents+JSON; q=0.9");
+        assert_eq!(reply_mode(Mode::Binary, &s), Mode::Structured);
+        assert_eq!(reply_mode(Mode::Batched, &s), Mode::Batched);
+        let b = accept("application/cloudevents-batch+json");
+        assert_eq!(reply_mode(Mode::Binary, &b), Mode::Batched);
+        assert_eq!(reply_mode(Mode::Structured, &b), Mode::Batched);
     }
 }

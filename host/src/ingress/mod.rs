@@ -5,11 +5,15 @@
 //! - `POST /functions/{name}`: direct invocation (the Knative "callable"
 //!   contract): the reply event in the response, 204 when there is none.
 //! - `/admin/v1/...`: see [`crate::admin`].
+//! - `OPTIONS` on both: the CloudEvents webhook handshake; other methods
+//!   get 405 (see [`webhook`]).
 //! - `GET /healthz`: liveness; `GET /metrics`: Prometheus metrics.
 
+mod body;
 mod events;
 mod functions;
 mod response;
+mod webhook;
 
 use std::sync::Arc;
 
@@ -17,6 +21,7 @@ use axum::extract::DefaultBodyLimit;
 use axum::routing::{get, post};
 use axum::Router;
 
+pub use self::body::MIN_BODY_LIMIT;
 pub use self::response::ApiError;
 use crate::app::App;
 
@@ -24,8 +29,18 @@ use crate::app::App;
 pub fn router(app: Arc<App>) -> Router {
     let max_body = app.ingress.max_body_bytes;
     Router::new()
-        .route("/", post(events::accept))
-        .route("/functions/{name}", post(functions::invoke))
+        .route(
+            "/",
+            post(events::accept)
+                .options(webhook::options_ingress)
+                .fallback(webhook::method_not_allowed),
+        )
+        .route(
+            "/functions/{name}",
+            post(functions::invoke)
+                .options(webhook::options_function)
+                .fallback(webhook::method_not_allowed),
+        )
         .route("/healthz", get(|| async { "ok\n" }))
         .route("/metrics", get(metrics))
         .nest("/admin/v1", crate::admin::router())

@@ -12,6 +12,8 @@ pub struct ApiError {
     status: StatusCode,
     reason: String,
     retry_after: Option<u32>,
+    /// For a refused batch: the index of the first bad event.
+    index: Option<usize>,
 }
 
 impl ApiError {
@@ -21,6 +23,7 @@ impl ApiError {
             status,
             reason: reason.into(),
             retry_after: None,
+            index: None,
         }
     }
 
@@ -45,7 +48,14 @@ impl ApiError {
 
 impl From<DecodeError> for ApiError {
     fn from(e: DecodeError) -> Self {
-        Self::new(e.status(), e.to_string())
+        let index = match &e {
+            DecodeError::InBatch { index, .. } => Some(*index),
+            _ => None,
+        };
+        Self {
+            index,
+            ..Self::new(e.status(), e.to_string())
+        }
     }
 }
 
@@ -67,6 +77,7 @@ impl From<InvokeError> for ApiError {
             status,
             reason: e.to_string(),
             retry_after,
+            index: None,
         }
     }
 }
@@ -80,7 +91,10 @@ impl From<crate::registry::RegistryError> for ApiError {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        let body = serde_json::json!({ "error": self.reason });
+        let mut body = serde_json::json!({ "error": self.reason });
+        if let Some(index) = self.index {
+            body["index"] = index.into();
+        }
         let mut response = (self.status, axum::Json(body)).into_response();
         if let Some(secs) = self.retry_after {
             response
