@@ -58,7 +58,8 @@ done
 # wrk prints "Requests/sec: N" and, with --latency, "50% 1.23ms" lines.
 run() { # url concurrency -> "rps p50 p99"
   local out
-  out="$(wrk -t2 -c"$2" -d"${duration}s" --latency -s "$work/post.lua" "$1")"
+  local threads=$(( $2 < 2 ? $2 : 2 ))
+  out="$(wrk -t"$threads" -c"$2" -d"${duration}s" --latency -s "$work/post.lua" "$1")"
   local rps p50 p99
   rps="$(awk '/Requests\/sec/ {print $2}' <<<"$out")"
   p50="$(awk '$1=="50%" {print $2}' <<<"$out")"
