@@ -9,11 +9,11 @@
 
 #![no_main]
 
-#[allow(dead_code)]
+#[allow(dead_code, unused_imports)]
 #[path = "../../host/src/event.rs"]
 mod event;
 
-#[allow(dead_code)]
+#[allow(dead_code, unused_imports)]
 #[path = "../../host/src/cloudevents/mod.rs"]
 mod cloudevents;
 
