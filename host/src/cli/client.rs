@@ -74,11 +74,11 @@ pub async fn trigger(
     if let Some(s) = source {
         filter.attributes.insert("source".into(), s);
     }
-    let spec = TriggerSpec {
+    let spec = TriggerSpec::to_function(
         filter,
-        function: function.parse()?,
-        sink: sink.map(|s| s.parse()).transpose()?,
-    };
+        function.parse()?,
+        sink.map(|s| s.parse()).transpose()?,
+    );
     let response = reqwest::Client::new()
         .put(url(host, &format!("/admin/v1/triggers/{name}")))
         .json(&spec)
@@ -166,11 +166,18 @@ pub async fn ls(host: &str) -> Result<()> {
             .iter()
             .map(|(k, v)| format!("{k}={v}"))
             .collect();
-        let sink = t.sink.map_or_else(|| "-".to_owned(), |s| s.to_string());
+        let reply = t
+            .reply_to()
+            .map_or_else(|| "-".to_owned(), |s| s.to_string());
+        let extra = if t.filters.is_empty() {
+            ""
+        } else {
+            " +filters"
+        };
         println!(
-            "  {name:<24} [{}] -> {} -> {sink}",
+            "  {name:<24} [{}{extra}] -> {} -> {reply}",
             filter.join(" "),
-            t.function
+            t.subscriber()
         );
     }
     Ok(())

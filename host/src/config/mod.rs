@@ -15,12 +15,17 @@
 //! ```
 
 mod objects;
+mod routing;
 mod runtime;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 pub use objects::{Filter, FunctionSettings, Sink, TriggerSpec};
+pub use routing::{
+    apply_overrides, Backoff, Branch, DeliverySpec, Destination, FilterExpr, Overrides,
+    ParallelSpec, SequenceSpec, SinkKind, SinkMode, SinkSpec, Step,
+};
 pub use runtime::RuntimeConfig;
 
 use crate::registry::Name;
@@ -41,6 +46,15 @@ pub struct Config {
     /// Triggers, by name.
     #[serde(default)]
     pub triggers: BTreeMap<Name, TriggerSpec>,
+    /// Named sinks, by name.
+    #[serde(default)]
+    pub sinks: BTreeMap<Name, SinkSpec>,
+    /// Sequences, by name.
+    #[serde(default)]
+    pub sequences: BTreeMap<Name, SequenceSpec>,
+    /// Parallels, by name.
+    #[serde(default)]
+    pub parallels: BTreeMap<Name, ParallelSpec>,
 }
 
 /// HTTP ingress settings.
@@ -140,13 +154,22 @@ impl Config {
                 .validate(&self.runtime)
                 .map_err(|e| format!("function `{name}`: {e}"))?;
         }
+        // Each object on its own here; references between objects (and to
+        // functions deployed through the admin API) are checked when the
+        // routing table is built.
         for (name, t) in &self.triggers {
             t.validate().map_err(|e| format!("trigger `{name}`: {e}"))?;
-            if !self.functions.contains_key(&t.function) {
-                // Functions may also be deployed through the admin API, so
-                // this is only checked again when routing is built.
-                tracing::debug!(trigger = %name, function = %t.function, "trigger names a function not in the config file");
-            }
+        }
+        for (name, s) in &self.sinks {
+            s.validate().map_err(|e| format!("sink `{name}`: {e}"))?;
+        }
+        for (name, s) in &self.sequences {
+            s.validate()
+                .map_err(|e| format!("sequence `{name}`: {e}"))?;
+        }
+        for (name, p) in &self.parallels {
+            p.validate()
+                .map_err(|e| format!("parallel `{name}`: {e}"))?;
         }
         Ok(())
     }

@@ -1,0 +1,1 @@
+//! Drawing the routing table as a Mermaid or Graphviz DOT diagram.
