@@ -874,3 +874,172 @@ async fn invalid_definitions_are_refused_and_change_nothing() {
     let t: Value = r.json().await.unwrap();
     assert_eq!(t["reply"], json!({"sink": "out"}));
 }
+
+/// The example's config with function paths from the test build and the
+/// display sink pointed at `display`.
+fn rates_pipeline_config(dir: &std::path::Path, display: &str) -> std::path::PathBuf {
+    let example = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../examples/rates-pipeline/sluice.toml");
+    let mut text = std::fs::read_to_string(example).unwrap();
+    for f in ["currency-convert", "rate-enrich", "rate-format"] {
+        text = text.replace(
+            &format!("../../target/functions/{f}.wasm"),
+            &crate::harness::function(f).display().to_string(),
+        );
+    }
+    assert!(text.contains("http://127.0.0.1:8080/"));
+    text = text.replace("http://127.0.0.1:8080/", display);
+    let path = dir.join("sluice.toml");
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
+#[tokio::test]
+async fn the_rates_pipeline_example_converts_enriches_formats_and_dead_letters() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut display = Sink::start().await;
+    let config = rates_pipeline_config(dir.path(), &display.url());
+    let host = Host::start_with(&dir.path().join("data"), Some(&config), &[]).await;
+    let rate = |id: &str, data: &str| {
+        let host = &host;
+        let (id, data) = (id.to_owned(), data.to_owned());
+        async move {
+            let r = crate::harness::send_event(
+                &host.client,
+                &host.url("/"),
+                &id,
+                "dev.sluice.currency.rate",
+                &data,
+            )
+            .await;
+            assert_eq!(r.status(), StatusCode::ACCEPTED);
+        }
+    };
+    rate(
+        "ok-1",
+        r#"{"base":"USD","quote":"EUR","rate":0.92,"amount":100}"#,
+    )
+    .await;
+    let got = display.next(WAIT).await;
+    assert!(got
+        .header("content-type")
+        .unwrap()
+        .starts_with("application/cloudevents+json"));
+    assert_eq!(got.header("x-pipeline"), Some("rates"));
+    let doc: Value = serde_json::from_slice(&got.body).unwrap();
+    assert_eq!(doc["type"], "dev.sluice.currency.formatted");
+    assert_eq!(doc["id"], "ok-1");
+    assert_eq!(doc["pipeline"], "rates");
+    assert_eq!(doc["pair"], "usdeur");
+    assert_eq!(
+        doc["data"]["text"],
+        "100.00 USD = 92.00 EUR at 0.92 (1 EUR = 1.086957 USD, major pair)"
+    );
+
+    // A conversion of a currency to itself is dropped by the enrich step.
+    rate("same-1", r#"{"base":"EUR","quote":"EUR","rate":1}"#).await;
+    wait_metric(
+        &host,
+        "sluice_routing_delivered_total",
+        &[("kind", "step"), ("name", "enrich-and-format/0")],
+        2.0,
+    )
+    .await;
+    display.assert_quiet(Duration::from_millis(300)).await;
+
+    // A bad rate fails the conversion (a handler error: not retried) and
+    // lands in the dead-letter sink, a log sink.
+    rate("bad-1", r#"{"base":"USD","quote":"EUR","rate":-1}"#).await;
+    let dead = host
+        .wait_for_log("dead letter display", |v| {
+            v["target"] == "sluice::display" && v["fields"]["id"] == "bad-1"
+        })
+        .await;
+    let ext = dead["fields"]["extensions"].as_str().unwrap();
+    assert!(ext.contains("deadletter=rates"), "{ext}");
+    assert!(
+        ext.contains("sluiceerrordest=function:currency-convert"),
+        "{ext}"
+    );
+    assert!(ext.contains("rate must be a positive number"), "{ext}");
+    assert_eq!(
+        metric(
+            &host,
+            "sluice_invocations_total",
+            &[("function", "currency-convert")]
+        )
+        .await,
+        3.0
+    );
+
+    // A test-marked rate does not pass the trigger's `not` filter.
+    let r = host
+        .client
+        .post(host.url("/"))
+        .header("ce-specversion", "1.0")
+        .header("ce-id", "test-1")
+        .header("ce-source", "/t")
+        .header("ce-type", "dev.sluice.currency.rate")
+        .header("ce-subject", "test")
+        .header("content-type", "application/json")
+        .body(r#"{"base":"USD","quote":"EUR","rate":0.9}"#)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::ACCEPTED);
+    display.assert_quiet(Duration::from_millis(300)).await;
+    assert_eq!(
+        metric(
+            &host,
+            "sluice_invocations_total",
+            &[("function", "currency-convert")]
+        )
+        .await,
+        3.0
+    );
+}
+
+#[tokio::test]
+async fn graph_draws_a_config_file_and_a_running_host() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = rates_pipeline_config(dir.path(), "http://127.0.0.1:9/");
+    let run = |args: &[&str]| {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_sluice"))
+            .arg("graph")
+            .args(args)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).unwrap()
+    };
+    let from_file = run(&["--config", config.to_str().unwrap()]);
+    for needle in [
+        "flowchart LR",
+        "broker --> trigger_rates",
+        "trigger_rates --> fn_currency_convert",
+        "trigger_rates -. \"reply\" .-> seq_enrich_and_format",
+        "seq_enrich_and_format_1 -. \"reply\" .-> sink_display",
+        "trigger_rates -. \"dead letter\" .-x sink_dead_letters",
+    ] {
+        assert!(
+            from_file.contains(needle),
+            "missing `{needle}` in\n{from_file}"
+        );
+    }
+    let dot = run(&["--config", config.to_str().unwrap(), "--format", "dot"]);
+    assert!(
+        dot.contains("trigger_rates -> fn_currency_convert;"),
+        "{dot}"
+    );
+
+    let host = Host::start_with(&dir.path().join("data"), Some(&config), &[]).await;
+    let from_host = run(&["--host", &host.url("")]);
+    assert_eq!(
+        from_host, from_file,
+        "the host draws what the file declares"
+    );
+}

@@ -182,3 +182,28 @@ pub async fn ls(host: &str) -> Result<()> {
     }
     Ok(())
 }
+
+/// `sluice graph`: draw a config file's routing, or a running host's.
+pub async fn graph(
+    host: &str,
+    config: Option<&std::path::Path>,
+    format: crate::routing::graph::Format,
+) -> Result<()> {
+    let table = match config {
+        Some(path) => crate::routing::Table::from_config(&crate::config::Config::load(path)?),
+        None => {
+            check(
+                reqwest::Client::new()
+                    .get(url(host, "/admin/v1/routing"))
+                    .send()
+                    .await
+                    .with_context(|| format!("connecting to {host}"))?,
+            )
+            .await?
+            .json()
+            .await?
+        }
+    };
+    print!("{}", crate::routing::graph::render(&table, format));
+    Ok(())
+}
