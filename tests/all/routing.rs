@@ -206,7 +206,8 @@ async fn filter_dialects_fan_out_to_every_matching_trigger() {
         spec["extensions"] = json!({ "via": name });
         put_ok(&host, "triggers", name, spec).await;
     }
-    let cases: [(&str, &[(&str, &str)], &[&str]); 4] = [
+    type Case<'a> = (&'a str, &'a [(&'a str, &'a str)], &'a [&'a str]);
+    let cases: [Case; 4] = [
         ("dev.rates.daily", &[], &["all", "eq", "pre", "suf"]),
         (
             "dev.rates.weekly",
@@ -1042,4 +1043,55 @@ async fn graph_draws_a_config_file_and_a_running_host() {
         from_host, from_file,
         "the host draws what the file declares"
     );
+}
+
+#[tokio::test]
+async fn changes_apply_at_once_without_dropping_in_flight_events() {
+    let host = Host::start().await;
+    let mut sink = Sink::start().await;
+    // The first attempt fails; the retry comes 500ms later.
+    let server = Scripted::start(vec![status(503)], status(202)).await;
+    put_ok(
+        &host,
+        "triggers",
+        "slow",
+        json!({"filter": {"type": "s"}, "subscriber": server.url, "delivery": {"retry": 1, "backoff_delay": "500ms"}}),
+    )
+    .await;
+    send(&host, "s1", "s", &[]).await;
+    server.wait_for(1).await;
+    // While s1 waits for its retry, the trigger is replaced and then deleted.
+    put_ok(
+        &host,
+        "triggers",
+        "slow",
+        json!({"filter": {"type": "s"}, "subscriber": sink.url()}),
+    )
+    .await;
+    send(&host, "s2", "s", &[]).await;
+    assert_eq!(
+        sink.next(WAIT).await.header("ce-id"),
+        Some("s2"),
+        "the new definition applies at once"
+    );
+    let r = host
+        .client
+        .delete(host.url("/admin/v1/triggers/slow"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::NO_CONTENT);
+    // s1 still finishes with the definition it was routed with.
+    let seen = server.wait_for(2).await;
+    assert_eq!(seen[1].1.header("ce-id"), Some("s1"));
+    wait_metric(
+        &host,
+        "sluice_routing_delivered_total",
+        &[("kind", "trigger"), ("name", "slow")],
+        2.0,
+    )
+    .await;
+    send(&host, "s3", "s", &[]).await;
+    sink.assert_quiet(Duration::from_millis(300)).await;
+    assert_eq!(server.count(), 2);
 }

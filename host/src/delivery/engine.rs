@@ -202,7 +202,12 @@ impl Engine {
                     Err(f) => break f,
                 }
             };
-            tracing::error!(kind = who.kind, name = %who.name, trigger = %who.name, event_id = %event.id, destination = %to, attempts = attempt + 1, kind_of_error = f_kind(&failure), "delivery failed: {failure}");
+            let trigger = if who.kind == "trigger" {
+                who.name.as_str()
+            } else {
+                ""
+            };
+            tracing::error!(kind = who.kind, name = %who.name, trigger, event_id = %event.id, destination = %to, attempts = attempt + 1, error_kind = failure.kind(), "delivery failed: {failure}");
             self.dead_letter(snapshot, who, to, event, &failure, opts, hops)
                 .await;
             Err(())
@@ -226,7 +231,12 @@ impl Engine {
             _ => None,
         };
         let Some(dl) = &opts.dead_letter else {
-            tracing::error!(kind = who.kind, name = %who.name, event_id = %event.id, destination = %to, "undeliverable: no dead letter configured, event dropped");
+            let trigger = if who.kind == "trigger" {
+                who.name.as_str()
+            } else {
+                ""
+            };
+            tracing::error!(kind = who.kind, name = %who.name, trigger, event_id = %event.id, destination = %to, "undeliverable: no dead letter configured, event dropped");
             self.routing.undeliverable(who.kind, &who.name);
             if let Some(n) = sink_name {
                 self.routing.undeliverable("sink", n);
@@ -424,10 +434,6 @@ impl Engine {
             });
         futures_util::future::join_all(branches).await;
     }
-}
-
-fn f_kind(f: &Failure) -> &'static str {
-    f.kind()
 }
 
 #[cfg(test)]
