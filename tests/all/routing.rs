@@ -363,7 +363,13 @@ async fn the_hop_limit_stops_a_reply_loop() {
     .await;
 
     send(&host, "l1", "loop", &[("ce-sluicehops", "4")]).await;
-    wait_metric(&host, "sluice_routing_hop_limit_dropped_total", &[], 1.0).await;
+    wait_metric(
+        &host,
+        "sluice_routing_hop_limit_dropped_total",
+        &[("kind", "trigger"), ("name", "loop")],
+        1.0,
+    )
+    .await;
     host.wait_for_log("hop limit log line", |v| {
         v["fields"]["message"] == "hop limit reached: event dropped"
     })
@@ -380,7 +386,13 @@ async fn the_hop_limit_stops_a_reply_loop() {
 
     // The default limit (255) also ends a loop that carries no counter.
     send(&host, "l2", "loop", &[]).await;
-    wait_metric(&host, "sluice_routing_hop_limit_dropped_total", &[], 2.0).await;
+    wait_metric(
+        &host,
+        "sluice_routing_hop_limit_dropped_total",
+        &[("kind", "trigger"), ("name", "loop")],
+        2.0,
+    )
+    .await;
     assert_eq!(counter.wait_for(4 + 255).await.len(), 4 + 255);
 }
 
@@ -1094,4 +1106,28 @@ async fn changes_apply_at_once_without_dropping_in_flight_events() {
     send(&host, "s3", "s", &[]).await;
     sink.assert_quiet(Duration::from_millis(300)).await;
     assert_eq!(server.count(), 2);
+}
+
+#[tokio::test]
+async fn a_config_file_with_a_broken_reference_stops_start_up() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("sluice.toml");
+    std::fs::write(
+        &config,
+        "[triggers.t]\nsubscriber = \"log\"\nreply = { sink = \"nowhere\" }\n\n[sequences.q]\nsteps = [{ sequence = \"q\" }]\n",
+    )
+    .unwrap();
+    let data = dir.path().join("data");
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_sluice"))
+        .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
+        .arg(&data)
+        .arg("--config")
+        .arg(&config)
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("sink `nowhere` does not exist"), "{err}");
+    // Nothing was written for the next start.
+    assert_eq!(std::fs::read_dir(data.join("triggers")).unwrap().count(), 0);
 }

@@ -175,7 +175,7 @@ impl Engine {
             let mut attempt = 0u32;
             let failure = loop {
                 match self
-                    .send(snapshot, to, event.clone(), hops, opts.timeout)
+                    .send(snapshot, who, to, event.clone(), hops, opts.timeout)
                     .await
                 {
                     Ok(reply) => {
@@ -245,7 +245,7 @@ impl Engine {
         };
         failure.annotate(&mut event, &to.label());
         let id = event.id.clone();
-        match self.send(snapshot, dl, event, hops, None).await {
+        match self.send(snapshot, who, dl, event, hops, None).await {
             Ok(_) => {
                 tracing::info!(kind = who.kind, name = %who.name, event_id = %id, dead_letter = %dl, "sent to the dead letter");
                 self.routing.dead_lettered(who.kind, &who.name);
@@ -265,6 +265,7 @@ impl Engine {
     fn send<'a>(
         &'a self,
         snapshot: &'a Arc<Table>,
+        who: &'a Who,
         to: &'a Destination,
         mut event: Event,
         hops: u32,
@@ -309,7 +310,7 @@ impl Engine {
                     Ok(None)
                 }
                 Destination::Broker => {
-                    self.reingest(event, hops);
+                    self.reingest(who, event, hops);
                     Ok(None)
                 }
                 Destination::Log => {
@@ -320,15 +321,15 @@ impl Engine {
         })
     }
 
-    /// Route `event` through the broker again with one hop fewer; at 0 it
-    /// is dropped (logged and counted).
-    fn reingest(&self, mut event: Event, hops: u32) {
+    /// Route `event` (a reply of `who`) through the broker again with one
+    /// hop fewer; at 0 it is dropped (logged and counted against `who`).
+    fn reingest(&self, who: &Who, mut event: Event, hops: u32) {
         let left = hops.saturating_sub(1);
         event.extensions.insert(
             HOPS_EXTENSION.into(),
             ExtensionValue::Integer(i64::from(left)),
         );
-        let Some(hops) = self.check_hops(&event, "broker", "broker") else {
+        let Some(hops) = self.check_hops(&event, who.kind, &who.name) else {
             return;
         };
         let snapshot = self.routes.snapshot();
