@@ -76,6 +76,13 @@ struct Answer {
     status: u16,
     headers: Vec<(&'static str, String)>,
     body: String,
+    delay: Duration,
+}
+
+impl Default for Answer {
+    fn default() -> Self {
+        status(200)
+    }
 }
 
 fn status(s: u16) -> Answer {
@@ -83,6 +90,7 @@ fn status(s: u16) -> Answer {
         status: s,
         headers: vec![],
         body: String::new(),
+        delay: Duration::ZERO,
     }
 }
 
@@ -108,6 +116,7 @@ impl Scripted {
                     .unwrap()
                     .push((Instant::now(), Received { headers, body }));
                 let a = script.lock().unwrap().pop_front().unwrap_or(default);
+                tokio::time::sleep(a.delay).await;
                 let mut b = axum::http::Response::builder().status(a.status);
                 for (k, v) in a.headers {
                     b = b.header(k, v);
@@ -409,6 +418,7 @@ async fn sequences_chain_steps_and_stop_when_a_step_drops_the_event() {
             status: 200,
             headers: vec![("content-type", "application/cloudevents+json".into())],
             body: json!({"specversion": "1.0", "id": "svc-1", "source": "/svc", "type": "from.service", "data": {"ok": true}}).to_string(),
+            ..Answer::default()
         },
     )
     .await;
@@ -562,6 +572,7 @@ async fn exhausted_retries_go_to_the_dead_letter_with_the_failure() {
             status: 500,
             headers: vec![],
             body: long_body,
+            ..Answer::default()
         },
     )
     .await;
@@ -612,6 +623,7 @@ async fn other_4xx_and_invalid_replies_are_not_retried() {
             status: 400,
             headers: vec![],
             body: "no thanks".into(),
+            ..Answer::default()
         },
     )
     .await;
@@ -621,6 +633,7 @@ async fn other_4xx_and_invalid_replies_are_not_retried() {
             status: 200,
             headers: vec![("content-type", "application/cloudevents+json".into())],
             body: "{not json".into(),
+            ..Answer::default()
         },
     )
     .await;
@@ -652,7 +665,7 @@ async fn retry_after_is_honoured_up_to_its_maximum() {
     let ra = |secs: &str| Answer {
         status: 429,
         headers: vec![("retry-after", secs.to_owned())],
-        body: String::new(),
+        ..Answer::default()
     };
     let honoured = Scripted::start(vec![ra("1")], status(202)).await;
     let capped = Scripted::start(
@@ -1130,4 +1143,36 @@ async fn a_config_file_with_a_broken_reference_stops_start_up() {
     assert!(err.contains("sink `nowhere` does not exist"), "{err}");
     // Nothing was written for the next start.
     assert_eq!(std::fs::read_dir(data.join("triggers")).unwrap().count(), 0);
+}
+
+#[tokio::test]
+async fn a_slow_attempt_times_out_and_is_retried() {
+    let host = Host::start().await;
+    let slow = Answer {
+        delay: Duration::from_secs(60),
+        ..status(202)
+    };
+    let server = Scripted::start(vec![slow], status(202)).await;
+    put_ok(
+        &host,
+        "triggers",
+        "slow",
+        json!({"filter": {"type": "s"}, "subscriber": server.url, "delivery": {"retry": 1, "backoff_delay": "10ms", "timeout": "200ms"}}),
+    )
+    .await;
+    send(&host, "s1", "s", &[]).await;
+    server.wait_for(2).await;
+    // The retry came after the 200ms deadline: the answer would take a
+    // minute (longer than `wait_for` waits).
+    wait_metric(
+        &host,
+        "sluice_routing_delivered_total",
+        &[("kind", "trigger"), ("name", "slow")],
+        1.0,
+    )
+    .await;
+    assert_eq!(
+        metric(&host, "sluice_routing_retries_total", &[("name", "slow")]).await,
+        1.0
+    );
 }
