@@ -149,11 +149,12 @@ pub async fn ls(host: &str) -> Result<()> {
     .await?
     .json()
     .await?;
-    let triggers: std::collections::BTreeMap<String, TriggerSpec> =
-        check(client.get(url(host, "/admin/v1/triggers")).send().await?)
+    let table: crate::routing::Table =
+        check(client.get(url(host, "/admin/v1/routing")).send().await?)
             .await?
             .json()
             .await?;
+    let triggers = table.triggers;
     println!("FUNCTIONS");
     for f in functions {
         println!("  {:<24} {:>9} B  {}", f.name.as_str(), f.size, f.digest);
@@ -179,6 +180,38 @@ pub async fn ls(host: &str) -> Result<()> {
             filter.join(" "),
             t.subscriber()
         );
+    }
+    if !table.sinks.is_empty() {
+        println!("SINKS");
+        for (name, s) in &table.sinks {
+            let target = s
+                .url
+                .as_ref()
+                .map_or_else(|| "log".to_owned(), ToString::to_string);
+            println!("  {name:<24} {target}");
+        }
+    }
+    if !table.sequences.is_empty() {
+        println!("SEQUENCES");
+        for (name, q) in &table.sequences {
+            let steps: Vec<String> = q.steps.iter().map(|s| s.to.to_string()).collect();
+            let reply = q
+                .reply
+                .as_ref()
+                .map_or_else(|| "-".to_owned(), ToString::to_string);
+            println!("  {name:<24} {} -> {reply}", steps.join(" -> "));
+        }
+    }
+    if !table.parallels.is_empty() {
+        println!("PARALLELS");
+        for (name, p) in &table.parallels {
+            let branches: Vec<String> = p
+                .branches
+                .iter()
+                .map(|b| b.subscriber.to_string())
+                .collect();
+            println!("  {name:<24} {{{}}}", branches.join(", "));
+        }
     }
     Ok(())
 }
