@@ -375,7 +375,7 @@ async fn the_hop_limit_stops_a_reply_loop() {
     wait_metric(
         &host,
         "sluice_routing_hop_limit_dropped_total",
-        &[("kind", "trigger"), ("name", "loop")],
+        &[("kind", "reply"), ("name", "trigger/loop")],
         1.0,
     )
     .await;
@@ -401,7 +401,7 @@ async fn the_hop_limit_stops_a_reply_loop() {
     wait_metric(
         &host,
         "sluice_routing_hop_limit_dropped_total",
-        &[("kind", "trigger"), ("name", "loop")],
+        &[("kind", "reply"), ("name", "trigger/loop")],
         2.0,
     )
     .await;

@@ -144,6 +144,12 @@ impl Engine {
             tracing::debug!(kind = who.kind, name = %who.name, reply_id = %reply.id, "reply has no destination: dropped");
             return true;
         };
+        // Counted apart from the subscriber's delivery, as kind `reply`
+        // named after its sender (e.g. `trigger/rates`).
+        let who = &Who {
+            kind: "reply",
+            name: format!("{}/{}", who.kind, who.name),
+        };
         match self.deliver(snapshot, who, to, reply, None, hops).await {
             Ok(Some(r)) => {
                 tracing::debug!(kind = who.kind, name = %who.name, reply_id = %r.id, destination = %to, "the reply destination replied; that reply is dropped");
