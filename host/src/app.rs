@@ -6,25 +6,78 @@ use std::sync::Arc;
 
 use anyhow::{Context, Result};
 
-use crate::config::{Config, IngressConfig, TriggerSpec};
+use crate::config::{Config, IngressConfig, ParallelSpec, SequenceSpec, SinkSpec, TriggerSpec};
 use crate::delivery::Dispatcher;
 use crate::metrics::Metrics;
 use crate::registry::{FunctionStore, ObjectStore};
-use crate::routing::Routes;
+use crate::routing::{Routes, Table};
 use crate::runtime::Runtime;
-use crate::sinks::Sinks;
 
 /// Most deliveries running at once before the ingress waits.
 const MAX_IN_FLIGHT: usize = 4096;
+
+/// Durable copies of the routing objects, one directory per kind.
+pub struct Stores {
+    /// `<data-dir>/triggers`.
+    pub triggers: ObjectStore<TriggerSpec>,
+    /// `<data-dir>/sinks`.
+    pub sinks: ObjectStore<SinkSpec>,
+    /// `<data-dir>/sequences`.
+    pub sequences: ObjectStore<SequenceSpec>,
+    /// `<data-dir>/parallels`.
+    pub parallels: ObjectStore<ParallelSpec>,
+}
+
+impl Stores {
+    fn open(data_dir: &std::path::Path) -> Result<Self> {
+        Ok(Self {
+            triggers: ObjectStore::open(data_dir, "triggers")?,
+            sinks: ObjectStore::open(data_dir, "sinks")?,
+            sequences: ObjectStore::open(data_dir, "sequences")?,
+            parallels: ObjectStore::open(data_dir, "parallels")?,
+        })
+    }
+
+    /// Overlay the config file's objects on the stored ones, check the
+    /// result, and only then write the config file's objects to the store.
+    fn apply_and_load(&self, c: &Config) -> Result<Table> {
+        let mut table = Table {
+            triggers: self.triggers.load_all()?,
+            sinks: self.sinks.load_all()?,
+            sequences: self.sequences.load_all()?,
+            parallels: self.parallels.load_all()?,
+        };
+        table.triggers.extend(c.triggers.clone());
+        table.sinks.extend(c.sinks.clone());
+        table.sequences.extend(c.sequences.clone());
+        table.parallels.extend(c.parallels.clone());
+        table
+            .check(|_| true)
+            .map_err(|e| anyhow::anyhow!("routing: {e}"))?;
+        for (n, v) in &c.triggers {
+            self.triggers.put(n, v)?;
+        }
+        for (n, v) in &c.sinks {
+            self.sinks.put(n, v)?;
+        }
+        for (n, v) in &c.sequences {
+            self.sequences.put(n, v)?;
+        }
+        for (n, v) in &c.parallels {
+            self.parallels.put(n, v)?;
+        }
+        Ok(table)
+    }
+}
 
 /// Everything a running host shares between requests.
 pub struct App {
     /// The wasm runtime (and through it, the function store).
     pub runtime: Arc<Runtime>,
-    /// The trigger table.
+    /// The routing table.
     pub routes: Arc<Routes>,
-    /// Durable copies of the triggers.
-    pub triggers: ObjectStore<TriggerSpec>,
+    /// Durable copies of the routing objects.
+    pub stores: Stores,
     /// Runs deliveries.
     pub dispatcher: Dispatcher,
     /// Ingress limits.
@@ -36,7 +89,7 @@ pub struct App {
 impl App {
     /// Open the data directory, start the runtime, and apply the config
     /// file: its functions are deployed (when their bytes changed) and its
-    /// triggers written over stored ones of the same name. What was created
+    /// routing objects written over stored ones of the same name. What was created
     /// through the admin API is loaded from the data directory.
     ///
     /// # Errors
@@ -75,27 +128,25 @@ impl App {
             tracing::info!(function = %name, path = %f.path.display(), "deployed from config");
         }
 
-        let triggers = ObjectStore::<TriggerSpec>::open(&data_dir, "triggers")?;
-        for (name, spec) in &config.triggers {
-            triggers.put(name, spec)?;
+        let stores = Stores::open(&data_dir)?;
+        let table = stores.apply_and_load(&config)?;
+        // Stored objects may refer to functions that are gone: warn, and
+        // let those deliveries fail (and dead-letter) until they are back.
+        if let Err(e) = table.check(|f| functions.get(f).is_some()) {
+            tracing::warn!("{e}; its events will fail until the function is deployed");
         }
-        let routes = Arc::new(Routes::new(triggers.load_all()?));
-        for (name, spec) in routes.list() {
-            if functions.get(&spec.function).is_none() {
-                tracing::warn!(trigger = %name, function = %spec.function, "trigger names a function that is not deployed; its events will fail until it is");
-            }
-        }
+        let routes = Arc::new(Routes::new(table));
         let dispatcher = Dispatcher::new(
             runtime.clone(),
             routes.clone(),
-            Sinks::new(),
             metrics.delivery.clone(),
+            metrics.routing.clone(),
             MAX_IN_FLIGHT,
         );
         Ok(Arc::new(Self {
             runtime,
             routes,
-            triggers,
+            stores,
             dispatcher,
             ingress: config.ingress,
             metrics,

@@ -4,10 +4,13 @@
 //!
 //! 1. [`ingress`] receives an HTTP request and [`cloudevents`] decodes it
 //!    into validated [`event::Event`]s.
-//! 2. [`routing`] finds every trigger whose filter the event passes.
-//! 3. [`delivery`] starts one task per matching trigger, which asks the
-//!    [`runtime`] to run the trigger's function in a fresh wasm sandbox.
-//! 4. The function's reply goes to the trigger's sink ([`sinks`]).
+//! 2. [`routing`] finds every trigger whose filters the event passes.
+//! 3. [`delivery`] starts one task per matching trigger, which sends the
+//!    event to the trigger's subscriber (a function the [`runtime`] runs in
+//!    a fresh wasm sandbox, an HTTP service, a sequence or a parallel), with
+//!    retries and a dead letter.
+//! 4. The reply goes to the trigger's reply destination: a sink ([`sinks`]),
+//!    a function, or the broker again (see `docs/routing.md`).
 //!
 //! [`registry`] stores what users deploy through [`admin`] or declare in
 //! [`config`]; [`app`] assembles the pieces; [`cli`] is the command line.

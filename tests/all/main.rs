@@ -11,4 +11,5 @@ mod config_file;
 mod event_path;
 mod interop;
 mod isolation;
+mod routing;
 mod runtime;

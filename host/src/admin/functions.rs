@@ -107,24 +107,18 @@ pub async fn get(
         .ok_or_else(|| ApiError::not_found("function", &name))
 }
 
-/// `DELETE /functions/{name}`; refused while a trigger still uses it.
+/// `DELETE /functions/{name}`; refused while a trigger, sequence or parallel still uses it.
 pub async fn delete(
     State(app): State<Arc<App>>,
     Path(name): Path<String>,
 ) -> Result<StatusCode, ApiError> {
     let name = parse_name(&name)?;
-    let users: Vec<String> = app
-        .routes
-        .list()
-        .into_iter()
-        .filter(|(_, t)| t.function == name)
-        .map(|(n, _)| n.to_string())
-        .collect();
+    let users = app.routes.snapshot().users_of_function(&name);
     if !users.is_empty() {
         return Err(ApiError::new(
             StatusCode::CONFLICT,
             format!(
-                "function `{name}` is used by trigger(s) {}; delete them first",
+                "function `{name}` is used by {}; delete them first",
                 users.join(", ")
             ),
         ));

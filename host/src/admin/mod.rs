@@ -6,12 +6,13 @@
 //! | `GET /functions` | | 200 list |
 //! | `GET /functions/{name}` | | 200 record, 404 |
 //! | `DELETE /functions/{name}` | | 204, 404, 409 while a trigger uses it |
-//! | `PUT /triggers/{name}` | JSON `{"filter": {"type": ...}, "function": ..., "sink": ...}` | 201, 400 |
-//! | `GET /triggers`, `GET /triggers/{name}` | | 200, 404 |
-//! | `DELETE /triggers/{name}` | | 204, 404 |
+//! | `PUT /{triggers,sinks,sequences,parallels}/{name}` | JSON object (see `docs/routing.md`), e.g. `{"filter": {"type": ...}, "function": ..., "sink": ...}` | 201, 400 with the reason (nothing changed) |
+//! | `GET /{kind}`, `GET /{kind}/{name}` | | 200, 404 |
+//! | `DELETE /{kind}/{name}` | | 204, 404, 409 while another object refers to it |
+//! | `GET /routing` | | 200 the whole routing table |
 
 mod functions;
-mod triggers;
+mod routing;
 
 use std::sync::Arc;
 
@@ -35,12 +36,22 @@ pub fn router() -> Router<Arc<App>> {
                 .delete(functions::delete),
         )
         .layer(DefaultBodyLimit::max(MAX_COMPONENT_BYTES))
-        .route("/triggers", get(triggers::list))
+        .merge(kind::<crate::config::TriggerSpec>("triggers"))
+        .merge(kind::<crate::config::SinkSpec>("sinks"))
+        .merge(kind::<crate::config::SequenceSpec>("sequences"))
+        .merge(kind::<crate::config::ParallelSpec>("parallels"))
+        .route("/routing", get(routing::table))
+}
+
+/// The four routes of one kind of routing object.
+fn kind<K: routing::Kind>(plural: &str) -> Router<Arc<App>> {
+    Router::new()
+        .route(&format!("/{plural}"), get(routing::list::<K>))
         .route(
-            "/triggers/{name}",
-            get(triggers::get)
-                .put(triggers::put)
-                .delete(triggers::delete),
+            &format!("/{plural}/{{name}}"),
+            get(routing::get::<K>)
+                .put(routing::put::<K>)
+                .delete(routing::delete::<K>),
         )
 }
 

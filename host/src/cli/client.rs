@@ -74,11 +74,11 @@ pub async fn trigger(
     if let Some(s) = source {
         filter.attributes.insert("source".into(), s);
     }
-    let spec = TriggerSpec {
+    let spec = TriggerSpec::to_function(
         filter,
-        function: function.parse()?,
-        sink: sink.map(|s| s.parse()).transpose()?,
-    };
+        function.parse()?,
+        sink.map(|s| s.parse()).transpose()?,
+    );
     let response = reqwest::Client::new()
         .put(url(host, &format!("/admin/v1/triggers/{name}")))
         .json(&spec)
@@ -149,11 +149,12 @@ pub async fn ls(host: &str) -> Result<()> {
     .await?
     .json()
     .await?;
-    let triggers: std::collections::BTreeMap<String, TriggerSpec> =
-        check(client.get(url(host, "/admin/v1/triggers")).send().await?)
+    let table: crate::routing::Table =
+        check(client.get(url(host, "/admin/v1/routing")).send().await?)
             .await?
             .json()
             .await?;
+    let triggers = table.triggers;
     println!("FUNCTIONS");
     for f in functions {
         println!("  {:<24} {:>9} B  {}", f.name.as_str(), f.size, f.digest);
@@ -166,12 +167,76 @@ pub async fn ls(host: &str) -> Result<()> {
             .iter()
             .map(|(k, v)| format!("{k}={v}"))
             .collect();
-        let sink = t.sink.map_or_else(|| "-".to_owned(), |s| s.to_string());
+        let reply = t
+            .reply_to()
+            .map_or_else(|| "-".to_owned(), |s| s.to_string());
+        let extra = if t.filters.is_empty() {
+            ""
+        } else {
+            " +filters"
+        };
         println!(
-            "  {name:<24} [{}] -> {} -> {sink}",
+            "  {name:<24} [{}{extra}] -> {} -> {reply}",
             filter.join(" "),
-            t.function
+            t.subscriber()
         );
     }
+    if !table.sinks.is_empty() {
+        println!("SINKS");
+        for (name, s) in &table.sinks {
+            let target = s
+                .url
+                .as_ref()
+                .map_or_else(|| "log".to_owned(), ToString::to_string);
+            println!("  {name:<24} {target}");
+        }
+    }
+    if !table.sequences.is_empty() {
+        println!("SEQUENCES");
+        for (name, q) in &table.sequences {
+            let steps: Vec<String> = q.steps.iter().map(|s| s.to.to_string()).collect();
+            let reply = q
+                .reply
+                .as_ref()
+                .map_or_else(|| "-".to_owned(), ToString::to_string);
+            println!("  {name:<24} {} -> {reply}", steps.join(" -> "));
+        }
+    }
+    if !table.parallels.is_empty() {
+        println!("PARALLELS");
+        for (name, p) in &table.parallels {
+            let branches: Vec<String> = p
+                .branches
+                .iter()
+                .map(|b| b.subscriber.to_string())
+                .collect();
+            println!("  {name:<24} {{{}}}", branches.join(", "));
+        }
+    }
+    Ok(())
+}
+
+/// `sluice graph`: draw a config file's routing, or a running host's.
+pub async fn graph(
+    host: &str,
+    config: Option<&std::path::Path>,
+    format: crate::routing::graph::Format,
+) -> Result<()> {
+    let table = match config {
+        Some(path) => crate::routing::Table::from_config(&crate::config::Config::load(path)?),
+        None => {
+            check(
+                reqwest::Client::new()
+                    .get(url(host, "/admin/v1/routing"))
+                    .send()
+                    .await
+                    .with_context(|| format!("connecting to {host}"))?,
+            )
+            .await?
+            .json()
+            .await?
+        }
+    };
+    print!("{}", crate::routing::graph::render(&table, format));
     Ok(())
 }

@@ -79,6 +79,19 @@ pub enum Command {
         #[command(flatten)]
         host: HostArg,
     },
+    /// Print the routing (triggers, functions, sequences, parallels, sinks,
+    /// replies, dead letters) as a Mermaid or DOT diagram, from a config
+    /// file or a running host.
+    Graph {
+        /// Draw this sluice.toml instead of asking a running host.
+        #[arg(long)]
+        config: Option<PathBuf>,
+        /// `mermaid` or `dot`.
+        #[arg(long, default_value = "mermaid", value_parser = ["mermaid", "dot"])]
+        format: String,
+        #[command(flatten)]
+        host: HostArg,
+    },
     /// List deployed functions and triggers.
     Ls {
         #[command(flatten)]
@@ -145,6 +158,18 @@ pub async fn run(cli: Cli) -> Result<()> {
             to,
             host,
         } => client::send(&host.url, ty, source, id, data, to).await,
+        Command::Graph {
+            config,
+            format,
+            host,
+        } => {
+            let format = if format == "dot" {
+                crate::routing::graph::Format::Dot
+            } else {
+                crate::routing::graph::Format::Mermaid
+            };
+            client::graph(&host.url, config.as_deref(), format).await
+        }
         Command::Ls { host } => client::ls(&host.url).await,
     }
 }

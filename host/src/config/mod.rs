@@ -12,15 +12,36 @@
 //! filter = { type = "com.example.ping" }
 //! function = "echo"
 //! sink = "http://127.0.0.1:9000/"
+//!
+//! [triggers.rates]
+//! filters = [{ prefix = { type = "dev.rates" } }]
+//! function = "echo"
+//! reply = { sequence = "format" }
+//! delivery = { retry = 3, backoff_delay = "100ms", dead_letter = { sink = "dlq" } }
+//!
+//! [sequences.format]
+//! steps = [{ function = "echo" }, { url = "http://127.0.0.1:9001/" }]
+//! reply = { sink = "dlq" }
+//!
+//! [sinks.dlq]
+//! type = "log"
 //! ```
+//!
+//! The routing objects (triggers, sinks, sequences, parallels) are described
+//! in `docs/routing.md`.
 
 mod objects;
+mod routing;
 mod runtime;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 pub use objects::{Filter, FunctionSettings, Sink, TriggerSpec};
+pub use routing::{
+    apply_overrides, Backoff, Branch, DeliverySpec, Destination, FilterExpr, Overrides,
+    ParallelSpec, SequenceSpec, SinkKind, SinkMode, SinkSpec, Step,
+};
 pub use runtime::RuntimeConfig;
 
 use crate::registry::Name;
@@ -41,6 +62,15 @@ pub struct Config {
     /// Triggers, by name.
     #[serde(default)]
     pub triggers: BTreeMap<Name, TriggerSpec>,
+    /// Named sinks, by name.
+    #[serde(default)]
+    pub sinks: BTreeMap<Name, SinkSpec>,
+    /// Sequences, by name.
+    #[serde(default)]
+    pub sequences: BTreeMap<Name, SequenceSpec>,
+    /// Parallels, by name.
+    #[serde(default)]
+    pub parallels: BTreeMap<Name, ParallelSpec>,
 }
 
 /// HTTP ingress settings.
@@ -147,13 +177,22 @@ impl Config {
                 .validate(&self.runtime)
                 .map_err(|e| format!("function `{name}`: {e}"))?;
         }
+        // Each object on its own here; references between objects (and to
+        // functions deployed through the admin API) are checked when the
+        // routing table is built.
         for (name, t) in &self.triggers {
             t.validate().map_err(|e| format!("trigger `{name}`: {e}"))?;
-            if !self.functions.contains_key(&t.function) {
-                // Functions may also be deployed through the admin API, so
-                // this is only checked again when routing is built.
-                tracing::debug!(trigger = %name, function = %t.function, "trigger names a function not in the config file");
-            }
+        }
+        for (name, s) in &self.sinks {
+            s.validate().map_err(|e| format!("sink `{name}`: {e}"))?;
+        }
+        for (name, s) in &self.sequences {
+            s.validate()
+                .map_err(|e| format!("sequence `{name}`: {e}"))?;
+        }
+        for (name, p) in &self.parallels {
+            p.validate()
+                .map_err(|e| format!("parallel `{name}`: {e}"))?;
         }
         Ok(())
     }
@@ -199,6 +238,40 @@ mod tests {
             std::time::Duration::from_millis(250)
         );
         assert_eq!(c.triggers[&"all".parse().unwrap()].sink, Some(Sink::Log));
+    }
+
+    #[test]
+    fn routing_sections_parse() {
+        let c: Config = toml::from_str(
+            r#"
+            [triggers.t]
+            filters = [{ prefix = { type = "a" } }, { not = { exact = { subject = "x" } } }]
+            subscriber = { sequence = "q" }
+            delivery = { retry = 2, backoff = "linear", backoff_delay = "10ms", dead_letter = { sink = "s" } }
+            [sequences.q]
+            steps = [{ function = "f" }, { url = "http://127.0.0.1:1/", delivery = { retry = 1 } }]
+            reply = "broker"
+            [parallels.p]
+            branches = [{ subscriber = "log", filters = [{ exact = { type = "b" } }] }]
+            [sinks.s]
+            url = "http://127.0.0.1:2/"
+            mode = "structured"
+            "#,
+        )
+        .unwrap();
+        c.validate().unwrap();
+        let t = &c.triggers[&"t".parse().unwrap()];
+        assert_eq!(t.subscriber(), Destination::Sequence("q".parse().unwrap()));
+        assert_eq!(t.delivery.as_ref().unwrap().retry, 2);
+        let q = &c.sequences[&"q".parse().unwrap()];
+        assert_eq!(q.steps.len(), 2);
+        assert_eq!(q.reply, Some(Destination::Broker));
+        assert_eq!(c.sinks[&"s".parse().unwrap()].mode, SinkMode::Structured);
+        // A trigger needs a subscriber, and a sequence a step.
+        let bad: Config = toml::from_str("[triggers.t]\nfilter = {}\n").unwrap();
+        assert!(bad.validate().unwrap_err().contains("needs a `function`"));
+        let bad: Config = toml::from_str("[sequences.q]\nsteps = []\n").unwrap();
+        assert!(bad.validate().unwrap_err().contains("at least one step"));
     }
 
     #[test]

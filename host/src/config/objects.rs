@@ -5,6 +5,7 @@ use std::fmt;
 use std::str::FromStr;
 use std::time::Duration;
 
+use super::routing::{validate_overrides, DeliverySpec, Destination, FilterExpr, Overrides};
 use super::RuntimeConfig;
 use crate::event::Event;
 use crate::registry::Name;
@@ -138,43 +139,107 @@ impl<'de> serde::Deserialize<'de> for Sink {
     }
 }
 
-/// A trigger: events passing `filter` are handed to `function`, and its
-/// reply (if any) goes to `sink` (dropped when there is none).
+/// A trigger: events passing its filters go to its subscriber (a function,
+/// or any other [`Destination`]), and the subscriber's reply goes to its
+/// reply destination (dropped when there is none).
+///
+/// The original short form `{"filter": {...}, "function": "f", "sink":
+/// "http://..."}` is still accepted: `function` is shorthand for
+/// `subscriber = { function = "f" }` and `sink` for a URL or `log` reply.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct TriggerSpec {
-    /// Which events the trigger takes.
+    /// Attribute-equality filter (every listed attribute must equal).
     #[serde(default)]
     pub filter: Filter,
-    /// The function that handles them.
-    pub function: Name,
-    /// Where replies go.
+    /// Knative filter expressions; every one must pass as well.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub filters: Vec<FilterExpr>,
+    /// The function that handles matching events (short form of
+    /// `subscriber`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub function: Option<Name>,
+    /// Where matching events go (when `function` is not given).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub subscriber: Option<Destination>,
+    /// Where replies go: an HTTP(S) URL or `log` (short form of `reply`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sink: Option<Sink>,
+    /// Where replies go.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reply: Option<Destination>,
+    /// Extension attributes added to what the trigger sends its subscriber.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub extensions: Overrides,
+    /// Retries and dead letter for the subscriber.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub delivery: Option<DeliverySpec>,
 }
 
 impl TriggerSpec {
-    /// Check the filter's attribute names.
+    /// A trigger from `filter` to `function` with an optional short-form
+    /// reply sink.
+    pub fn to_function(filter: Filter, function: Name, sink: Option<Sink>) -> Self {
+        Self {
+            filter,
+            filters: Vec::new(),
+            function: Some(function),
+            subscriber: None,
+            sink,
+            reply: None,
+            extensions: BTreeMap::new(),
+            delivery: None,
+        }
+    }
+
+    /// Whether `event` passes both filter forms.
+    pub fn matches(&self, event: &Event) -> bool {
+        self.filter.matches(event) && self.filters.iter().all(|f| f.matches(event))
+    }
+
+    /// Where matching events go.
+    pub fn subscriber(&self) -> Destination {
+        match (&self.function, &self.subscriber) {
+            (Some(f), _) => Destination::Function(f.clone()),
+            (None, Some(d)) => d.clone(),
+            // `validate` refuses this; a log keeps the event visible.
+            (None, None) => Destination::Log,
+        }
+    }
+
+    /// Where replies go, if anywhere.
+    pub fn reply_to(&self) -> Option<Destination> {
+        match (&self.sink, &self.reply) {
+            (Some(Sink::Http(u)), _) => Some(Destination::Url(u.clone())),
+            (Some(Sink::Log), _) => Some(Destination::Log),
+            (None, r) => r.clone(),
+        }
+    }
+
+    /// Check the trigger on its own (references are checked by the routing
+    /// table).
     ///
     /// # Errors
-    /// A message naming the bad attribute.
+    /// A message naming the problem.
     pub fn validate(&self) -> Result<(), String> {
         for name in self.filter.attributes.keys() {
-            let known = matches!(
-                name.as_str(),
-                "id" | "source"
-                    | "type"
-                    | "specversion"
-                    | "datacontenttype"
-                    | "dataschema"
-                    | "subject"
-                    | "time"
-            );
-            if !known {
-                crate::event::validate_extension_name(name).map_err(|_| {
-                    format!("filter attribute `{name}` is not a valid attribute name")
-                })?;
+            super::routing::validate_attribute_name(name)?;
+        }
+        self.filters.iter().try_for_each(FilterExpr::validate)?;
+        match (&self.function, &self.subscriber) {
+            (Some(_), Some(_)) => return Err("give `function` or `subscriber`, not both".into()),
+            (None, None) => return Err("a trigger needs a `function` or a `subscriber`".into()),
+            (None, Some(Destination::Broker)) => {
+                return Err("a subscriber cannot be the broker (it would loop)".into())
             }
+            _ => {}
+        }
+        if self.sink.is_some() && self.reply.is_some() {
+            return Err("give `sink` or `reply`, not both".into());
+        }
+        validate_overrides(&self.extensions)?;
+        if let Some(d) = &self.delivery {
+            d.validate()?;
         }
         Ok(())
     }

@@ -1,30 +1,37 @@
-//! Dispatching accepted events: each matching trigger gets its own task
-//! that runs the trigger's function and hands the reply to its sink.
+//! Delivering routed events: each matching trigger gets its own task that
+//! sends the event to the trigger's subscriber (with retries and a dead
+//! letter) and routes the reply; sequences and parallels run in-process.
 //!
 //! # Backpressure
-//! At most `max_in_flight` deliveries run at once. [`Dispatcher::dispatch`]
-//! waits for room before it returns, so a client that sends faster than
-//! handlers finish is slowed down at the ingress instead of filling memory.
+//! At most `max_in_flight` trigger deliveries started by the ingress run at
+//! once. [`Dispatcher::dispatch`] waits for room before it returns, so a
+//! client that sends faster than handlers finish is slowed down at the
+//! ingress instead of filling memory. Replies routed back through the broker
+//! are bounded by the hop counter instead.
+
+mod engine;
+mod failure;
 
 use std::sync::Arc;
+use std::time::Instant;
 
 use tokio::sync::Semaphore;
-use tokio_util::task::TaskTracker;
 
 use crate::event::Event;
-use crate::metrics::{DeliveryMetrics, Outcome};
-use crate::routing::{Route, Routes};
+use crate::metrics::{DeliveryMetrics, RoutingMetrics};
+use crate::routing::Routes;
 use crate::runtime::Runtime;
-use crate::sinks::Sinks;
+use crate::sinks::HttpSink;
+
+pub use engine::{hops_of, DEFAULT_HOPS, HOPS_EXTENSION};
+pub use failure::{Failure, ERROR_CODE, ERROR_DATA, ERROR_DEST};
+
+use engine::Engine;
 
 /// Runs deliveries for accepted events.
 pub struct Dispatcher {
-    runtime: Arc<Runtime>,
-    routes: Arc<Routes>,
-    sinks: Sinks,
-    metrics: DeliveryMetrics,
+    engine: Engine,
     permits: Arc<Semaphore>,
-    tasks: TaskTracker,
 }
 
 impl Dispatcher {
@@ -32,76 +39,56 @@ impl Dispatcher {
     pub fn new(
         runtime: Arc<Runtime>,
         routes: Arc<Routes>,
-        sinks: Sinks,
         metrics: DeliveryMetrics,
+        routing: RoutingMetrics,
         max_in_flight: usize,
     ) -> Self {
         Self {
-            runtime,
-            routes,
-            sinks,
-            metrics,
+            engine: Engine::new(runtime, routes, HttpSink::new(), metrics, routing),
             permits: Arc::new(Semaphore::new(max_in_flight)),
-            tasks: TaskTracker::new(),
         }
     }
 
     /// Start delivering `event` to every matching trigger. Returns how many
     /// triggers matched, once each delivery has been started.
     pub async fn dispatch(&self, event: Event) -> usize {
-        self.metrics.accepted();
-        let routes = self.routes.matching(&event);
-        let matched = routes.len();
-        if matched == 0 {
+        let e = &self.engine;
+        e.metrics.accepted();
+        let Some(hops) = e.check_hops(&event, "ingress", "ingress") else {
+            return 0;
+        };
+        let snapshot = e.routes.snapshot();
+        let mut matched = Vec::new();
+        for (name, spec) in &snapshot.triggers {
+            let start = Instant::now();
+            let ok = spec.matches(&event);
+            e.routing.filter_time(name.as_str(), start.elapsed());
+            if ok {
+                matched.push(name.clone());
+            }
+        }
+        if matched.is_empty() {
             tracing::debug!(event_id = %event.id, r#type = %event.ty, "no trigger matched");
         }
-        let event = Arc::new(event);
-        for route in routes {
+        let count = matched.len();
+        for name in matched {
             let Ok(permit) = self.permits.clone().acquire_owned().await else {
                 break; // closed: shutting down
             };
-            let runtime = self.runtime.clone();
-            let sinks = self.sinks.clone();
-            let metrics = self.metrics.clone();
+            let engine = e.clone();
+            let snapshot = snapshot.clone();
             let event = event.clone();
-            self.tasks.spawn(async move {
-                let outcome = deliver(&runtime, &sinks, &route, &event).await;
-                metrics.delivery(route.name.as_str(), outcome);
+            e.tasks.spawn(async move {
+                engine.run_trigger(&snapshot, &name, event, hops).await;
                 drop(permit);
             });
         }
-        matched
+        count
     }
 
     /// Stop taking new work and wait for running deliveries to finish.
     pub async fn drain(&self) {
-        self.tasks.close();
-        self.tasks.wait().await;
-    }
-}
-
-/// Run one trigger's function on `event` and forward the reply.
-async fn deliver(runtime: &Runtime, sinks: &Sinks, route: &Route, event: &Event) -> Outcome {
-    let function = &route.spec.function;
-    let reply = match runtime.invoke(function, event).await {
-        Ok(reply) => reply,
-        Err(e) => {
-            tracing::error!(trigger = %route.name, %function, event_id = %event.id, kind = e.kind().as_str(), "delivery failed: {e}");
-            return Outcome::FunctionFailed;
-        }
-    };
-    let (Some(reply), Some(sink)) = (reply, &route.spec.sink) else {
-        tracing::debug!(trigger = %route.name, event_id = %event.id, "delivered, no reply forwarded");
-        return Outcome::Delivered;
-    };
-    match sinks.send(sink, &reply).await {
-        Ok(()) => {
-            tracing::debug!(trigger = %route.name, event_id = %event.id, reply_id = %reply.id, %sink, "reply forwarded");
-            Outcome::Delivered
-        }
-        Err(e) => {
-            tracing::error!(trigger = %route.name, event_id = %event.id, reply_id = %reply.id, "forwarding the reply failed: {e}");
-            Outcome::SinkFailed
-        }
+        self.engine.tasks.close();
+        self.engine.tasks.wait().await;
     }
 }

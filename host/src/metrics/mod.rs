@@ -7,11 +7,13 @@
 //! names and labels are fixed in one place.
 
 mod delivery;
+mod routing;
 mod runtime;
 
 use prometheus::{Encoder, Registry, TextEncoder};
 
 pub use self::delivery::{DeliveryMetrics, Outcome};
+pub use self::routing::RoutingMetrics;
 pub use self::runtime::RuntimeMetrics;
 
 /// Every metric of one host.
@@ -22,6 +24,8 @@ pub struct Metrics {
     pub runtime: RuntimeMetrics,
     /// Accepted events and deliveries.
     pub delivery: DeliveryMetrics,
+    /// Per trigger/sink/step: delivered, retried, dead-lettered, hop limit.
+    pub routing: RoutingMetrics,
 }
 
 impl Metrics {
@@ -32,6 +36,7 @@ impl Metrics {
         Self {
             runtime: RuntimeMetrics::register(&registry),
             delivery: DeliveryMetrics::register(&registry),
+            routing: RoutingMetrics::register(&registry),
             registry,
         }
     }

@@ -1,13 +1,18 @@
-//! The trigger table: which triggers take an event.
+//! The routing table: triggers, named sinks, sequences and parallels.
 //!
 //! The table is an immutable snapshot swapped whole on every change, so a
 //! lookup never waits for a writer and in-flight events keep the snapshot
-//! they were routed with.
+//! they were routed with (a change never drops them). Every candidate table
+//! is checked ([`Table::check`]) before it replaces the current one.
 
-use std::collections::BTreeMap;
-use std::sync::{Arc, RwLock};
+pub mod graph;
 
-use crate::config::TriggerSpec;
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::{Arc, Mutex, RwLock};
+
+use crate::config::{
+    Config, DeliverySpec, Destination, ParallelSpec, SequenceSpec, SinkSpec, TriggerSpec,
+};
 use crate::event::Event;
 use crate::registry::Name;
 
@@ -20,30 +25,248 @@ pub struct Route {
     pub spec: TriggerSpec,
 }
 
-/// The current set of triggers.
-#[derive(Debug, Default)]
-pub struct Routes {
-    table: RwLock<Arc<BTreeMap<Name, TriggerSpec>>>,
+/// Every routing object, by kind and name.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Table {
+    /// Triggers.
+    #[serde(default)]
+    pub triggers: BTreeMap<Name, TriggerSpec>,
+    /// Named sinks.
+    #[serde(default)]
+    pub sinks: BTreeMap<Name, SinkSpec>,
+    /// Sequences.
+    #[serde(default)]
+    pub sequences: BTreeMap<Name, SequenceSpec>,
+    /// Parallels.
+    #[serde(default)]
+    pub parallels: BTreeMap<Name, ParallelSpec>,
 }
 
-impl Routes {
-    /// A table holding `triggers`.
-    pub fn new(triggers: BTreeMap<Name, TriggerSpec>) -> Self {
+/// A node of the call graph between sequences and parallels.
+type Node = (&'static str, Name);
+
+impl Table {
+    /// The routing objects of a config file.
+    pub fn from_config(c: &Config) -> Self {
         Self {
-            table: RwLock::new(Arc::new(triggers)),
+            triggers: c.triggers.clone(),
+            sinks: c.sinks.clone(),
+            sequences: c.sequences.clone(),
+            parallels: c.parallels.clone(),
         }
     }
 
-    fn snapshot(&self) -> Arc<BTreeMap<Name, TriggerSpec>> {
+    /// Every destination an object refers to, with the object it belongs to
+    /// (`"trigger `t`"`), for reference checks and the graph.
+    pub fn references(&self) -> Vec<(String, Destination)> {
+        let mut out = Vec::new();
+        let delivery = |out: &mut Vec<(String, Destination)>, o: &str, d: &Option<DeliverySpec>| {
+            if let Some(dl) = d.as_ref().and_then(|d| d.dead_letter.clone()) {
+                out.push((o.to_owned(), dl));
+            }
+        };
+        for (n, t) in &self.triggers {
+            let o = format!("trigger `{n}`");
+            out.push((o.clone(), t.subscriber()));
+            if let Some(r) = t.reply_to() {
+                out.push((o.clone(), r));
+            }
+            delivery(&mut out, &o, &t.delivery);
+        }
+        for (n, s) in &self.sinks {
+            delivery(&mut out, &format!("sink `{n}`"), &s.delivery);
+        }
+        for (n, q) in &self.sequences {
+            let o = format!("sequence `{n}`");
+            for s in &q.steps {
+                out.push((o.clone(), s.to.clone()));
+                delivery(&mut out, &o, &s.delivery);
+            }
+            if let Some(r) = &q.reply {
+                out.push((o.clone(), r.clone()));
+            }
+        }
+        for (n, p) in &self.parallels {
+            let o = format!("parallel `{n}`");
+            for b in &p.branches {
+                out.push((o.clone(), b.subscriber.clone()));
+                if let Some(r) = &b.reply {
+                    out.push((o.clone(), r.clone()));
+                }
+                delivery(&mut out, &o, &b.delivery);
+            }
+            if let Some(r) = &p.reply {
+                out.push((o.clone(), r.clone()));
+            }
+        }
+        out
+    }
+
+    /// Check every object and every reference: each object must be valid on
+    /// its own, every named function (per `has_function`), sink, sequence
+    /// and parallel must exist, and sequences and parallels must not call
+    /// each other in a cycle (which would never end: only the broker's hop
+    /// counter bounds loops).
+    ///
+    /// # Errors
+    /// A message naming the object and the problem.
+    pub fn check(&self, has_function: impl Fn(&Name) -> bool) -> Result<(), String> {
+        for (n, t) in &self.triggers {
+            t.validate().map_err(|e| format!("trigger `{n}`: {e}"))?;
+        }
+        for (n, s) in &self.sinks {
+            s.validate().map_err(|e| format!("sink `{n}`: {e}"))?;
+        }
+        for (n, s) in &self.sequences {
+            s.validate().map_err(|e| format!("sequence `{n}`: {e}"))?;
+        }
+        for (n, p) in &self.parallels {
+            p.validate().map_err(|e| format!("parallel `{n}`: {e}"))?;
+        }
+        for (owner, d) in self.references() {
+            let missing = match &d {
+                Destination::Function(f) if !has_function(f) => Some("function"),
+                Destination::Sink(s) if !self.sinks.contains_key(s) => Some("sink"),
+                Destination::Sequence(s) if !self.sequences.contains_key(s) => Some("sequence"),
+                Destination::Parallel(p) if !self.parallels.contains_key(p) => Some("parallel"),
+                _ => None,
+            };
+            if let Some(kind) = missing {
+                let name = match &d {
+                    Destination::Function(n)
+                    | Destination::Sink(n)
+                    | Destination::Sequence(n)
+                    | Destination::Parallel(n) => n.as_str(),
+                    _ => "",
+                };
+                return Err(format!("{owner}: {kind} `{name}` does not exist"));
+            }
+        }
+        self.check_cycles()
+    }
+
+    fn edges(&self, node: &Node) -> Vec<Node> {
+        let mut dests: Vec<&Destination> = Vec::new();
+        match node.0 {
+            "sequence" => {
+                if let Some(q) = self.sequences.get(&node.1) {
+                    for s in &q.steps {
+                        dests.push(&s.to);
+                        if let Some(dl) = s.delivery.as_ref().and_then(|d| d.dead_letter.as_ref()) {
+                            dests.push(dl);
+                        }
+                    }
+                    dests.extend(q.reply.iter());
+                }
+            }
+            _ => {
+                if let Some(p) = self.parallels.get(&node.1) {
+                    for b in &p.branches {
+                        dests.push(&b.subscriber);
+                        dests.extend(b.reply.iter());
+                        if let Some(dl) = b.delivery.as_ref().and_then(|d| d.dead_letter.as_ref()) {
+                            dests.push(dl);
+                        }
+                    }
+                    dests.extend(p.reply.iter());
+                }
+            }
+        }
+        dests
+            .into_iter()
+            .filter_map(|d| match d {
+                Destination::Sequence(n) => Some(("sequence", n.clone())),
+                Destination::Parallel(n) => Some(("parallel", n.clone())),
+                _ => None,
+            })
+            .collect()
+    }
+
+    fn check_cycles(&self) -> Result<(), String> {
+        let nodes: Vec<Node> = self
+            .sequences
+            .keys()
+            .map(|n| ("sequence", n.clone()))
+            .chain(self.parallels.keys().map(|n| ("parallel", n.clone())))
+            .collect();
+        let mut done: BTreeSet<Node> = BTreeSet::new();
+        for start in nodes {
+            let mut path: Vec<Node> = Vec::new();
+            self.visit(start, &mut path, &mut done)?;
+        }
+        Ok(())
+    }
+
+    fn visit(
+        &self,
+        node: Node,
+        path: &mut Vec<Node>,
+        done: &mut BTreeSet<Node>,
+    ) -> Result<(), String> {
+        if done.contains(&node) {
+            return Ok(());
+        }
+        if let Some(i) = path.iter().position(|n| n == &node) {
+            let cycle: Vec<String> = path[i..]
+                .iter()
+                .chain(std::iter::once(&node))
+                .map(|(k, n)| format!("{k} `{n}`"))
+                .collect();
+            return Err(format!(
+                "cycle in sequence/parallel definitions: {}",
+                cycle.join(" -> ")
+            ));
+        }
+        path.push(node.clone());
+        for next in self.edges(&node) {
+            self.visit(next, path, done)?;
+        }
+        path.pop();
+        done.insert(node);
+        Ok(())
+    }
+
+    /// Which objects use function `f`, e.g. `["trigger `t`"]`.
+    pub fn users_of_function(&self, f: &Name) -> Vec<String> {
+        let mut users: Vec<String> = self
+            .references()
+            .into_iter()
+            .filter(|(_, d)| matches!(d, Destination::Function(n) if n == f))
+            .map(|(o, _)| o)
+            .collect();
+        users.dedup();
+        users
+    }
+}
+
+/// The current routing table.
+#[derive(Debug, Default)]
+pub struct Routes {
+    table: RwLock<Arc<Table>>,
+    writer: Mutex<()>,
+}
+
+impl Routes {
+    /// A table holding `table`.
+    pub fn new(table: Table) -> Self {
+        Self {
+            table: RwLock::new(Arc::new(table)),
+            writer: Mutex::new(()),
+        }
+    }
+
+    /// The current table; it never changes under the caller.
+    pub fn snapshot(&self) -> Arc<Table> {
         self.table.read().unwrap_or_else(|p| p.into_inner()).clone()
     }
 
-    /// Every trigger whose filter passes `event` (each gets its own copy:
+    /// Every trigger whose filters pass `event` (each gets its own copy:
     /// fan-out).
     pub fn matching(&self, event: &Event) -> Vec<Route> {
         self.snapshot()
+            .triggers
             .iter()
-            .filter(|(_, spec)| spec.filter.matches(event))
+            .filter(|(_, spec)| spec.matches(event))
             .map(|(name, spec)| Route {
                 name: name.clone(),
                 spec: spec.clone(),
@@ -51,62 +274,142 @@ impl Routes {
             .collect()
     }
 
-    /// One trigger.
-    pub fn get(&self, name: &Name) -> Option<TriggerSpec> {
-        self.snapshot().get(name).cloned()
-    }
-
-    /// Every trigger, by name.
-    pub fn list(&self) -> BTreeMap<Name, TriggerSpec> {
-        (*self.snapshot()).clone()
-    }
-
-    /// Add or replace a trigger.
-    pub fn put(&self, name: Name, spec: TriggerSpec) {
-        let mut guard = self.table.write().unwrap_or_else(|p| p.into_inner());
-        let mut next = (**guard).clone();
-        next.insert(name, spec);
-        *guard = Arc::new(next);
-    }
-
-    /// Remove a trigger; returns whether it existed.
-    pub fn remove(&self, name: &Name) -> bool {
-        let mut guard = self.table.write().unwrap_or_else(|p| p.into_inner());
-        let mut next = (**guard).clone();
-        let existed = next.remove(name).is_some();
-        *guard = Arc::new(next);
-        existed
+    /// Change the table: `edit` gets a copy, and when it returns `Ok` the
+    /// copy replaces the table. Writers are serialised; readers never wait.
+    ///
+    /// # Errors
+    /// Whatever `edit` returns; the table is then unchanged.
+    pub fn update<R, E>(&self, edit: impl FnOnce(&mut Table) -> Result<R, E>) -> Result<R, E> {
+        let _writer = self.writer.lock().unwrap_or_else(|p| p.into_inner());
+        let mut next = (*self.snapshot()).clone();
+        let r = edit(&mut next)?;
+        *self.table.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(next);
+        Ok(r)
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::Filter;
+    use crate::config::{Filter, Step};
 
     fn spec(ty: &str) -> TriggerSpec {
-        TriggerSpec {
-            filter: Filter {
+        TriggerSpec::to_function(
+            Filter {
                 attributes: [("type".to_string(), ty.to_string())].into(),
             },
-            function: "echo".parse().unwrap(),
-            sink: None,
-        }
+            "echo".parse().unwrap(),
+            None,
+        )
+    }
+
+    fn n(s: &str) -> Name {
+        s.parse().unwrap()
     }
 
     #[test]
     fn fan_out_to_every_match() {
         let routes = Routes::default();
-        routes.put("a".parse().unwrap(), spec("t"));
-        routes.put("b".parse().unwrap(), spec("t"));
-        routes.put("c".parse().unwrap(), spec("other"));
+        routes
+            .update(|t| {
+                t.triggers.insert(n("a"), spec("t"));
+                t.triggers.insert(n("b"), spec("t"));
+                t.triggers.insert(n("c"), spec("other"));
+                Ok::<_, ()>(())
+            })
+            .unwrap();
         let names: Vec<_> = routes
             .matching(&Event::new("1", "/s", "t"))
             .into_iter()
             .map(|r| r.name.to_string())
             .collect();
         assert_eq!(names, ["a", "b"]);
-        assert!(routes.remove(&"a".parse().unwrap()));
+        let old = routes.snapshot();
+        routes
+            .update(|t| {
+                t.triggers.remove(&n("a"));
+                Ok::<_, ()>(())
+            })
+            .unwrap();
         assert_eq!(routes.matching(&Event::new("1", "/s", "t")).len(), 1);
+        assert_eq!(old.triggers.len(), 3, "an old snapshot is unchanged");
+        let r: Result<(), &str> = routes.update(|t| {
+            t.triggers.clear();
+            Err("no")
+        });
+        assert!(r.is_err());
+        assert_eq!(
+            routes.snapshot().triggers.len(),
+            2,
+            "failed edit changes nothing"
+        );
+    }
+
+    fn seq(steps: &[Destination]) -> SequenceSpec {
+        SequenceSpec {
+            steps: steps
+                .iter()
+                .map(|d| Step {
+                    to: d.clone(),
+                    delivery: None,
+                })
+                .collect(),
+            reply: None,
+        }
+    }
+
+    #[test]
+    fn references_and_cycles_are_checked() {
+        let all = |_: &Name| true;
+        let mut t = Table::default();
+        t.triggers.insert(n("t"), spec("x"));
+        assert_eq!(t.check(all), Ok(()));
+        let err = t.check(|_| false).unwrap_err();
+        assert!(err.contains("function `echo` does not exist"), "{err}");
+
+        t.sequences.insert(
+            n("a"),
+            seq(&[
+                Destination::Function(n("echo")),
+                Destination::Sequence(n("b")),
+            ]),
+        );
+        let err = t.check(all).unwrap_err();
+        assert!(err.contains("sequence `b` does not exist"), "{err}");
+        t.sequences
+            .insert(n("b"), seq(&[Destination::Parallel(n("p"))]));
+        t.parallels.insert(
+            n("p"),
+            ParallelSpec {
+                branches: vec![crate::config::Branch {
+                    filters: vec![],
+                    subscriber: Destination::Function(n("echo")),
+                    reply: Some(Destination::Sink(n("out"))),
+                    delivery: None,
+                }],
+                reply: None,
+            },
+        );
+        let err = t.check(all).unwrap_err();
+        assert!(err.contains("sink `out` does not exist"), "{err}");
+        t.sinks.insert(
+            n("out"),
+            SinkSpec {
+                kind: crate::config::SinkKind::Log,
+                ..SinkSpec::default()
+            },
+        );
+        assert_eq!(t.check(all), Ok(()));
+        // p's branch replies into a: a -> b -> p -> a.
+        t.parallels.get_mut(&n("p")).unwrap().branches[0].reply =
+            Some(Destination::Sequence(n("a")));
+        let err = t.check(all).unwrap_err();
+        assert!(err.contains("cycle"), "{err}");
+        assert!(err.contains("sequence `a`"), "{err}");
+        // A sequence calling itself.
+        let mut t = Table::default();
+        t.sequences
+            .insert(n("s"), seq(&[Destination::Sequence(n("s"))]));
+        assert!(t.check(all).unwrap_err().contains("cycle"));
     }
 }

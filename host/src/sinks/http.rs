@@ -1,12 +1,19 @@
-//! The HTTP sink: POST the event in binary content mode.
+//! The HTTP client for subscribers and sinks: POST one event, read back a
+//! reply event or a classified failure.
 
-use crate::cloudevents::{encode, Mode};
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use crate::cloudevents::{decode, encode, Mode};
 use crate::event::Event;
 
 use super::SinkError;
 
 /// Longest response body kept in an error.
-const MAX_ERROR_BODY: usize = 512;
+pub const MAX_ERROR_BODY: usize = 1024;
+
+/// Deadline of one attempt when the delivery options set none.
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// An HTTP client for sinks, with connection pooling.
 #[derive(Debug, Clone)]
@@ -19,45 +26,153 @@ impl HttpSink {
     pub fn new() -> Self {
         let client = reqwest::Client::builder()
             .connect_timeout(std::time::Duration::from_secs(5))
-            .timeout(std::time::Duration::from_secs(30))
             .build()
             .expect("a plain HTTP client builds");
         Self { client }
     }
 
-    /// POST `event` to `url`; success is any 2xx.
+    /// POST `event` to `url` in `mode` with extra `headers`, within
+    /// `timeout`. A 2xx answer carrying a CloudEvent gives that event; a 2xx
+    /// without one (or a 202/204) gives none.
     ///
     /// # Errors
-    /// [`SinkError`] for a connection failure or a non-2xx status.
-    pub async fn send(&self, url: &url::Url, event: &Event) -> Result<(), SinkError> {
-        let encoded = encode(event, Mode::Binary);
-        let response = self
+    /// [`SinkError`] for a connection failure, a timeout, a non-2xx status,
+    /// or a 2xx whose body is not a valid CloudEvent.
+    pub async fn post(
+        &self,
+        url: &url::Url,
+        event: &Event,
+        mode: Mode,
+        headers: &BTreeMap<String, String>,
+        timeout: Option<Duration>,
+    ) -> Result<Option<Event>, SinkError> {
+        let timeout = timeout.unwrap_or(DEFAULT_TIMEOUT);
+        match tokio::time::timeout(timeout, self.attempt(url, event, mode, headers)).await {
+            Ok(r) => r,
+            Err(_) => Err(SinkError::Timeout {
+                url: url.to_string(),
+                after: timeout,
+            }),
+        }
+    }
+
+    async fn attempt(
+        &self,
+        url: &url::Url,
+        event: &Event,
+        mode: Mode,
+        extra: &BTreeMap<String, String>,
+    ) -> Result<Option<Event>, SinkError> {
+        let encoded = encode(event, mode);
+        let mut request = self
             .client
             .post(url.as_str())
             .headers(encoded.headers)
-            .body(encoded.body)
-            .send()
-            .await
-            .map_err(|e| SinkError::Connect {
-                url: url.to_string(),
-                reason: e.to_string(),
-            })?;
-        let status = response.status();
-        if status.is_success() {
-            return Ok(());
+            .body(encoded.body);
+        for (k, v) in extra {
+            request = request.header(k, v);
         }
-        let body = response.text().await.unwrap_or_default();
-        let body: String = body.chars().take(MAX_ERROR_BODY).collect();
-        Err(SinkError::Status {
+        let response = request.send().await.map_err(|e| SinkError::Connect {
             url: url.to_string(),
-            status: status.as_u16(),
-            body,
-        })
+            reason: e.to_string(),
+        })?;
+        let status = response.status();
+        let headers = response.headers().clone();
+        let body = response.bytes().await.map_err(|e| SinkError::Connect {
+            url: url.to_string(),
+            reason: format!("reading the response: {e}"),
+        })?;
+        if !status.is_success() {
+            let text = String::from_utf8_lossy(&body);
+            return Err(SinkError::Status {
+                url: url.to_string(),
+                status: status.as_u16(),
+                body: truncate(&text),
+                retry_after: headers
+                    .get(http::header::RETRY_AFTER)
+                    .and_then(|v| v.to_str().ok())
+                    .and_then(parse_retry_after),
+            });
+        }
+        let has_event = headers.contains_key("ce-specversion") || !body.is_empty();
+        if status == http::StatusCode::ACCEPTED
+            || status == http::StatusCode::NO_CONTENT
+            || !has_event
+        {
+            return Ok(None);
+        }
+        match decode(&headers, body.clone()) {
+            Ok(d) if d.events.len() == 1 => Ok(d.events.into_iter().next()),
+            Ok(d) if d.events.is_empty() => Ok(None),
+            Ok(d) => Err(SinkError::InvalidReply {
+                url: url.to_string(),
+                status: status.as_u16(),
+                reason: format!("{} events in one reply; one is allowed", d.events.len()),
+                body: truncate(&String::from_utf8_lossy(&body)),
+            }),
+            Err(e) => Err(SinkError::InvalidReply {
+                url: url.to_string(),
+                status: status.as_u16(),
+                reason: e.to_string(),
+                body: truncate(&String::from_utf8_lossy(&body)),
+            }),
+        }
     }
 }
 
 impl Default for HttpSink {
     fn default() -> Self {
         Self::new()
+    }
+}
+
+/// The first [`MAX_ERROR_BODY`] bytes of `s`, cut at a character boundary.
+pub fn truncate(s: &str) -> String {
+    if s.len() <= MAX_ERROR_BODY {
+        return s.to_owned();
+    }
+    let mut end = MAX_ERROR_BODY;
+    while !s.is_char_boundary(end) {
+        end -= 1;
+    }
+    s[..end].to_owned()
+}
+
+/// `Retry-After` as delay-seconds or an HTTP-date (RFC 9110 §10.2.3).
+pub fn parse_retry_after(v: &str) -> Option<Duration> {
+    let v = v.trim();
+    if let Ok(secs) = v.parse::<u64>() {
+        return Some(Duration::from_secs(secs));
+    }
+    let at = chrono::DateTime::parse_from_rfc2822(v).ok()?;
+    let delta = at.with_timezone(&chrono::Utc) - chrono::Utc::now();
+    Some(delta.to_std().unwrap_or(Duration::ZERO))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn retry_after_forms() {
+        assert_eq!(parse_retry_after("3"), Some(Duration::from_secs(3)));
+        assert_eq!(
+            parse_retry_after("Sun, 06 Nov 1994 08:49:37 GMT"),
+            Some(Duration::ZERO)
+        );
+        let later = (chrono::Utc::now() + chrono::Duration::seconds(100)).to_rfc2822();
+        let d = parse_retry_after(&later).unwrap();
+        assert!(
+            d > Duration::from_secs(90) && d <= Duration::from_secs(100),
+            "{d:?}"
+        );
+        assert_eq!(parse_retry_after("soon"), None);
+    }
+
+    #[test]
+    fn truncation_keeps_characters_whole() {
+        let s = "€".repeat(1000);
+        let t = truncate(&s);
+        assert!(t.len() <= MAX_ERROR_BODY && t.chars().all(|c| c == '€'));
     }
 }

@@ -1,72 +1,104 @@
-//! Where replies go: HTTP endpoints (CloudEvents binary mode) and the log.
+//! Where events leave the host: HTTP endpoints (binary or structured mode)
+//! and the log.
 
 mod http;
 
-pub use self::http::HttpSink;
+use std::time::Duration;
 
-use crate::config::Sink;
+pub use self::http::{parse_retry_after, truncate, HttpSink, DEFAULT_TIMEOUT, MAX_ERROR_BODY};
+
 use crate::event::Event;
 
-/// A delivery to a sink that failed.
+/// A delivery over HTTP that failed.
 #[derive(Debug, thiserror::Error)]
 pub enum SinkError {
     /// The request could not be sent or no response came back.
     #[error("sending to {url}: {reason}")]
     Connect {
-        /// The sink.
+        /// The endpoint.
         url: String,
         /// Why.
         reason: String,
     },
-    /// The sink answered with a status other than 2xx.
+    /// No answer within the attempt's deadline.
+    #[error("{url} did not answer within {after:?}")]
+    Timeout {
+        /// The endpoint.
+        url: String,
+        /// The deadline.
+        after: Duration,
+    },
+    /// The endpoint answered with a status other than 2xx.
     #[error("{url} answered {status}: {body}")]
     Status {
-        /// The sink.
+        /// The endpoint.
         url: String,
         /// Its status code.
         status: u16,
         /// The start of its response body.
         body: String,
+        /// Its `Retry-After`, if any.
+        retry_after: Option<Duration>,
+    },
+    /// A 2xx answer whose body is not a valid CloudEvent.
+    #[error("{url} answered {status} with an invalid CloudEvent: {reason}")]
+    InvalidReply {
+        /// The endpoint.
+        url: String,
+        /// Its status code.
+        status: u16,
+        /// What is wrong.
+        reason: String,
+        /// The start of its response body.
+        body: String,
     },
 }
 
-/// Sends events to sinks; one per host, shared by every delivery.
-#[derive(Debug, Clone)]
-pub struct Sinks {
-    http: HttpSink,
-}
-
-impl Sinks {
-    /// Sinks with a fresh HTTP client.
-    pub fn new() -> Self {
-        Self {
-            http: HttpSink::new(),
-        }
-    }
-
-    /// Deliver `event` to `sink`.
-    ///
-    /// # Errors
-    /// [`SinkError`] when the sink did not take the event.
-    pub async fn send(&self, sink: &Sink, event: &Event) -> Result<(), SinkError> {
-        match sink {
-            Sink::Http(url) => self.http.send(url, event).await,
-            Sink::Log => {
-                log_event(event);
-                Ok(())
+impl SinkError {
+    /// Whether another attempt may succeed: connection errors, timeouts,
+    /// 5xx, 404, 408, 409 and 429 (Knative's rule); not other 4xx, nor an
+    /// invalid reply.
+    pub fn retryable(&self) -> bool {
+        match self {
+            Self::Connect { .. } | Self::Timeout { .. } => true,
+            Self::Status { status, .. } => {
+                *status >= 500 || matches!(status, 404 | 408 | 409 | 429)
             }
+            Self::InvalidReply { .. } => false,
         }
     }
-}
 
-impl Default for Sinks {
-    fn default() -> Self {
-        Self::new()
+    /// The status code, when there was an answer.
+    pub fn status(&self) -> Option<u16> {
+        match self {
+            Self::Status { status, .. } | Self::InvalidReply { status, .. } => Some(*status),
+            _ => None,
+        }
+    }
+
+    /// The (truncated) response body, or the error's description.
+    pub fn body(&self) -> String {
+        match self {
+            Self::Status { body, .. } | Self::InvalidReply { body, .. } => body.clone(),
+            other => other.to_string(),
+        }
+    }
+
+    /// How long the endpoint asked to wait (only honoured on 429 and 503).
+    pub fn retry_after(&self) -> Option<Duration> {
+        match self {
+            Self::Status {
+                status: 429 | 503,
+                retry_after,
+                ..
+            } => *retry_after,
+            _ => None,
+        }
     }
 }
 
 /// The `log` sink: one structured record per event (an event display).
-fn log_event(event: &Event) {
+pub fn log_event(event: &Event) {
     let data = event
         .data
         .as_ref()
@@ -87,4 +119,27 @@ fn log_event(event: &Event) {
         data = %data,
         "event"
     );
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn retry_classification() {
+        let status = |s: u16| SinkError::Status {
+            url: "u".into(),
+            status: s,
+            body: String::new(),
+            retry_after: Some(Duration::from_secs(1)),
+        };
+        for s in [500, 502, 503, 404, 408, 409, 429] {
+            assert!(status(s).retryable(), "{s}");
+        }
+        for s in [400, 401, 403, 410, 413, 422] {
+            assert!(!status(s).retryable(), "{s}");
+        }
+        assert_eq!(status(429).retry_after(), Some(Duration::from_secs(1)));
+        assert_eq!(status(500).retry_after(), None);
+    }
 }

@@ -1,0 +1,769 @@
+//! The routing model shared by `sluice.toml` and the admin API: filter
+//! dialects, destinations, delivery options, named sinks, sequences and
+//! parallels (Knative Eventing's objects, in one process).
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::time::Duration;
+
+use crate::cloudevents::Mode;
+use crate::event::{Event, ExtensionValue};
+use crate::registry::Name;
+
+/// One filter expression in Knative's dialects. An event passes a list of
+/// expressions when it passes every one.
+///
+/// ```toml
+/// filters = [
+///   { prefix = { type = "dev.sluice.rates" } },
+///   { not = { exact = { subject = "TEST" } } },
+///   { any = [ { suffix = { source = "/ecb" } }, { exact = { tenant = "acme" } } ] },
+/// ]
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase", deny_unknown_fields)]
+pub enum FilterExpr {
+    /// Every listed attribute equals the value.
+    Exact(BTreeMap<String, String>),
+    /// Every listed attribute starts with the value.
+    Prefix(BTreeMap<String, String>),
+    /// Every listed attribute ends with the value.
+    Suffix(BTreeMap<String, String>),
+    /// Every sub-expression passes (an empty list passes).
+    All(Vec<FilterExpr>),
+    /// At least one sub-expression passes (an empty list fails).
+    Any(Vec<FilterExpr>),
+    /// The sub-expression fails.
+    Not(Box<FilterExpr>),
+}
+
+impl FilterExpr {
+    /// Whether `event` passes. Matching is case-sensitive, and a test on an
+    /// attribute the event lacks fails.
+    pub fn matches(&self, event: &Event) -> bool {
+        let each = |m: &BTreeMap<String, String>, test: fn(&str, &str) -> bool| {
+            m.iter()
+                .all(|(k, want)| event.attribute(k).is_some_and(|have| test(&have, want)))
+        };
+        match self {
+            Self::Exact(m) => each(m, |h, w| h == w),
+            Self::Prefix(m) => each(m, |h, w| h.starts_with(w)),
+            Self::Suffix(m) => each(m, |h, w| h.ends_with(w)),
+            Self::All(v) => v.iter().all(|e| e.matches(event)),
+            Self::Any(v) => v.iter().any(|e| e.matches(event)),
+            Self::Not(e) => !e.matches(event),
+        }
+    }
+
+    /// Check attribute names (and that `exact`/`prefix`/`suffix` name at
+    /// least one attribute).
+    ///
+    /// # Errors
+    /// A message naming the bad attribute.
+    pub fn validate(&self) -> Result<(), String> {
+        match self {
+            Self::Exact(m) | Self::Prefix(m) | Self::Suffix(m) => {
+                if m.is_empty() {
+                    return Err("an exact/prefix/suffix filter needs at least one attribute".into());
+                }
+                m.keys().try_for_each(|k| validate_attribute_name(k))
+            }
+            Self::All(v) | Self::Any(v) => v.iter().try_for_each(FilterExpr::validate),
+            Self::Not(e) => e.validate(),
+        }
+    }
+}
+
+/// Check that `name` can name a context attribute or an extension.
+///
+/// # Errors
+/// A message naming the attribute.
+pub fn validate_attribute_name(name: &str) -> Result<(), String> {
+    let context = matches!(
+        name,
+        "id" | "source"
+            | "type"
+            | "specversion"
+            | "datacontenttype"
+            | "dataschema"
+            | "subject"
+            | "time"
+    );
+    if context || crate::event::validate_extension_name(name).is_ok() {
+        Ok(())
+    } else {
+        Err(format!(
+            "filter attribute `{name}` is not a valid attribute name"
+        ))
+    }
+}
+
+/// Extension attributes added to every event a trigger, sink or step sends
+/// (Knative's `ceOverrides`). Values are strings.
+pub type Overrides = BTreeMap<String, String>;
+
+/// Check override names.
+///
+/// # Errors
+/// A message naming the bad extension.
+pub fn validate_overrides(o: &Overrides) -> Result<(), String> {
+    for k in o.keys() {
+        crate::event::validate_extension_name(k)
+            .map_err(|_| format!("extension override `{k}` is not a valid extension name"))?;
+    }
+    Ok(())
+}
+
+/// Apply `overrides` to `event`.
+pub fn apply_overrides(event: &mut Event, overrides: &Overrides) {
+    for (k, v) in overrides {
+        event
+            .extensions
+            .insert(k.clone(), ExtensionValue::String(v.clone()));
+    }
+}
+
+/// Where an event goes: a subscriber, a reply destination, a dead letter or
+/// a sequence step.
+///
+/// Written as a string (`"log"`, `"broker"`, or an `http(s)://` URL) or a
+/// table with one key: `{ function = "f" }`, `{ sink = "s" }`,
+/// `{ url = "http://..." }`, `{ sequence = "q" }`, `{ parallel = "p" }`.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum Destination {
+    /// Run this function in-process; its result is the reply.
+    Function(Name),
+    /// POST the event (binary mode) to an external service; a CloudEvent in
+    /// its 2xx response is the reply.
+    Url(url::Url),
+    /// A named sink (see [`SinkSpec`]); sinks never reply.
+    Sink(Name),
+    /// Run a named sequence; without a reply destination of its own, its
+    /// last reply is the reply.
+    Sequence(Name),
+    /// Run a named parallel; its branches route their own replies.
+    Parallel(Name),
+    /// Route the event again through the broker (hop counter decremented).
+    Broker,
+    /// Write it to the host log.
+    Log,
+}
+
+impl Destination {
+    /// Parse the string form.
+    ///
+    /// # Errors
+    /// When it is neither `log`, `broker` nor an HTTP(S) URL.
+    pub fn parse_str(s: &str) -> Result<Self, String> {
+        match s {
+            "log" => Ok(Self::Log),
+            "broker" => Ok(Self::Broker),
+            _ => parse_http_url(s).map(Self::Url),
+        }
+    }
+
+    fn from_value(v: serde_json::Value) -> Result<Self, String> {
+        let map = match v {
+            serde_json::Value::String(s) => return Self::parse_str(&s),
+            serde_json::Value::Object(m) => m,
+            other => {
+                return Err(format!(
+                    "a destination is a string or a table, not `{other}`"
+                ))
+            }
+        };
+        let mut it = map.into_iter();
+        let (Some((key, value)), None) = (it.next(), it.next()) else {
+            return Err("a destination table has exactly one key: function, url, sink, sequence or parallel".into());
+        };
+        let text = value
+            .as_str()
+            .ok_or_else(|| format!("destination `{key}` must be a string"))?;
+        let name = || text.parse::<Name>().map_err(|e| e.to_string());
+        Ok(match key.as_str() {
+            "function" => Self::Function(name()?),
+            "sink" => Self::Sink(name()?),
+            "sequence" => Self::Sequence(name()?),
+            "parallel" => Self::Parallel(name()?),
+            "url" => Self::Url(parse_http_url(text)?),
+            other => {
+                return Err(format!(
+                "unknown destination kind `{other}`: use function, url, sink, sequence or parallel"
+            ))
+            }
+        })
+    }
+
+    /// A short label, e.g. `function:echo`, for logs and dead-letter
+    /// extensions.
+    pub fn label(&self) -> String {
+        self.to_string()
+    }
+}
+
+fn parse_http_url(s: &str) -> Result<url::Url, String> {
+    match url::Url::parse(s) {
+        Ok(u) if matches!(u.scheme(), "http" | "https") && u.host().is_some() => Ok(u),
+        _ => Err(format!(
+            "invalid destination `{s}`: use an http:// or https:// URL, `log`, `broker`, or a table like {{ function = \"name\" }}"
+        )),
+    }
+}
+
+impl fmt::Display for Destination {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Function(n) => write!(f, "function:{n}"),
+            Self::Url(u) => f.write_str(u.as_str()),
+            Self::Sink(n) => write!(f, "sink:{n}"),
+            Self::Sequence(n) => write!(f, "sequence:{n}"),
+            Self::Parallel(n) => write!(f, "parallel:{n}"),
+            Self::Broker => f.write_str("broker"),
+            Self::Log => f.write_str("log"),
+        }
+    }
+}
+
+impl serde::Serialize for Destination {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        let (key, value) = match self {
+            Self::Url(u) => return s.serialize_str(u.as_str()),
+            Self::Broker => return s.serialize_str("broker"),
+            Self::Log => return s.serialize_str("log"),
+            Self::Function(n) => ("function", n),
+            Self::Sink(n) => ("sink", n),
+            Self::Sequence(n) => ("sequence", n),
+            Self::Parallel(n) => ("parallel", n),
+        };
+        let mut m = s.serialize_map(Some(1))?;
+        m.serialize_entry(key, value.as_str())?;
+        m.end()
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for Destination {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let v = serde_json::Value::deserialize(d)?;
+        Self::from_value(v).map_err(serde::de::Error::custom)
+    }
+}
+
+/// How retries are spaced.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Backoff {
+    /// Retry n waits `backoff_delay * n`.
+    Linear,
+    /// Retry n waits `backoff_delay * 2^(n-1)`.
+    #[default]
+    Exponential,
+}
+
+/// Knative's delivery options, for a trigger, a sink, a sequence step or a
+/// parallel branch.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DeliverySpec {
+    /// Retries after the first attempt (default 0).
+    #[serde(default)]
+    pub retry: u32,
+    /// How retries are spaced (default exponential).
+    #[serde(default)]
+    pub backoff: Backoff,
+    /// The base delay of the backoff (default 200ms).
+    #[serde(default = "default_backoff_delay", with = "humantime_serde")]
+    pub backoff_delay: Duration,
+    /// Deadline of one attempt (default: 30s for HTTP, the function's own
+    /// timeout for functions).
+    #[serde(
+        default,
+        with = "humantime_serde",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub timeout: Option<Duration>,
+    /// Longest `Retry-After` honoured on a 429 or 503 (default 30s).
+    #[serde(default = "default_retry_after_max", with = "humantime_serde")]
+    pub retry_after_max: Duration,
+    /// Where an event goes once its retries are exhausted.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dead_letter: Option<Destination>,
+}
+
+fn default_backoff_delay() -> Duration {
+    Duration::from_millis(200)
+}
+
+fn default_retry_after_max() -> Duration {
+    Duration::from_secs(30)
+}
+
+impl Default for DeliverySpec {
+    fn default() -> Self {
+        Self {
+            retry: 0,
+            backoff: Backoff::default(),
+            backoff_delay: default_backoff_delay(),
+            timeout: None,
+            retry_after_max: default_retry_after_max(),
+            dead_letter: None,
+        }
+    }
+}
+
+/// Most retries accepted, so a typo cannot make an event retry for days.
+pub const MAX_RETRIES: u32 = 100;
+
+impl DeliverySpec {
+    /// How long to wait before retry number `n` (1-based), before any
+    /// `Retry-After`.
+    pub fn delay(&self, n: u32) -> Duration {
+        match self.backoff {
+            Backoff::Linear => self.backoff_delay.saturating_mul(n),
+            Backoff::Exponential => self
+                .backoff_delay
+                .saturating_mul(2u32.saturating_pow(n.saturating_sub(1))),
+        }
+    }
+
+    /// Check the numbers.
+    ///
+    /// # Errors
+    /// A message naming the bad option.
+    pub fn validate(&self) -> Result<(), String> {
+        if self.retry > MAX_RETRIES {
+            return Err(format!("retry must be at most {MAX_RETRIES}"));
+        }
+        if self.timeout.is_some_and(|t| t.is_zero()) {
+            return Err("delivery timeout must be positive".into());
+        }
+        if self.dead_letter == Some(Destination::Broker) {
+            return Err("a dead letter cannot be the broker (it could loop)".into());
+        }
+        Ok(())
+    }
+}
+
+/// How a named HTTP sink encodes events.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SinkMode {
+    /// Attributes in `ce-` headers (default).
+    #[default]
+    Binary,
+    /// One JSON document.
+    Structured,
+}
+
+impl From<SinkMode> for Mode {
+    fn from(m: SinkMode) -> Self {
+        match m {
+            SinkMode::Binary => Mode::Binary,
+            SinkMode::Structured => Mode::Structured,
+        }
+    }
+}
+
+/// What kind of sink.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SinkKind {
+    /// POST to `url`.
+    #[default]
+    Http,
+    /// Write to the host log.
+    Log,
+}
+
+/// A named, reusable sink.
+///
+/// ```toml
+/// [sinks.ledger]
+/// url = "http://127.0.0.1:9000/"
+/// mode = "structured"
+/// headers = { authorization = "Bearer x" }
+/// extensions = { pipeline = "rates" }
+/// delivery = { retry = 3, backoff_delay = "100ms", dead_letter = { sink = "dlq" } }
+/// ```
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SinkSpec {
+    /// `http` (default) or `log`.
+    #[serde(default, rename = "type")]
+    pub kind: SinkKind,
+    /// Where an HTTP sink posts; required for `http`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub url: Option<url::Url>,
+    /// Content mode of an HTTP sink.
+    #[serde(default)]
+    pub mode: SinkMode,
+    /// Extra request headers.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub headers: BTreeMap<String, String>,
+    /// Extension attributes added to every event sent.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub extensions: Overrides,
+    /// Retries and dead letter.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub delivery: Option<DeliverySpec>,
+}
+
+impl SinkSpec {
+    /// Check the sink on its own.
+    ///
+    /// # Errors
+    /// A message naming the problem.
+    pub fn validate(&self) -> Result<(), String> {
+        match (self.kind, &self.url) {
+            (SinkKind::Http, None) => return Err("an http sink needs a `url`".into()),
+            (SinkKind::Http, Some(u)) => {
+                parse_http_url(u.as_str())?;
+            }
+            (SinkKind::Log, Some(_)) => return Err("a log sink takes no `url`".into()),
+            (SinkKind::Log, None) => {}
+        }
+        for (k, v) in &self.headers {
+            http::HeaderName::try_from(k.as_str())
+                .map_err(|_| format!("header name `{k}` is invalid"))?;
+            http::HeaderValue::try_from(v.as_str())
+                .map_err(|_| format!("header `{k}` has an invalid value"))?;
+        }
+        validate_overrides(&self.extensions)?;
+        if let Some(d) = &self.delivery {
+            d.validate()?;
+        }
+        Ok(())
+    }
+}
+
+/// One step of a sequence: a destination plus its delivery options.
+///
+/// ```toml
+/// steps = [{ function = "enrich" }, { url = "http://...", delivery = { retry = 2 } }]
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Step {
+    /// Where the step sends the event.
+    pub to: Destination,
+    /// Retries and dead letter of this step.
+    pub delivery: Option<DeliverySpec>,
+}
+
+impl serde::Serialize for Step {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let mut v = serde_json::to_value(&self.to).map_err(serde::ser::Error::custom)?;
+        if let Some(d) = &self.delivery {
+            let d = serde_json::to_value(d).map_err(serde::ser::Error::custom)?;
+            v = match v {
+                serde_json::Value::Object(mut m) => {
+                    m.insert("delivery".into(), d);
+                    serde_json::Value::Object(m)
+                }
+                serde_json::Value::String(u) => {
+                    serde_json::json!({ "url": u, "delivery": d })
+                }
+                other => other,
+            };
+        }
+        v.serialize(s)
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for Step {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        use serde::de::Error;
+        let mut v = serde_json::Value::deserialize(d)?;
+        let delivery = match v.as_object_mut().and_then(|m| m.remove("delivery")) {
+            Some(d) => Some(serde_json::from_value(d).map_err(D::Error::custom)?),
+            None => None,
+        };
+        if let serde_json::Value::Object(m) = &mut v {
+            if let Some(u) = m.get("url").cloned() {
+                if m.len() == 1 {
+                    v = u;
+                }
+            }
+        }
+        let to = Destination::from_value(v).map_err(D::Error::custom)?;
+        Ok(Self { to, delivery })
+    }
+}
+
+/// An ordered chain: step i's reply is step i+1's input; a step that
+/// returns no event ends the chain; the last reply goes to `reply`.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SequenceSpec {
+    /// The steps, in order (at least one).
+    pub steps: Vec<Step>,
+    /// Where the last reply goes; without one, it is the sequence's reply
+    /// to whoever called it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reply: Option<Destination>,
+}
+
+/// One branch of a parallel.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Branch {
+    /// Knative filter expressions; every one must pass (none: every event).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub filters: Vec<FilterExpr>,
+    /// Where the branch sends the event.
+    pub subscriber: Destination,
+    /// Where the subscriber's reply goes (default: the parallel's `reply`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reply: Option<Destination>,
+    /// Retries and dead letter of this branch.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub delivery: Option<DeliverySpec>,
+}
+
+/// Fan-out: the event goes to every branch whose filters pass.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ParallelSpec {
+    /// The branches (at least one).
+    pub branches: Vec<Branch>,
+    /// Where replies of branches without their own `reply` go.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reply: Option<Destination>,
+}
+
+impl SequenceSpec {
+    /// Check the sequence on its own (references are checked by the
+    /// routing table).
+    ///
+    /// # Errors
+    /// A message naming the problem.
+    pub fn validate(&self) -> Result<(), String> {
+        if self.steps.is_empty() {
+            return Err("a sequence needs at least one step".into());
+        }
+        for (i, s) in self.steps.iter().enumerate() {
+            if s.to == Destination::Broker {
+                return Err(format!("step {i}: a step cannot be the broker"));
+            }
+            if let Some(d) = &s.delivery {
+                d.validate().map_err(|e| format!("step {i}: {e}"))?;
+            }
+        }
+        Ok(())
+    }
+}
+
+impl ParallelSpec {
+    /// Check the parallel on its own.
+    ///
+    /// # Errors
+    /// A message naming the problem.
+    pub fn validate(&self) -> Result<(), String> {
+        if self.branches.is_empty() {
+            return Err("a parallel needs at least one branch".into());
+        }
+        for (i, b) in self.branches.iter().enumerate() {
+            let e = |m: String| format!("branch {i}: {m}");
+            b.filters
+                .iter()
+                .try_for_each(FilterExpr::validate)
+                .map_err(e)?;
+            if b.subscriber == Destination::Broker {
+                return Err(e("a subscriber cannot be the broker".into()));
+            }
+            if let Some(d) = &b.delivery {
+                d.validate().map_err(e)?;
+            }
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn event() -> Event {
+        let mut e = Event::new(
+            "id-1",
+            "https://ecb.example/rates",
+            "dev.sluice.rates.daily",
+        );
+        e.subject = Some("EUR/USD".into());
+        e.extensions
+            .insert("tenant".into(), ExtensionValue::String("acme".into()));
+        e.extensions
+            .insert("priority".into(), ExtensionValue::Integer(3));
+        e
+    }
+
+    fn f(json: serde_json::Value) -> FilterExpr {
+        let f: FilterExpr = serde_json::from_value(json).unwrap();
+        f.validate().unwrap();
+        f
+    }
+
+    #[test]
+    fn every_dialect_and_combination() {
+        use serde_json::json;
+        let e = event();
+        let table = [
+            (json!({"exact": {"type": "dev.sluice.rates.daily"}}), true),
+            (json!({"exact": {"type": "dev.sluice.rates.DAILY"}}), false),
+            (json!({"exact": {"type": "dev.sluice.rates"}}), false),
+            (json!({"exact": {"tenant": "acme"}}), true),
+            (json!({"exact": {"priority": "3"}}), true),
+            (json!({"exact": {"missing": ""}}), false),
+            (
+                json!({"exact": {"tenant": "acme", "subject": "EUR/USD"}}),
+                true,
+            ),
+            (
+                json!({"exact": {"tenant": "acme", "subject": "EUR/GBP"}}),
+                false,
+            ),
+            (json!({"prefix": {"type": "dev.sluice."}}), true),
+            (json!({"prefix": {"type": "Dev.sluice."}}), false),
+            (json!({"prefix": {"tenant": "ac"}}), true),
+            (json!({"prefix": {"dataschema": ""}}), false),
+            (json!({"prefix": {"subject": "EUR/"}}), true),
+            (json!({"suffix": {"source": "/rates"}}), true),
+            (json!({"suffix": {"source": "/RATES"}}), false),
+            (json!({"suffix": {"tenant": "me"}}), true),
+            (json!({"suffix": {"missing": ""}}), false),
+            (json!({"all": []}), true),
+            (
+                json!({"all": [{"prefix": {"type": "dev."}}, {"suffix": {"type": ".daily"}}]}),
+                true,
+            ),
+            (
+                json!({"all": [{"prefix": {"type": "dev."}}, {"suffix": {"type": ".weekly"}}]}),
+                false,
+            ),
+            (json!({"any": []}), false),
+            (
+                json!({"any": [{"exact": {"tenant": "x"}}, {"exact": {"tenant": "acme"}}]}),
+                true,
+            ),
+            (
+                json!({"any": [{"exact": {"tenant": "x"}}, {"exact": {"tenant": "y"}}]}),
+                false,
+            ),
+            (json!({"not": {"exact": {"tenant": "acme"}}}), false),
+            (json!({"not": {"exact": {"tenant": "x"}}}), true),
+            (json!({"not": {"exact": {"missing": "x"}}}), true),
+            (json!({"not": {"not": {"prefix": {"id": "id-"}}}}), true),
+            (
+                json!({"all": [{"any": [{"exact": {"subject": "EUR/USD"}}, {"exact": {"subject": "GBP/USD"}}]}, {"not": {"suffix": {"type": ".test"}}}]}),
+                true,
+            ),
+            (
+                json!({"any": [{"all": [{"exact": {"tenant": "acme"}}, {"exact": {"priority": "4"}}]}, {"not": {"prefix": {"source": "https://"}}}]}),
+                false,
+            ),
+        ];
+        for (json, want) in table {
+            assert_eq!(f(json.clone()).matches(&e), want, "{json}");
+        }
+    }
+
+    #[test]
+    fn bad_filters_are_refused() {
+        use serde_json::json;
+        assert!(serde_json::from_value::<FilterExpr>(json!({"prefx": {"type": "x"}})).is_err());
+        assert!(serde_json::from_value::<FilterExpr>(json!({"exact": "x"})).is_err());
+        let bad: FilterExpr = serde_json::from_value(json!({"exact": {"Bad-Name": "x"}})).unwrap();
+        assert!(bad.validate().is_err());
+        let empty: FilterExpr = serde_json::from_value(json!({"not": {"prefix": {}}})).unwrap();
+        assert!(empty.validate().is_err());
+    }
+
+    #[test]
+    fn destinations_parse_in_both_forms_and_round_trip() {
+        use serde_json::json;
+        let cases = [
+            (json!("log"), Destination::Log),
+            (json!("broker"), Destination::Broker),
+            (
+                json!("http://127.0.0.1:9/x"),
+                Destination::Url("http://127.0.0.1:9/x".parse().unwrap()),
+            ),
+            (
+                json!({"function": "f"}),
+                Destination::Function("f".parse().unwrap()),
+            ),
+            (
+                json!({"sink": "s"}),
+                Destination::Sink("s".parse().unwrap()),
+            ),
+            (
+                json!({"sequence": "q"}),
+                Destination::Sequence("q".parse().unwrap()),
+            ),
+            (
+                json!({"parallel": "p"}),
+                Destination::Parallel("p".parse().unwrap()),
+            ),
+        ];
+        for (json, want) in cases {
+            let d: Destination = serde_json::from_value(json.clone()).unwrap();
+            assert_eq!(d, want);
+            let back: Destination =
+                serde_json::from_value(serde_json::to_value(&d).unwrap()).unwrap();
+            assert_eq!(back, want);
+        }
+        for bad in [
+            json!("ftp://x"),
+            json!({"function": "Bad Name"}),
+            json!({"queue": "x"}),
+            json!({"function": "a", "sink": "b"}),
+            json!(3),
+        ] {
+            assert!(
+                serde_json::from_value::<Destination>(bad.clone()).is_err(),
+                "{bad}"
+            );
+        }
+    }
+
+    #[test]
+    fn backoff_schedules() {
+        let mut d = DeliverySpec {
+            backoff_delay: Duration::from_millis(100),
+            ..DeliverySpec::default()
+        };
+        let ms = |d: &DeliverySpec| (1..=4).map(|n| d.delay(n).as_millis()).collect::<Vec<_>>();
+        assert_eq!(ms(&d), [100, 200, 400, 800]);
+        d.backoff = Backoff::Linear;
+        assert_eq!(ms(&d), [100, 200, 300, 400]);
+    }
+
+    #[test]
+    fn steps_carry_their_delivery() {
+        let s: Step = toml::from_str(
+            "function = \"f\"\ndelivery = { retry = 2, backoff = \"linear\", backoff_delay = \"10ms\" }",
+        )
+        .unwrap();
+        assert_eq!(s.to, Destination::Function("f".parse().unwrap()));
+        assert_eq!(s.delivery.as_ref().unwrap().retry, 2);
+        let u: Step = toml::from_str("url = \"http://127.0.0.1:1/\"").unwrap();
+        assert!(matches!(u.to, Destination::Url(_)));
+        let back: Step = serde_json::from_value(serde_json::to_value(&s).unwrap()).unwrap();
+        assert_eq!(back, s);
+    }
+
+    #[test]
+    fn sinks_validate() {
+        let ok: SinkSpec = toml::from_str(
+            "url = \"http://127.0.0.1:1/\"\nmode = \"structured\"\nheaders = { x-key = \"v\" }",
+        )
+        .unwrap();
+        assert_eq!(ok.validate(), Ok(()));
+        let log: SinkSpec = toml::from_str("type = \"log\"").unwrap();
+        assert_eq!(log.validate(), Ok(()));
+        let no_url = SinkSpec::default();
+        assert!(no_url.validate().is_err());
+        let bad_ext: SinkSpec =
+            toml::from_str("type = \"log\"\nextensions = { Bad = \"x\" }").unwrap();
+        assert!(bad_ext.validate().is_err());
+    }
+}

@@ -1,0 +1,467 @@
+//! The delivery engine: send an event to a [`Destination`] with retries and
+//! a dead letter, route replies, run sequences and parallels in-process.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio_util::task::TaskTracker;
+
+use super::failure::Failure;
+use crate::cloudevents::Mode;
+use crate::config::{apply_overrides, DeliverySpec, Destination, SinkKind};
+use crate::event::{Event, ExtensionValue};
+use crate::metrics::{DeliveryMetrics, Outcome, RoutingMetrics};
+use crate::registry::Name;
+use crate::routing::{Routes, Table};
+use crate::runtime::Runtime;
+use crate::sinks::{log_event, HttpSink};
+
+/// The hop counter extension (Knative's broker TTL): decremented each time
+/// a reply passes through the broker again; at 0 the event is dropped.
+pub const HOPS_EXTENSION: &str = "sluicehops";
+/// Hops an event without the extension starts with.
+pub const DEFAULT_HOPS: u32 = 255;
+
+/// The hop counter an event carries (default [`DEFAULT_HOPS`]); values
+/// above the default are capped to it.
+pub fn hops_of(event: &Event) -> u32 {
+    let v = match event.extensions.get(HOPS_EXTENSION) {
+        Some(ExtensionValue::Integer(i)) => u32::try_from(*i).unwrap_or(0),
+        Some(ExtensionValue::String(s)) => s.trim().parse().unwrap_or(DEFAULT_HOPS),
+        _ => DEFAULT_HOPS,
+    };
+    v.min(DEFAULT_HOPS)
+}
+
+type BoxFut<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
+
+/// Who is delivering, for logs and metrics (`kind` is trigger, sink, step,
+/// branch, dead-letter).
+#[derive(Debug, Clone)]
+struct Who {
+    kind: &'static str,
+    name: String,
+}
+
+/// Shared state of every delivery; cheap to clone.
+#[derive(Clone)]
+pub(super) struct Engine {
+    runtime: Arc<Runtime>,
+    pub(super) routes: Arc<Routes>,
+    http: HttpSink,
+    pub(super) metrics: DeliveryMetrics,
+    pub(super) routing: RoutingMetrics,
+    pub(super) tasks: TaskTracker,
+}
+
+impl Engine {
+    pub(super) fn new(
+        runtime: Arc<Runtime>,
+        routes: Arc<Routes>,
+        http: HttpSink,
+        metrics: DeliveryMetrics,
+        routing: RoutingMetrics,
+    ) -> Self {
+        Self {
+            runtime,
+            routes,
+            http,
+            metrics,
+            routing,
+            tasks: TaskTracker::new(),
+        }
+    }
+
+    /// The event's hop counter, or `None` (logged and counted) when it is
+    /// already spent.
+    pub(super) fn check_hops(&self, event: &Event, kind: &str, name: &str) -> Option<u32> {
+        let hops = hops_of(event);
+        if hops == 0 {
+            tracing::warn!(event_id = %event.id, r#type = %event.ty, kind, name, "hop limit reached: event dropped");
+            self.routing.hop_limit(kind, name);
+            return None;
+        }
+        Some(hops)
+    }
+
+    /// Deliver `event` to trigger `name` of `snapshot` and route the reply.
+    pub(super) async fn run_trigger(
+        &self,
+        snapshot: &Arc<Table>,
+        name: &Name,
+        mut event: Event,
+        hops: u32,
+    ) {
+        let Some(spec) = snapshot.triggers.get(name) else {
+            return;
+        };
+        let who = Who {
+            kind: "trigger",
+            name: name.to_string(),
+        };
+        apply_overrides(&mut event, &spec.extensions);
+        let subscriber = spec.subscriber();
+        let outcome = match self
+            .deliver(
+                snapshot,
+                &who,
+                &subscriber,
+                event,
+                spec.delivery.as_ref(),
+                hops,
+            )
+            .await
+        {
+            Err(()) => Outcome::FunctionFailed,
+            Ok(None) => Outcome::Delivered,
+            Ok(Some(reply)) => {
+                if self
+                    .reply(snapshot, &who, spec.reply_to().as_ref(), reply, hops)
+                    .await
+                {
+                    Outcome::Delivered
+                } else {
+                    Outcome::SinkFailed
+                }
+            }
+        };
+        self.metrics.delivery(name.as_str(), outcome);
+    }
+
+    /// Route `reply` to `to`; returns whether it got there (or was meant to
+    /// go nowhere).
+    async fn reply(
+        &self,
+        snapshot: &Arc<Table>,
+        who: &Who,
+        to: Option<&Destination>,
+        reply: Event,
+        hops: u32,
+    ) -> bool {
+        let Some(to) = to else {
+            tracing::debug!(kind = who.kind, name = %who.name, reply_id = %reply.id, "reply has no destination: dropped");
+            return true;
+        };
+        // Counted apart from the subscriber's delivery, as kind `reply`
+        // named after its sender (e.g. `trigger/rates`).
+        let who = &Who {
+            kind: "reply",
+            name: format!("{}/{}", who.kind, who.name),
+        };
+        match self.deliver(snapshot, who, to, reply, None, hops).await {
+            Ok(Some(r)) => {
+                tracing::debug!(kind = who.kind, name = %who.name, reply_id = %r.id, destination = %to, "the reply destination replied; that reply is dropped");
+                true
+            }
+            Ok(None) => true,
+            Err(()) => false,
+        }
+    }
+
+    /// Send `event` to `to` with the delivery options (`opts`, or a named
+    /// sink's own), retrying and dead-lettering. `Ok` carries the reply.
+    fn deliver<'a>(
+        &'a self,
+        snapshot: &'a Arc<Table>,
+        who: &'a Who,
+        to: &'a Destination,
+        event: Event,
+        opts: Option<&'a DeliverySpec>,
+        hops: u32,
+    ) -> BoxFut<'a, Result<Option<Event>, ()>> {
+        Box::pin(async move {
+            let sink_opts = match to {
+                Destination::Sink(n) => snapshot.sinks.get(n).and_then(|s| s.delivery.as_ref()),
+                _ => None,
+            };
+            let default = DeliverySpec::default();
+            let opts = opts.or(sink_opts).unwrap_or(&default);
+            let mut attempt = 0u32;
+            let failure = loop {
+                match self
+                    .send(snapshot, who, to, event.clone(), hops, opts.timeout)
+                    .await
+                {
+                    Ok(reply) => {
+                        self.routing.delivered(who.kind, &who.name);
+                        if let Destination::Sink(n) = to {
+                            self.routing.delivered("sink", n.as_str());
+                        }
+                        tracing::debug!(kind = who.kind, name = %who.name, event_id = %event.id, destination = %to, attempt, "delivered");
+                        return Ok(reply);
+                    }
+                    Err(f) if f.retryable() && attempt < opts.retry => {
+                        attempt += 1;
+                        let mut delay = opts.delay(attempt);
+                        if let Some(ra) = f.retry_after() {
+                            delay = delay.max(ra.min(opts.retry_after_max));
+                        }
+                        tracing::warn!(kind = who.kind, name = %who.name, event_id = %event.id, destination = %to, attempt, delay_ms = delay.as_millis() as u64, error = %f, "attempt failed; retrying");
+                        self.routing.retried(who.kind, &who.name);
+                        if let Destination::Sink(n) = to {
+                            self.routing.retried("sink", n.as_str());
+                        }
+                        tokio::time::sleep(delay).await;
+                    }
+                    Err(f) => break f,
+                }
+            };
+            let trigger = if who.kind == "trigger" {
+                who.name.as_str()
+            } else {
+                ""
+            };
+            tracing::error!(kind = who.kind, name = %who.name, trigger, event_id = %event.id, destination = %to, attempts = attempt + 1, error_kind = failure.kind(), "delivery failed: {failure}");
+            self.dead_letter(snapshot, who, to, event, &failure, opts, hops)
+                .await;
+            Err(())
+        })
+    }
+
+    /// Hand a failed event to the dead letter, or log and count it.
+    #[allow(clippy::too_many_arguments)]
+    async fn dead_letter(
+        &self,
+        snapshot: &Arc<Table>,
+        who: &Who,
+        to: &Destination,
+        mut event: Event,
+        failure: &Failure,
+        opts: &DeliverySpec,
+        hops: u32,
+    ) {
+        let sink_name = match to {
+            Destination::Sink(n) => Some(n.as_str()),
+            _ => None,
+        };
+        let Some(dl) = &opts.dead_letter else {
+            let trigger = if who.kind == "trigger" {
+                who.name.as_str()
+            } else {
+                ""
+            };
+            tracing::error!(kind = who.kind, name = %who.name, trigger, event_id = %event.id, destination = %to, "undeliverable: no dead letter configured, event dropped");
+            self.routing.undeliverable(who.kind, &who.name);
+            if let Some(n) = sink_name {
+                self.routing.undeliverable("sink", n);
+            }
+            return;
+        };
+        failure.annotate(&mut event, &to.label());
+        let id = event.id.clone();
+        match self.send(snapshot, who, dl, event, hops, None).await {
+            Ok(_) => {
+                tracing::info!(kind = who.kind, name = %who.name, event_id = %id, dead_letter = %dl, "sent to the dead letter");
+                self.routing.dead_lettered(who.kind, &who.name);
+                if let Some(n) = sink_name {
+                    self.routing.dead_lettered("sink", n);
+                }
+            }
+            Err(e) => {
+                tracing::error!(kind = who.kind, name = %who.name, event_id = %id, dead_letter = %dl, "undeliverable: the dead letter failed too, event dropped: {e}");
+                self.routing.undeliverable(who.kind, &who.name);
+            }
+        }
+    }
+
+    /// One attempt at `to`. Sequences, parallels and the broker never fail
+    /// here: their own steps and branches handle failures.
+    fn send<'a>(
+        &'a self,
+        snapshot: &'a Arc<Table>,
+        who: &'a Who,
+        to: &'a Destination,
+        mut event: Event,
+        hops: u32,
+        timeout: Option<Duration>,
+    ) -> BoxFut<'a, Result<Option<Event>, Failure>> {
+        Box::pin(async move {
+            match to {
+                Destination::Function(f) => {
+                    let call = self.runtime.invoke(f, &event);
+                    match timeout {
+                        Some(t) => match tokio::time::timeout(t, call).await {
+                            Ok(r) => r.map_err(Failure::from),
+                            Err(_) => Err(Failure::FunctionTimeout(t)),
+                        },
+                        None => call.await.map_err(Failure::from),
+                    }
+                }
+                Destination::Url(u) => Ok(self
+                    .http
+                    .post(u, &event, Mode::Binary, &Default::default(), timeout)
+                    .await?),
+                Destination::Sink(n) => {
+                    let spec = snapshot
+                        .sinks
+                        .get(n)
+                        .ok_or_else(|| Failure::Missing(format!("sink `{n}`")))?;
+                    apply_overrides(&mut event, &spec.extensions);
+                    match (spec.kind, &spec.url) {
+                        (SinkKind::Http, Some(u)) => {
+                            // Sinks are ends of a route: a reply they send back is ignored.
+                            self.http
+                                .post(u, &event, spec.mode.into(), &spec.headers, timeout)
+                                .await?;
+                        }
+                        _ => log_event(&event),
+                    }
+                    Ok(None)
+                }
+                Destination::Sequence(n) => Ok(self.run_sequence(snapshot, n, event, hops).await),
+                Destination::Parallel(n) => {
+                    self.run_parallel(snapshot, n, event, hops).await;
+                    Ok(None)
+                }
+                Destination::Broker => {
+                    self.reingest(who, event, hops);
+                    Ok(None)
+                }
+                Destination::Log => {
+                    log_event(&event);
+                    Ok(None)
+                }
+            }
+        })
+    }
+
+    /// Route `event` (a reply of `who`) through the broker again with one
+    /// hop fewer; at 0 it is dropped (logged and counted against `who`).
+    fn reingest(&self, who: &Who, mut event: Event, hops: u32) {
+        let left = hops.saturating_sub(1);
+        event.extensions.insert(
+            HOPS_EXTENSION.into(),
+            ExtensionValue::Integer(i64::from(left)),
+        );
+        let Some(hops) = self.check_hops(&event, who.kind, &who.name) else {
+            return;
+        };
+        let snapshot = self.routes.snapshot();
+        for (name, spec) in &snapshot.triggers {
+            let start = std::time::Instant::now();
+            let ok = spec.matches(&event);
+            self.routing.filter_time(name.as_str(), start.elapsed());
+            if !ok {
+                continue;
+            }
+            let engine = self.clone();
+            let snapshot = snapshot.clone();
+            let name = name.clone();
+            let event = event.clone();
+            self.tasks.spawn(async move {
+                engine.run_trigger(&snapshot, &name, event, hops).await;
+            });
+        }
+    }
+
+    /// Run sequence `name`: each step's reply feeds the next; no reply ends
+    /// the chain. Returns the last reply when the sequence has no reply
+    /// destination of its own.
+    async fn run_sequence(
+        &self,
+        snapshot: &Arc<Table>,
+        name: &Name,
+        event: Event,
+        hops: u32,
+    ) -> Option<Event> {
+        let spec = snapshot.sequences.get(name)?;
+        let mut current = event;
+        for (i, step) in spec.steps.iter().enumerate() {
+            let who = Who {
+                kind: "step",
+                name: format!("{name}/{i}"),
+            };
+            match self
+                .deliver(
+                    snapshot,
+                    &who,
+                    &step.to,
+                    current,
+                    step.delivery.as_ref(),
+                    hops,
+                )
+                .await
+            {
+                Ok(Some(next)) => current = next,
+                Ok(None) => {
+                    tracing::debug!(sequence = %name, step = i, "step returned no event: the chain ends");
+                    return None;
+                }
+                Err(()) => return None,
+            }
+        }
+        match &spec.reply {
+            Some(to) => {
+                let who = Who {
+                    kind: "sequence",
+                    name: name.to_string(),
+                };
+                self.reply(snapshot, &who, Some(to), current, hops).await;
+                None
+            }
+            None => Some(current),
+        }
+    }
+
+    /// Run parallel `name`: every branch whose filters pass gets the event,
+    /// concurrently; each routes its own reply.
+    async fn run_parallel(&self, snapshot: &Arc<Table>, name: &Name, event: Event, hops: u32) {
+        let Some(spec) = snapshot.parallels.get(name) else {
+            return;
+        };
+        let branches = spec
+            .branches
+            .iter()
+            .enumerate()
+            .filter(|(_, b)| b.filters.iter().all(|f| f.matches(&event)))
+            .map(|(i, b)| {
+                let event = event.clone();
+                async move {
+                    let who = Who {
+                        kind: "branch",
+                        name: format!("{name}/{i}"),
+                    };
+                    if let Ok(Some(reply)) = self
+                        .deliver(
+                            snapshot,
+                            &who,
+                            &b.subscriber,
+                            event,
+                            b.delivery.as_ref(),
+                            hops,
+                        )
+                        .await
+                    {
+                        let to = b.reply.as_ref().or(spec.reply.as_ref());
+                        self.reply(snapshot, &who, to, reply, hops).await;
+                    }
+                }
+            });
+        futures_util::future::join_all(branches).await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hop_counter_parsing() {
+        let mut e = Event::new("1", "/s", "t");
+        assert_eq!(hops_of(&e), DEFAULT_HOPS);
+        e.extensions
+            .insert(HOPS_EXTENSION.into(), ExtensionValue::String("5".into()));
+        assert_eq!(hops_of(&e), 5);
+        e.extensions
+            .insert(HOPS_EXTENSION.into(), ExtensionValue::Integer(0));
+        assert_eq!(hops_of(&e), 0);
+        e.extensions
+            .insert(HOPS_EXTENSION.into(), ExtensionValue::Integer(10_000));
+        assert_eq!(hops_of(&e), DEFAULT_HOPS);
+        e.extensions
+            .insert(HOPS_EXTENSION.into(), ExtensionValue::Integer(-3));
+        assert_eq!(hops_of(&e), 0);
+    }
+}

@@ -1,0 +1,86 @@
+//! Why one delivery attempt failed, whether to retry, and how the failure
+//! is recorded on a dead-lettered event.
+
+use std::time::Duration;
+
+use crate::event::{Event, ExtensionValue};
+use crate::runtime::{ErrorKind, InvokeError};
+use crate::sinks::{truncate, SinkError};
+
+/// Extension naming the destination that failed (on dead-lettered events).
+pub const ERROR_DEST: &str = "sluiceerrordest";
+/// Extension with the last HTTP status code (when there was an answer).
+pub const ERROR_CODE: &str = "sluiceerrorcode";
+/// Extension with the truncated response body or error message.
+pub const ERROR_DATA: &str = "sluiceerrordata";
+
+/// A failed attempt.
+#[derive(Debug, thiserror::Error)]
+pub enum Failure {
+    /// A function failed.
+    #[error("{0}")]
+    Function(#[from] InvokeError),
+    /// A function ran past the delivery's per-attempt timeout.
+    #[error("timed out after {0:?} (delivery timeout)")]
+    FunctionTimeout(Duration),
+    /// An HTTP subscriber or sink failed.
+    #[error("{0}")]
+    Http(#[from] SinkError),
+    /// A named object disappeared between routing and delivery.
+    #[error("{0} does not exist")]
+    Missing(String),
+}
+
+impl Failure {
+    /// Whether another attempt may succeed. Functions follow the HTTP rules:
+    /// traps, timeouts, resource exhaustion and "busy" are retried (like a
+    /// 5xx or 429); a handler's own error or an invalid reply is not (like
+    /// a 4xx).
+    pub fn retryable(&self) -> bool {
+        match self {
+            Self::Function(e) => !matches!(e.kind(), ErrorKind::Handler | ErrorKind::InvalidReply),
+            Self::FunctionTimeout(_) => true,
+            Self::Http(e) => e.retryable(),
+            Self::Missing(_) => false,
+        }
+    }
+
+    /// `Retry-After` from a 429 or 503.
+    pub fn retry_after(&self) -> Option<Duration> {
+        match self {
+            Self::Http(e) => e.retry_after(),
+            _ => None,
+        }
+    }
+
+    /// A short kind for logs.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Self::Function(e) => e.kind().as_str(),
+            Self::FunctionTimeout(_) => "timeout",
+            Self::Http(SinkError::Connect { .. }) => "connect",
+            Self::Http(SinkError::Timeout { .. }) => "timeout",
+            Self::Http(SinkError::Status { .. }) => "status",
+            Self::Http(SinkError::InvalidReply { .. }) => "invalid_reply",
+            Self::Missing(_) => "missing",
+        }
+    }
+
+    /// Record the failure on `event` as extensions: the destination, the
+    /// last status code (HTTP only) and the truncated body or message.
+    pub fn annotate(&self, event: &mut Event, destination: &str) {
+        let ext = &mut event.extensions;
+        ext.insert(
+            ERROR_DEST.into(),
+            ExtensionValue::String(destination.to_owned()),
+        );
+        let (code, data) = match self {
+            Self::Http(e) => (e.status(), e.body()),
+            other => (None, other.to_string()),
+        };
+        if let Some(code) = code {
+            ext.insert(ERROR_CODE.into(), ExtensionValue::Integer(i64::from(code)));
+        }
+        ext.insert(ERROR_DATA.into(), ExtensionValue::String(truncate(&data)));
+    }
+}
