@@ -13,6 +13,7 @@ use crate::registry::{FunctionStore, ObjectStore};
 use crate::routing::Routes;
 use crate::runtime::Runtime;
 use crate::sinks::Sinks;
+use crate::sources::{PreparedSources, Sources};
 
 /// Most deliveries running at once before the ingress waits.
 const MAX_IN_FLIGHT: usize = 4096;
@@ -31,6 +32,8 @@ pub struct App {
     pub ingress: IngressConfig,
     /// Every metric, for `GET /metrics`.
     pub metrics: Metrics,
+    /// The running event sources (stopped when the app is dropped).
+    pub sources: Sources,
 }
 
 impl App {
@@ -92,13 +95,21 @@ impl App {
             metrics.delivery.clone(),
             MAX_IN_FLIGHT,
         );
-        Ok(Arc::new(Self {
+        let sources = PreparedSources::prepare(
+            &config.sources,
+            &runtime,
+            metrics.sources.clone(),
+            &data_dir,
+        )
+        .await?;
+        Ok(Arc::new_cyclic(|app| Self {
             runtime,
             routes,
             triggers,
             dispatcher,
             ingress: config.ingress,
             metrics,
+            sources: sources.start(app.clone()),
         }))
     }
 }

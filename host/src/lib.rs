@@ -9,6 +9,9 @@
 //!    [`runtime`] to run the trigger's function in a fresh wasm sandbox.
 //! 4. The function's reply goes to the trigger's sink ([`sinks`]).
 //!
+//! [`sources`] emit events on schedules (ping sources, source functions)
+//! into the broker, a function or a sink.
+//!
 //! [`registry`] stores what users deploy through [`admin`] or declare in
 //! [`config`]; [`app`] assembles the pieces; [`cli`] is the command line.
 
@@ -25,3 +28,4 @@ pub mod registry;
 pub mod routing;
 pub mod runtime;
 pub mod sinks;
+pub mod sources;

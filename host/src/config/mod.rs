@@ -41,6 +41,10 @@ pub struct Config {
     /// Triggers, by name.
     #[serde(default)]
     pub triggers: BTreeMap<Name, TriggerSpec>,
+    /// Event sources (ping schedules, source functions), by name; see
+    /// [`crate::sources`].
+    #[serde(default)]
+    pub sources: BTreeMap<Name, crate::sources::SourceSpec>,
 }
 
 /// HTTP ingress settings.
@@ -125,6 +129,13 @@ impl Config {
                 f.path = base.join(&f.path);
             }
         }
+        for s in config.sources.values_mut() {
+            if let crate::sources::SourceSpec::Function(f) = s {
+                if f.path.is_relative() {
+                    f.path = base.join(&f.path);
+                }
+            }
+        }
         config.validate().map_err(|message| ConfigError::Invalid {
             path: path.to_path_buf(),
             message,
@@ -147,6 +158,9 @@ impl Config {
                 // this is only checked again when routing is built.
                 tracing::debug!(trigger = %name, function = %t.function, "trigger names a function not in the config file");
             }
+        }
+        for (name, s) in &self.sources {
+            s.validate().map_err(|e| format!("source `{name}`: {e}"))?;
         }
         Ok(())
     }

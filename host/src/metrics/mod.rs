@@ -8,11 +8,13 @@
 
 mod delivery;
 mod runtime;
+mod sources;
 
 use prometheus::{Encoder, Registry, TextEncoder};
 
 pub use self::delivery::{DeliveryMetrics, Outcome};
 pub use self::runtime::RuntimeMetrics;
+pub use self::sources::{SourceMetrics, TickOutcome};
 
 /// Every metric of one host.
 #[derive(Clone)]
@@ -22,6 +24,8 @@ pub struct Metrics {
     pub runtime: RuntimeMetrics,
     /// Accepted events and deliveries.
     pub delivery: DeliveryMetrics,
+    /// Source ticks, emitted events, refused outbound requests.
+    pub sources: SourceMetrics,
 }
 
 impl Metrics {
@@ -32,6 +36,7 @@ impl Metrics {
         Self {
             runtime: RuntimeMetrics::register(&registry),
             delivery: DeliveryMetrics::register(&registry),
+            sources: SourceMetrics::register(&registry),
             registry,
         }
     }
