@@ -48,12 +48,27 @@ fn build_functions(root: &Path) -> Result<PathBuf> {
     let functions = root.join("functions");
     let wasm_target = root.join("target").join("wasm");
     let out = root.join("target").join("functions");
-    toolchain::WasmToolchain::detect_or_install()?.build(&functions, &wasm_target)?;
+    let toolchain = toolchain::WasmToolchain::detect_or_install()?;
+    // Source functions (crates named `*-source`) enable the guest SDK's
+    // `source` feature, which switches its WIT world; Cargo unifies
+    // features across one build, so they are built in a second one.
+    let crates = function_crates(&functions)?;
+    let (sources, handlers): (Vec<_>, Vec<_>) = crates.iter().partition(|n| n.ends_with("-source"));
+    for group in [handlers, sources] {
+        if group.is_empty() {
+            continue;
+        }
+        let packages: Vec<String> = group
+            .iter()
+            .flat_map(|n| ["-p".into(), (*n).clone()])
+            .collect();
+        toolchain.build(&functions, &wasm_target, &packages)?;
+    }
 
     std::fs::create_dir_all(&out)?;
     let release = wasm_target.join("wasm32-wasip1").join("release");
     let mut built = 0;
-    for name in function_crates(&functions)? {
+    for name in crates {
         let module_path = release.join(format!("{}.wasm", name.replace('-', "_")));
         let module = std::fs::read(&module_path)
             .with_context(|| format!("reading {}", module_path.display()))?;
