@@ -9,3 +9,4 @@ mod admin;
 mod config_file;
 mod event_path;
 mod isolation;
+mod sources;
