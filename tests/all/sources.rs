@@ -81,10 +81,16 @@ async fn a_ping_with_seconds_fires_every_tick_with_its_attributes_and_payload() 
         assert_eq!(got.header("content-type"), Some("application/json"));
         let data: serde_json::Value = serde_json::from_slice(&got.body).unwrap();
         assert_eq!(data, serde_json::json!({"hello": "world", "n": 1}));
-        assert!(ids.insert(got.header("ce-id").unwrap().to_owned()), "ids repeat");
+        assert!(
+            ids.insert(got.header("ce-id").unwrap().to_owned()),
+            "ids repeat"
+        );
         let time = chrono::DateTime::parse_from_rfc3339(got.header("ce-time").unwrap()).unwrap();
         // The schedule is read in Berlin time: the offset is Berlin's.
-        assert!(matches!(time.offset().local_minus_utc(), 3600 | 7200), "{time}");
+        assert!(
+            matches!(time.offset().local_minus_utc(), 3600 | 7200),
+            "{time}"
+        );
         // A whole-second tick, delivered within a generous tolerance.
         assert_eq!(time.timestamp_subsec_millis(), 0, "{time}");
         let lag = received.signed_duration_since(time);
@@ -231,10 +237,19 @@ async fn outbound_http_is_limited_to_the_allowed_hosts_and_refusals_are_counted(
     assert!(message.contains("HttpRequestDenied"), "{message}");
     assert!(message.contains("allowed_outbound_hosts"), "{message}");
     assert!(
-        metric(&host, "sluice_source_outbound_denied_total{source=\"denied\"}").await >= 1
+        metric(
+            &host,
+            "sluice_source_outbound_denied_total{source=\"denied\"}"
+        )
+        .await
+            >= 1
     );
     assert_eq!(
-        metric(&host, "sluice_source_outbound_denied_total{source=\"allowed\"}").await,
+        metric(
+            &host,
+            "sluice_source_outbound_denied_total{source=\"allowed\"}"
+        )
+        .await,
         0
     );
     host.wait_for_log("refusal logged", |v| {
@@ -279,12 +294,24 @@ async fn a_trapping_source_is_reported_and_runs_again_at_its_next_tick() {
     )
     .await;
     assert!(failures_before >= 1);
+    assert!(
+        metric(
+            &host,
+            "sluice_invocation_errors_total{function=\"source:flaky\",kind=\"trap\"}"
+        )
+        .await
+            >= 1
+    );
     next_of(&mut sink, "com.example.source.tick").await;
     next_of(&mut sink, "com.example.source.tick").await;
     // A tick is counted once its events are out, so by the second event
     // the first tick has been counted.
     assert!(
-        metric(&host, "sluice_source_ticks_total{outcome=\"emitted\",source=\"flaky\"}").await
+        metric(
+            &host,
+            "sluice_source_ticks_total{outcome=\"emitted\",source=\"flaky\"}"
+        )
+        .await
             >= 1
     );
 }
@@ -336,9 +363,12 @@ fn example(name: &str) -> PathBuf {
 fn example_config(name: &str, fixed_port: u16, port: u16, sink: &Sink) -> String {
     let text = std::fs::read_to_string(example(name).join("sluice.toml")).unwrap();
     let functions = function("echo").parent().unwrap().display().to_string();
-    text.replace(&format!("127.0.0.1:{fixed_port}"), &format!("127.0.0.1:{port}"))
-        .replace("../../target/functions", &functions)
-        .replace("sink = \"log\"", &format!("sink = \"{}\"", sink.url()))
+    text.replace(
+        &format!("127.0.0.1:{fixed_port}"),
+        &format!("127.0.0.1:{port}"),
+    )
+    .replace("../../target/functions", &functions)
+    .replace("sink = \"log\"", &format!("sink = \"{}\"", sink.url()))
 }
 
 #[tokio::test]
@@ -374,12 +404,18 @@ async fn the_social_stream_example_forwards_each_fresh_post_once() {
         let got = next_of(&mut sink, "dev.sluice.social.post.fresh").await;
         let data: serde_json::Value = serde_json::from_slice(&got.body).unwrap();
         let text = data["text"].as_str().unwrap();
-        assert!(text.starts_with("fresh post"), "a stale post got through: {text}");
+        assert!(
+            text.starts_with("fresh post"),
+            "a stale post got through: {text}"
+        );
         assert_eq!(got.header("ce-feed"), Some("demo"));
         ids.push(got.header("ce-id").unwrap().to_owned());
     }
     let unique: HashSet<_> = ids.iter().collect();
     assert_eq!(unique.len(), ids.len(), "a post was emitted twice: {ids:?}");
     // The stale posts (p1, p2) were dropped by the freshness filter.
-    assert!(!ids.iter().any(|i| i == "post-p1" || i == "post-p2"), "{ids:?}");
+    assert!(
+        !ids.iter().any(|i| i == "post-p1" || i == "post-p2"),
+        "{ids:?}"
+    );
 }

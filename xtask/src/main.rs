@@ -135,9 +135,38 @@ fn demo(root: &Path, extra: &[String]) -> Result<()> {
 }
 
 fn test(root: &Path, extra: &[String]) -> Result<()> {
+    ensure_python3()?;
     let mut cmd = cargo();
     cmd.current_dir(root)
         .args(["test", "--workspace"])
         .args(extra);
     run(cmd)
+}
+
+/// The source examples' stand-in APIs (examples/*/\*_api.py) are Python
+/// standard-library scripts the e2e tests start; install python3 with apt
+/// when it is missing (idempotent: nothing happens when it is there).
+fn ensure_python3() -> Result<()> {
+    let present = |bin: &str| {
+        Command::new(bin)
+            .arg("--version")
+            .stdout(std::process::Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success())
+    };
+    if present("python3") {
+        return Ok(());
+    }
+    eprintln!("xtask: python3 is missing; installing python3 with apt-get");
+    let mut update = Command::new("apt-get");
+    update.arg("update");
+    run(update)?;
+    let mut install = Command::new("apt-get");
+    install.args(["install", "-y", "--no-install-recommends", "python3"]);
+    run(install)?;
+    anyhow::ensure!(
+        present("python3"),
+        "python3 is still missing after apt-get install"
+    );
+    Ok(())
 }

@@ -218,8 +218,14 @@ async fn run_tick(
             let time = schedule::rfc3339(tick);
             let runtime_metrics = app.runtime.metrics();
             let label = format!("source:{name}");
+            // Source functions stay loaded for the host's lifetime, so
+            // every run is a warm start.
+            runtime_metrics.started(&label, false);
+            let live = runtime_metrics.live_instances(&label);
+            live.inc();
             let started = std::time::Instant::now();
             let result = function.run(&time, state.clone()).await;
+            live.dec();
             runtime_metrics.finished(
                 &label,
                 started.elapsed(),
