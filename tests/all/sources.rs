@@ -316,6 +316,36 @@ async fn a_trapping_source_is_reported_and_runs_again_at_its_next_tick() {
     );
 }
 
+#[tokio::test]
+async fn a_source_past_its_deadline_is_stopped_and_runs_again_at_its_next_tick() {
+    let mut sink = Sink::start().await;
+    let (host, _dir) = host_with(&format!(
+        r#"
+        [sources.spinner]
+        kind = "function"
+        path = "{}"
+        schedule = "* * * * * *"
+        timeout = "100ms"
+        sink = "{}"
+        config = {{ mode = "spin-odd" }}
+        "#,
+        function("test-source").display(),
+        sink.url()
+    ))
+    .await;
+    let failed = host
+        .wait_for_log("a timed-out run", |v| {
+            v["fields"]["message"]
+                .as_str()
+                .is_some_and(|m| m.contains("source run failed"))
+                && v["fields"]["source"] == "spinner"
+        })
+        .await;
+    assert_eq!(failed["fields"]["kind"], "timeout", "{failed}");
+    next_of(&mut sink, "com.example.source.tick").await;
+    next_of(&mut sink, "com.example.source.tick").await;
+}
+
 /// A stand-in API script from `examples/`, on a free loopback port.
 struct StandIn {
     child: Child,

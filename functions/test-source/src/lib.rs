@@ -5,7 +5,9 @@
 //!   when the request fails, an event `com.example.source.fetch-failed`
 //!   whose data is the error message;
 //! - `trap-odd`: trap on odd runs (counted from the wall clock's seconds),
-//!   emit `com.example.source.tick` on even ones.
+//!   emit `com.example.source.tick` on even ones;
+//! - `spin-odd`: the same, but spin forever (until the CPU deadline) instead
+//!   of trapping.
 
 use sluice_guest::source::{http, Context, Output};
 use sluice_guest::{source, Error, Event};
@@ -40,12 +42,18 @@ fn run(cx: Context) -> Result<Output, Error> {
                     .finish()?],
             }
         }
-        "trap-odd" => {
+        mode @ ("trap-odd" | "spin-odd") => {
             let secs = std::time::SystemTime::now()
                 .duration_since(std::time::UNIX_EPOCH)
                 .map(|d| d.as_secs())
                 .unwrap_or(0);
             if secs % 2 == 1 {
+                if mode == "spin-odd" {
+                    let mut n: u64 = 0;
+                    loop {
+                        n = std::hint::black_box(n.wrapping_add(1));
+                    }
+                }
                 panic!("odd second {secs}: trapping on purpose");
             }
             vec![tick(0)?]
