@@ -425,21 +425,38 @@ async fn the_currency_example_converts_polled_rates_end_to_end() {
 }
 
 #[tokio::test]
-async fn the_social_stream_example_forwards_each_fresh_post_once() {
+async fn the_social_stream_example_forwards_each_fresh_post_once_even_across_a_restart() {
     let api = StandIn::start(&example("social-stream").join("posts_api.py"));
     let mut sink = Sink::start().await;
-    let (_host, _dir) = host_with(&example_config("social-stream", 8098, api.port, &sink)).await;
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("sluice.toml");
+    std::fs::write(
+        &config,
+        example_config("social-stream", 8098, api.port, &sink),
+    )
+    .unwrap();
+    let data = dir.path().join("data");
+
     let mut ids = Vec::new();
-    while ids.len() < 4 {
-        let got = next_of(&mut sink, "dev.sluice.social.post.fresh").await;
-        let data: serde_json::Value = serde_json::from_slice(&got.body).unwrap();
-        let text = data["text"].as_str().unwrap();
-        assert!(
-            text.starts_with("fresh post"),
-            "a stale post got through: {text}"
-        );
-        assert_eq!(got.header("ce-feed"), Some("demo"));
-        ids.push(got.header("ce-id").unwrap().to_owned());
+    for round in 0..2 {
+        let host = Host::start_with(&data, Some(&config), &[]).await;
+        let want = ids.len() + 3;
+        while ids.len() < want {
+            let got = next_of(&mut sink, "dev.sluice.social.post.fresh").await;
+            let body: serde_json::Value = serde_json::from_slice(&got.body).unwrap();
+            let text = body["text"].as_str().unwrap();
+            assert!(
+                text.starts_with("fresh post"),
+                "a stale post got through: {text}"
+            );
+            assert_eq!(got.header("ce-feed"), Some("demo"));
+            ids.push(got.header("ce-id").unwrap().to_owned());
+        }
+        if round == 0 {
+            // The cursor is kept in the data directory: the restarted host
+            // goes on from where it stopped.
+            host.stop();
+        }
     }
     let unique: HashSet<_> = ids.iter().collect();
     assert_eq!(unique.len(), ids.len(), "a post was emitted twice: {ids:?}");
