@@ -129,7 +129,7 @@ async fn a_base64_ping_carries_its_bytes_and_content_type() {
 #[tokio::test]
 async fn a_ping_into_the_broker_reaches_a_trigger_and_its_sink() {
     let mut sink = Sink::start().await;
-    let (_host, _dir) = host_with(&format!(
+    let (host, _dir) = host_with(&format!(
         r#"
         [functions.echo]
         path = "{}"
@@ -144,6 +144,12 @@ async fn a_ping_into_the_broker_reaches_a_trigger_and_its_sink() {
         filter = {{ type = "dev.sluice.sources.ping" }}
         function = "echo"
         sink = "{}"
+
+        # Straight to a function: it runs, its reply goes nowhere.
+        [sources.direct]
+        kind = "ping"
+        schedule = "* * * * * *"
+        sink = "function:echo"
         "#,
         function("echo").display(),
         sink.url()
@@ -152,6 +158,65 @@ async fn a_ping_into_the_broker_reaches_a_trigger_and_its_sink() {
     let got = next_of(&mut sink, "dev.sluice.sources.ping.echoed").await;
     assert_eq!(got.header("content-type"), Some("text/plain"));
     assert_eq!(&got.body[..], b"tick");
+    assert_eq!(got.header("ce-source"), Some("/sluice/sources/beat"));
+    host.wait_for_log("the direct ping's reply dropped", |v| {
+        v["fields"]["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("reply of a source's target function dropped"))
+            && v["fields"]["function"] == "echo"
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_source_that_cannot_be_used_stops_start_up_with_its_reason() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("sluice.toml");
+    for (text, needle) in [
+        (
+            "[sources.s]\nkind = \"ping\"\nschedule = \"* * * * * * * *\"\nsink = \"log\"\n",
+            "not a valid cron expression",
+        ),
+        (
+            "[sources.s]\nkind = \"function\"\npath = \"missing.wasm\"\nschedule = \"* * * * *\"\nsink = \"log\"\n",
+            "missing.wasm",
+        ),
+        (
+            "[sources.s]\nkind = \"function\"\npath = \"x.wasm\"\nschedule = \"* * * * *\"\nsink = \"log\"\nallowed_outbound_hosts = [\"a b\"]\n",
+            "allowed_outbound_hosts",
+        ),
+    ] {
+        std::fs::write(&config, text).unwrap();
+        let out = Command::new(env!("CARGO_BIN_EXE_sluice"))
+            .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
+            .arg(dir.path().join("data"))
+            .arg("--config")
+            .arg(&config)
+            .output()
+            .unwrap();
+        assert!(!out.status.success());
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains("source") && err.contains(needle), "{err}");
+    }
+    // A handler component is not a source function.
+    std::fs::write(
+        &config,
+        format!(
+            "[sources.s]\nkind = \"function\"\npath = \"{}\"\nschedule = \"* * * * *\"\nsink = \"log\"\n",
+            function("echo").display()
+        ),
+    )
+    .unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_sluice"))
+        .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
+        .arg(dir.path().join("data"))
+        .arg("--config")
+        .arg(&config)
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("sluice:handler/source"), "{err}");
 }
 
 #[tokio::test]
