@@ -102,14 +102,16 @@ impl App {
             &data_dir,
         )
         .await?;
-        Ok(Arc::new_cyclic(|app| Self {
+        let app = Arc::new(Self {
             runtime,
             routes,
             triggers,
             dispatcher,
             ingress: config.ingress,
             metrics,
-            sources: sources.start(app.clone()),
-        }))
+            sources: Sources::none(),
+        });
+        app.sources.start(sources, Arc::downgrade(&app));
+        Ok(app)
     }
 }

@@ -104,6 +104,109 @@ async fn a_ping_with_seconds_fires_every_tick_with_its_attributes_and_payload() 
 }
 
 #[tokio::test]
+async fn missed_ticks_are_skipped_unless_catch_up_fires_the_newest_once() {
+    let mut sink = Sink::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("sluice.toml");
+    std::fs::write(
+        &config,
+        format!(
+            r#"
+            [sources.caught]
+            kind = "ping"
+            schedule = "* * * * * *"
+            sink = "{url}"
+            catch_up = true
+
+            [sources.skipped]
+            kind = "ping"
+            schedule = "* * * * * *"
+            sink = "{url}"
+            "#,
+            url = sink.url()
+        ),
+    )
+    .unwrap();
+    let data = dir.path().join("data");
+    let time_of = |r: &Received| {
+        chrono::DateTime::parse_from_rfc3339(r.header("ce-time").unwrap())
+            .unwrap()
+            .with_timezone(&chrono::Utc)
+    };
+    let host = Host::start_with(&data, Some(&config), &[]).await;
+    let before = loop {
+        let got = next_of(&mut sink, "dev.sluice.sources.ping").await;
+        if got.header("ce-source") == Some("/sluice/sources/caught") {
+            break time_of(&got);
+        }
+    };
+    // The tick is recorded once its event is out.
+    let record = data.join("sources").join("caught.last-tick");
+    let deadline = Instant::now() + WAIT;
+    while !record.is_file() {
+        assert!(
+            Instant::now() < deadline,
+            "{} never written",
+            record.display()
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    host.stop();
+    // Let a few ticks pass while the host is down.
+    tokio::time::sleep(Duration::from_millis(2500)).await;
+    while tokio::time::timeout(Duration::from_millis(100), sink.next(WAIT))
+        .await
+        .is_ok()
+    {}
+    let host = Host::start_with(&data, Some(&config), &[]).await;
+    let logged_at = |v: &serde_json::Value| {
+        chrono::DateTime::parse_from_rfc3339(v["timestamp"].as_str().unwrap())
+            .unwrap()
+            .with_timezone(&chrono::Utc)
+    };
+    let catch_up = host
+        .wait_for_log("the catch-up", |v| {
+            v["fields"]["message"]
+                .as_str()
+                .is_some_and(|m| m.starts_with("catching up"))
+        })
+        .await;
+    let skipped_started = logged_at(
+        &host
+            .wait_for_log("the other source's start", |v| {
+                v["fields"]["message"] == "source started" && v["fields"]["source"] == "skipped"
+            })
+            .await,
+    );
+    let (mut caught, mut skipped) = (Vec::new(), Vec::new());
+    while caught.len() < 2 || skipped.is_empty() {
+        let got = next_of(&mut sink, "dev.sluice.sources.ping").await;
+        match got.header("ce-source") {
+            Some("/sluice/sources/caught") => caught.push(got),
+            Some("/sluice/sources/skipped") => skipped.push(time_of(&got)),
+            other => panic!("unexpected source {other:?}"),
+        }
+    }
+    // The catch-up source fired the newest tick of the downtime (already
+    // past when it was logged), once, then went on with later ticks.
+    assert_eq!(
+        caught[0].header("ce-time"),
+        catch_up["fields"]["tick"].as_str()
+    );
+    let missed = time_of(&caught[0]);
+    assert!(
+        missed > before && missed <= logged_at(&catch_up),
+        "{missed} {before}"
+    );
+    assert!(time_of(&caught[1]) > missed);
+    // The other one only fires ticks after its restart.
+    assert!(
+        skipped.iter().all(|t| *t > skipped_started),
+        "{skipped:?} {skipped_started}"
+    );
+}
+
+#[tokio::test]
 async fn a_base64_ping_carries_its_bytes_and_content_type() {
     let mut sink = Sink::start().await;
     let bytes = [0u8, 1, 2, 0xfe, 0xff];

@@ -11,7 +11,8 @@
 //! Each source runs in its own task. Ticks missed while the host was down
 //! (or while a previous run of the same source was still going) are not
 //! replayed: after each tick the next one is computed from the current
-//! time. A failing run is logged and counted, and the source simply runs
+//! time. With `catch_up = true` the newest tick missed while the host was
+//! down fires once at start-up. A failing run is logged and counted, and the source simply runs
 //! again at its next tick.
 
 pub mod function;
@@ -60,6 +61,8 @@ struct Prepared {
     target: Target,
     overrides: BTreeMap<String, String>,
     job: Job,
+    /// Where the last tick's time is kept, when missed ticks are caught up.
+    last_tick_file: Option<PathBuf>,
 }
 
 /// Every source, loaded but not started yet.
@@ -70,8 +73,7 @@ pub struct PreparedSources {
 
 /// The running sources; dropping it stops them.
 pub struct Sources {
-    tasks: Vec<tokio::task::JoinHandle<()>>,
-    names: Vec<Name>,
+    tasks: std::sync::Mutex<Vec<tokio::task::JoinHandle<()>>>,
 }
 
 /// A source that cannot be started.
@@ -102,14 +104,14 @@ impl PreparedSources {
                 reason,
             };
             spec.validate().map_err(fail)?;
+            let dir = data_dir.join("sources");
+            std::fs::create_dir_all(&dir).map_err(|e| fail(e.to_string()))?;
             let job = match spec {
                 SourceSpec::Ping(p) => Job::Ping(p.payload().map_err(fail)?),
                 SourceSpec::Function(f) => {
                     let function = SourceFunction::load(runtime, name.as_str(), f, metrics.clone())
                         .await
                         .map_err(fail)?;
-                    let dir = data_dir.join("sources");
-                    std::fs::create_dir_all(&dir).map_err(|e| fail(e.to_string()))?;
                     let state_file = dir.join(format!("{name}.state"));
                     let state = std::fs::read(&state_file).ok();
                     Job::Function {
@@ -125,52 +127,57 @@ impl PreparedSources {
                 target: spec.target().clone(),
                 overrides: spec.overrides().clone(),
                 job,
+                last_tick_file: spec
+                    .catch_up()
+                    .then(|| dir.join(format!("{name}.last-tick"))),
             });
         }
         Ok(Self { sources, metrics })
     }
-
-    /// Start one task per source. The tasks hold `app` weakly: they stop
-    /// when the host is dropped.
-    pub fn start(self, app: Weak<App>) -> Sources {
-        let sinks = Sinks::new();
-        let names = self.sources.iter().map(|s| s.name.clone()).collect();
-        let tasks = self
-            .sources
-            .into_iter()
-            .map(|source| {
-                tracing::info!(source = %source.name, sink = %source.target, "source started");
-                tokio::spawn(run(
-                    source,
-                    app.clone(),
-                    sinks.clone(),
-                    self.metrics.clone(),
-                ))
-            })
-            .collect();
-        Sources { tasks, names }
-    }
 }
 
 impl Sources {
-    /// No sources.
+    /// No sources running (yet).
     pub fn none() -> Self {
         Self {
-            tasks: Vec::new(),
-            names: Vec::new(),
+            tasks: std::sync::Mutex::new(Vec::new()),
         }
     }
 
-    /// The names of the running sources.
-    pub fn names(&self) -> &[Name] {
-        &self.names
+    /// Start one task per prepared source. The tasks hold `app` weakly:
+    /// they stop when the host is dropped. Call it once `app` is fully
+    /// built, so the first tick can always reach it.
+    pub fn start(&self, prepared: PreparedSources, app: Weak<App>) {
+        let sinks = Sinks::new();
+        let mut tasks = self.tasks.lock().unwrap_or_else(|e| e.into_inner());
+        for source in prepared.sources {
+            tracing::info!(source = %source.name, sink = %source.target, "source started");
+            tasks.push(tokio::spawn(run(
+                source,
+                app.clone(),
+                sinks.clone(),
+                prepared.metrics.clone(),
+            )));
+        }
+    }
+
+    /// How many sources are running.
+    pub fn len(&self) -> usize {
+        self.tasks.lock().map_or(0, |t| t.len())
+    }
+
+    /// Whether no source is running.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
     }
 }
 
 impl Drop for Sources {
     fn drop(&mut self) {
-        for t in &self.tasks {
-            t.abort();
+        if let Ok(tasks) = self.tasks.get_mut() {
+            for t in tasks.iter() {
+                t.abort();
+            }
         }
     }
 }
@@ -179,6 +186,14 @@ impl Drop for Sources {
 async fn run(mut source: Prepared, app: Weak<App>, sinks: Sinks, metrics: SourceMetrics) {
     let uri = source_uri(source.name.as_str());
     let mut last: Option<DateTime<Utc>> = None;
+    if let Some(missed) = missed_tick(&source) {
+        tracing::info!(source = %source.name, tick = %schedule::rfc3339(&missed), "catching up the last tick missed while the host was down");
+        let Some(app) = app.upgrade() else { return };
+        let outcome = run_tick(&mut source, &uri, &missed, &app, &sinks, &metrics).await;
+        metrics.tick(source.name.as_str(), outcome);
+        record_tick(&source, &missed);
+        last = Some(missed.with_timezone(&Utc));
+    }
     loop {
         // Never before the last tick, so a wake-up a hair early by the
         // wall clock cannot fire the same tick twice.
@@ -196,6 +211,41 @@ async fn run(mut source: Prepared, app: Weak<App>, sinks: Sinks, metrics: Source
         let Some(app) = app.upgrade() else { return };
         let outcome = run_tick(&mut source, &uri, &tick, &app, &sinks, &metrics).await;
         metrics.tick(source.name.as_str(), outcome);
+        record_tick(&source, &tick);
+    }
+}
+
+/// With `catch_up`, the latest tick after the recorded last one that is
+/// already past.
+fn missed_tick(source: &Prepared) -> Option<DateTime<Tz>> {
+    let file = source.last_tick_file.as_ref()?;
+    let text = std::fs::read_to_string(file).ok()?;
+    let last = DateTime::parse_from_rfc3339(text.trim())
+        .ok()?
+        .with_timezone(&Utc);
+    let now = Utc::now();
+    let mut missed = None;
+    let mut at = last;
+    // Walk forward to the newest past tick; bounded so a years-long outage
+    // on a per-second schedule cannot stall start-up.
+    for _ in 0..100_000 {
+        match source.schedule.next_after(at) {
+            Some(t) if t.with_timezone(&Utc) <= now => {
+                at = t.with_timezone(&Utc);
+                missed = Some(t);
+            }
+            _ => break,
+        }
+    }
+    missed
+}
+
+/// With `catch_up`, remember the tick that just ran.
+fn record_tick(source: &Prepared, tick: &DateTime<Tz>) {
+    if let Some(file) = &source.last_tick_file {
+        if let Err(e) = std::fs::write(file, schedule::rfc3339(tick)) {
+            tracing::warn!(source = %source.name, "recording the last tick failed: {e}");
+        }
     }
 }
 

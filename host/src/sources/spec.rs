@@ -103,6 +103,11 @@ pub struct PingSpec {
     pub content_type: Option<String>,
     /// Where the events go.
     pub sink: Target,
+    /// Fire the last tick missed while the host was down once, right after
+    /// start-up (older missed ticks are skipped). Default false: missed
+    /// ticks are not replayed.
+    #[serde(default)]
+    pub catch_up: bool,
     /// Extension attributes added to every event.
     #[serde(default)]
     pub overrides: BTreeMap<String, String>,
@@ -122,6 +127,11 @@ pub struct FunctionSourceSpec {
     pub timezone: Option<String>,
     /// Where the events go.
     pub sink: Target,
+    /// Fire the last tick missed while the host was down once, right after
+    /// start-up (older missed ticks are skipped). Default false: missed
+    /// ticks are not replayed.
+    #[serde(default)]
+    pub catch_up: bool,
     /// Extension attributes set on every event the function returns
     /// (overwriting the function's own values of the same name).
     #[serde(default)]
@@ -164,6 +174,14 @@ impl SourceSpec {
         match self {
             Self::Ping(p) => &p.overrides,
             Self::Function(f) => &f.overrides,
+        }
+    }
+
+    /// Whether the last missed tick fires after start-up.
+    pub fn catch_up(&self) -> bool {
+        match self {
+            Self::Ping(p) => p.catch_up,
+            Self::Function(f) => f.catch_up,
         }
     }
 
