@@ -25,6 +25,11 @@
 //!
 //! The host runs every event in a fresh, sandboxed instance: there is no
 //! state shared between events, no file system and no network.
+//!
+//! With the `source` feature the crate builds a *source function* instead
+//! (the `source` world of `wit/source.wit`): see [`source`] and the
+//! `source!` macro. Source functions may make outbound HTTP requests to the
+//! hosts their binding allows (`source::http::get`).
 
 mod event;
 
