@@ -27,7 +27,7 @@
 //! state shared between events, no file system and no network.
 //!
 //! With the `source` feature the crate builds a *source function* instead
-//! (the `source` world of `wit/source.wit`): see [`source`] and the
+//! (the `source` world of `wit/source.wit`): see the `source` module and the
 //! `source!` macro. Source functions may make outbound HTTP requests to the
 //! hosts their binding allows (`source::http::get`).
 
