@@ -134,6 +134,7 @@ impl Event {
         Ok(serde_json::from_slice(data)?)
     }
 
+    #[cfg_attr(feature = "source", allow(dead_code))]
     pub(crate) fn from_wit(e: wit::Event) -> Self {
         Self {
             id: e.id,
@@ -267,6 +268,19 @@ impl EventBuilder {
     pub fn json<T: Serialize>(self, value: &T) -> Result<Self, Error> {
         let bytes = serde_json::to_vec(value)?;
         Ok(self.data("application/json", bytes))
+    }
+
+    /// Finish an event a source function emits: only `type` is required;
+    /// the host fills in an empty `id` (a fresh UUID) and `source` (the
+    /// source's URI).
+    ///
+    /// # Errors
+    /// When `type` is empty.
+    pub fn finish(self) -> Result<Event, Error> {
+        if self.event.ty.is_empty() {
+            return Err(Error::new("event attribute `type` is required"));
+        }
+        Ok(self.event)
     }
 
     /// Finish the event.

@@ -25,11 +25,17 @@
 //!
 //! The host runs every event in a fresh, sandboxed instance: there is no
 //! state shared between events, no file system and no network.
+//!
+//! With the `source` feature the crate builds a *source function* instead
+//! (the `source` world of `wit/source.wit`): see the `source` module and the
+//! `source!` macro. Source functions may make outbound HTTP requests to the
+//! hosts their binding allows (`source::http::get`).
 
 mod event;
 
 pub use event::{Event, EventBuilder, ExtensionValue};
 
+#[cfg(not(feature = "source"))]
 #[doc(hidden)]
 pub mod bindings {
     wit_bindgen::generate!({
@@ -42,6 +48,25 @@ pub mod bindings {
     });
 }
 
+// With the `source` feature the crate binds the `source` world instead;
+// its `types` and `log` interfaces are the same, so everything else in
+// this crate works unchanged.
+#[cfg(feature = "source")]
+#[doc(hidden)]
+pub mod bindings {
+    wit_bindgen::generate!({
+        path: "../wit",
+        world: "source",
+        pub_export_macro: true,
+        export_macro_name: "__export_source_world",
+        default_bindings_module: "::sluice_guest::bindings",
+        runtime_path: "::sluice_guest::__private::wit_bindgen::rt",
+    });
+}
+
+#[cfg(feature = "source")]
+pub mod source;
+
 // Lets the bindings above name this crate by its public path.
 extern crate self as sluice_guest;
 
@@ -49,9 +74,11 @@ extern crate self as sluice_guest;
 pub mod __private {
     pub use wit_bindgen;
 
+    #[cfg(not(feature = "source"))]
     use crate::bindings::sluice::handler::types as wit;
 
     /// Adapts a user handler to the generated `Guest::handle` signature.
+    #[cfg(not(feature = "source"))]
     pub fn call(
         handler: fn(crate::Event) -> Result<Option<crate::Event>, crate::Error>,
         event: wit::Event,
@@ -137,6 +164,7 @@ pub mod log {
 
 /// Export `fn(Event) -> Result<Option<Event>, Error>` as this component's
 /// handler. Use it exactly once per crate.
+#[cfg(not(feature = "source"))]
 #[macro_export]
 macro_rules! handler {
     ($handler:path) => {

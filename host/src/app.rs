@@ -12,6 +12,7 @@ use crate::metrics::Metrics;
 use crate::registry::{FunctionStore, ObjectStore};
 use crate::routing::{Routes, Table};
 use crate::runtime::Runtime;
+use crate::sources::{PreparedSources, Sources};
 
 /// Most deliveries running at once before the ingress waits.
 const MAX_IN_FLIGHT: usize = 4096;
@@ -84,6 +85,8 @@ pub struct App {
     pub ingress: IngressConfig,
     /// Every metric, for `GET /metrics`.
     pub metrics: Metrics,
+    /// The running event sources (stopped when the app is dropped).
+    pub sources: Sources,
 }
 
 impl App {
@@ -143,13 +146,23 @@ impl App {
             metrics.routing.clone(),
             MAX_IN_FLIGHT,
         );
-        Ok(Arc::new(Self {
+        let sources = PreparedSources::prepare(
+            &config.sources,
+            &runtime,
+            metrics.sources.clone(),
+            &data_dir,
+        )
+        .await?;
+        let app = Arc::new(Self {
             runtime,
             routes,
             stores,
             dispatcher,
             ingress: config.ingress,
             metrics,
-        }))
+            sources: Sources::none(),
+        });
+        app.sources.start(sources, Arc::downgrade(&app));
+        Ok(app)
     }
 }

@@ -12,6 +12,9 @@
 //! 4. The reply goes to the trigger's reply destination: a sink ([`sinks`]),
 //!    a function, or the broker again (see `docs/routing.md`).
 //!
+//! [`sources`] emit events on schedules (ping sources, source functions)
+//! into the broker, a function or a sink.
+//!
 //! [`registry`] stores what users deploy through [`admin`] or declare in
 //! [`config`]; [`app`] assembles the pieces; [`cli`] is the command line.
 
@@ -28,3 +31,4 @@ pub mod registry;
 pub mod routing;
 pub mod runtime;
 pub mod sinks;
+pub mod sources;

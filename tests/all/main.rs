@@ -13,3 +13,4 @@ mod interop;
 mod isolation;
 mod routing;
 mod runtime;
+mod sources;

@@ -52,12 +52,27 @@ fn build_functions(root: &Path) -> Result<PathBuf> {
     let functions = root.join("functions");
     let wasm_target = root.join("target").join("wasm");
     let out = root.join("target").join("functions");
-    toolchain::WasmToolchain::detect_or_install()?.build(&functions, &wasm_target)?;
+    let toolchain = toolchain::WasmToolchain::detect_or_install()?;
+    // Source functions (crates named `*-source`) enable the guest SDK's
+    // `source` feature, which switches its WIT world; Cargo unifies
+    // features across one build, so they are built in a second one.
+    let crates = function_crates(&functions)?;
+    let (sources, handlers): (Vec<_>, Vec<_>) = crates.iter().partition(|n| n.ends_with("-source"));
+    for group in [handlers, sources] {
+        if group.is_empty() {
+            continue;
+        }
+        let packages: Vec<String> = group
+            .iter()
+            .flat_map(|n| ["-p".into(), (*n).clone()])
+            .collect();
+        toolchain.build(&functions, &wasm_target, &packages)?;
+    }
 
     std::fs::create_dir_all(&out)?;
     let release = wasm_target.join("wasm32-wasip1").join("release");
     let mut built = 0;
-    for name in function_crates(&functions)? {
+    for name in crates {
         let module_path = release.join(format!("{}.wasm", name.replace('-', "_")));
         let module = std::fs::read(&module_path)
             .with_context(|| format!("reading {}", module_path.display()))?;
@@ -124,9 +139,38 @@ fn demo(root: &Path, extra: &[String]) -> Result<()> {
 }
 
 fn test(root: &Path, extra: &[String]) -> Result<()> {
+    ensure_python3()?;
     let mut cmd = cargo();
     cmd.current_dir(root)
         .args(["test", "--workspace"])
         .args(extra);
     run(cmd)
+}
+
+/// The source examples' stand-in APIs (examples/*/\*_api.py) are Python
+/// standard-library scripts the e2e tests start; install python3 with apt
+/// when it is missing (idempotent: nothing happens when it is there).
+fn ensure_python3() -> Result<()> {
+    let present = |bin: &str| {
+        Command::new(bin)
+            .arg("--version")
+            .stdout(std::process::Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success())
+    };
+    if present("python3") {
+        return Ok(());
+    }
+    eprintln!("xtask: python3 is missing; installing python3 with apt-get");
+    let mut update = Command::new("apt-get");
+    update.arg("update");
+    run(update)?;
+    let mut install = Command::new("apt-get");
+    install.args(["install", "-y", "--no-install-recommends", "python3"]);
+    run(install)?;
+    anyhow::ensure!(
+        present("python3"),
+        "python3 is still missing after apt-get install"
+    );
+    Ok(())
 }

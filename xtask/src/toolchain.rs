@@ -41,7 +41,7 @@ impl WasmToolchain {
     }
 
     /// Build the workspace at `dir` in release mode into `target_dir`.
-    pub fn build(&self, dir: &Path, target_dir: &Path) -> Result<()> {
+    pub fn build(&self, dir: &Path, target_dir: &Path, packages: &[String]) -> Result<()> {
         let mut cmd = match self {
             Self::Rustup => {
                 let mut cmd = Command::new("cargo");
@@ -64,7 +64,9 @@ impl WasmToolchain {
                 cmd
             }
         };
-        cmd.current_dir(dir).env("CARGO_TARGET_DIR", target_dir);
+        cmd.args(packages)
+            .current_dir(dir)
+            .env("CARGO_TARGET_DIR", target_dir);
         let status = cmd.status().with_context(|| format!("running {cmd:?}"))?;
         if !status.success() {
             bail!("building the functions failed ({status}); command: {cmd:?}");

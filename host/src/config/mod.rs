@@ -71,6 +71,10 @@ pub struct Config {
     /// Parallels, by name.
     #[serde(default)]
     pub parallels: BTreeMap<Name, ParallelSpec>,
+    /// Event sources (ping schedules, source functions), by name; see
+    /// [`crate::sources`].
+    #[serde(default)]
+    pub sources: BTreeMap<Name, crate::sources::SourceSpec>,
 }
 
 /// HTTP ingress settings.
@@ -156,6 +160,13 @@ impl Config {
                 f.path = base.join(&f.path);
             }
         }
+        for s in config.sources.values_mut() {
+            if let crate::sources::SourceSpec::Function(f) = s {
+                if f.path.is_relative() {
+                    f.path = base.join(&f.path);
+                }
+            }
+        }
         config.validate().map_err(|message| ConfigError::Invalid {
             path: path.to_path_buf(),
             message,
@@ -193,6 +204,9 @@ impl Config {
         for (name, p) in &self.parallels {
             p.validate()
                 .map_err(|e| format!("parallel `{name}`: {e}"))?;
+        }
+        for (name, s) in &self.sources {
+            s.validate().map_err(|e| format!("source `{name}`: {e}"))?;
         }
         Ok(())
     }

@@ -9,12 +9,14 @@
 mod delivery;
 mod routing;
 mod runtime;
+mod sources;
 
 use prometheus::{Encoder, Registry, TextEncoder};
 
 pub use self::delivery::{DeliveryMetrics, Outcome};
 pub use self::routing::RoutingMetrics;
 pub use self::runtime::RuntimeMetrics;
+pub use self::sources::{SourceMetrics, TickOutcome};
 
 /// Every metric of one host.
 #[derive(Clone)]
@@ -26,6 +28,8 @@ pub struct Metrics {
     pub delivery: DeliveryMetrics,
     /// Per trigger/sink/step: delivered, retried, dead-lettered, hop limit.
     pub routing: RoutingMetrics,
+    /// Source ticks, emitted events, refused outbound requests.
+    pub sources: SourceMetrics,
 }
 
 impl Metrics {
@@ -37,6 +41,7 @@ impl Metrics {
             runtime: RuntimeMetrics::register(&registry),
             delivery: DeliveryMetrics::register(&registry),
             routing: RoutingMetrics::register(&registry),
+            sources: SourceMetrics::register(&registry),
             registry,
         }
     }

@@ -11,10 +11,10 @@
 //!   precompiled artifact (a cold start).
 
 mod admission;
-mod bindings;
+pub(crate) mod bindings;
 mod engine;
 mod error;
-mod guest_log;
+pub(crate) mod guest_log;
 mod instance;
 mod loader;
 mod state;
@@ -137,6 +137,17 @@ impl Runtime {
     /// The runtime's settings.
     pub fn config(&self) -> &RuntimeConfig {
         &self.config
+    }
+
+    /// The shared engine (source functions run on it too, under the same
+    /// epoch ticker and instance pool).
+    pub(crate) fn engine(&self) -> &Engine {
+        &self.engine
+    }
+
+    /// The metric handle (source functions report their runs through it).
+    pub(crate) fn metrics(&self) -> &RuntimeMetrics {
+        &self.metrics
     }
 
     /// The function store this runtime loads from.

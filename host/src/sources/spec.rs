@@ -1,0 +1,320 @@
+//! The `[sources.NAME]` sections of `sluice.toml`: what a source produces,
+//! when, and where its events go.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::path::PathBuf;
+use std::str::FromStr;
+use std::time::Duration;
+
+use base64::Engine as _;
+
+use super::schedule::Schedule;
+use crate::config::Sink;
+use crate::event::validate_extension_name;
+use crate::registry::Name;
+
+/// One declared source: a `kind` and its settings.
+#[derive(Debug, Clone, PartialEq, serde::Deserialize)]
+#[serde(tag = "kind", rename_all = "lowercase")]
+pub enum SourceSpec {
+    /// Emits a fixed event on a cron schedule.
+    Ping(PingSpec),
+    /// Runs a source function on a cron schedule and emits what it returns.
+    Function(FunctionSourceSpec),
+}
+
+/// Where a source's events go. Written as a string in the config:
+///
+/// - `"broker"`: into the host's routing, like an event POSTed to the
+///   ingress (every matching trigger gets it);
+/// - `"function:NAME"`: straight to the deployed function `NAME` (its reply
+///   is dropped; route through the broker to forward replies);
+/// - an `http://`/`https://` URL or `"log"`: that sink.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Target {
+    /// The host's routing.
+    Broker,
+    /// One deployed function.
+    Function(Name),
+    /// A sink.
+    Sink(Sink),
+}
+
+impl FromStr for Target {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        if s == "broker" {
+            return Ok(Self::Broker);
+        }
+        if let Some(name) = s.strip_prefix("function:") {
+            return name
+                .parse()
+                .map(Self::Function)
+                .map_err(|e| format!("invalid sink `{s}`: {e}"));
+        }
+        s.parse().map(Self::Sink).map_err(|_| {
+            format!(
+                "invalid sink `{s}`: use `broker`, `function:NAME`, an http(s):// URL, or `log`"
+            )
+        })
+    }
+}
+
+impl fmt::Display for Target {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Broker => f.write_str("broker"),
+            Self::Function(n) => write!(f, "function:{n}"),
+            Self::Sink(s) => s.fmt(f),
+        }
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for Target {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        String::deserialize(d)?
+            .parse()
+            .map_err(serde::de::Error::custom)
+    }
+}
+
+/// A ping source (`kind = "ping"`): each tick of `schedule` emits one event
+/// of type [`super::ping::PING_TYPE`] carrying the configured payload.
+#[derive(Debug, Clone, PartialEq, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PingSpec {
+    /// Cron expression, 5 fields or 6 with leading seconds, e.g.
+    /// `"*/10 * * * * *"` (every ten seconds).
+    pub schedule: String,
+    /// IANA time zone the schedule is read in, e.g. `"Europe/Berlin"`.
+    /// Default UTC.
+    #[serde(default)]
+    pub timezone: Option<String>,
+    /// Payload: a TOML string is sent as text, any other value as JSON.
+    #[serde(default)]
+    pub data: Option<serde_json::Value>,
+    /// Payload as base64 (for binary data); excludes `data`.
+    #[serde(default)]
+    pub data_base64: Option<String>,
+    /// `datacontenttype`; default `text/plain` for string data,
+    /// `application/json` for other `data`, none for `data_base64`.
+    #[serde(default)]
+    pub content_type: Option<String>,
+    /// Where the events go.
+    pub sink: Target,
+    /// Fire the last tick missed while the host was down once, right after
+    /// start-up (older missed ticks are skipped). Default false: missed
+    /// ticks are not replayed.
+    #[serde(default)]
+    pub catch_up: bool,
+    /// Extension attributes added to every event.
+    #[serde(default)]
+    pub overrides: BTreeMap<String, String>,
+}
+
+/// A source function binding (`kind = "function"`).
+#[derive(Debug, Clone, PartialEq, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FunctionSourceSpec {
+    /// The component file (world `sluice:handler/source`), relative to the
+    /// config file.
+    pub path: PathBuf,
+    /// Cron expression, as for ping sources.
+    pub schedule: String,
+    /// IANA time zone of the schedule. Default UTC.
+    #[serde(default)]
+    pub timezone: Option<String>,
+    /// Where the events go.
+    pub sink: Target,
+    /// Fire the last tick missed while the host was down once, right after
+    /// start-up (older missed ticks are skipped). Default false: missed
+    /// ticks are not replayed.
+    #[serde(default)]
+    pub catch_up: bool,
+    /// Extension attributes set on every event the function returns
+    /// (overwriting the function's own values of the same name).
+    #[serde(default)]
+    pub overrides: BTreeMap<String, String>,
+    /// Read-only values handed to every run.
+    #[serde(default)]
+    pub config: BTreeMap<String, String>,
+    /// Hosts the function may reach with `wasi:http`, as `host` (any port)
+    /// or `host:port`; `"*"` allows every host. Default none.
+    #[serde(default)]
+    pub allowed_outbound_hosts: Vec<String>,
+    /// CPU deadline of one run; default the runtime's `default_timeout`.
+    #[serde(default, with = "humantime_serde")]
+    pub timeout: Option<Duration>,
+    /// Memory cap of one run, in MiB; default the runtime's.
+    #[serde(default)]
+    pub memory_mib: Option<u32>,
+}
+
+impl SourceSpec {
+    /// The cron expression and zone.
+    pub fn schedule(&self) -> Result<Schedule, String> {
+        let (expr, tz) = match self {
+            Self::Ping(p) => (&p.schedule, &p.timezone),
+            Self::Function(f) => (&f.schedule, &f.timezone),
+        };
+        Schedule::new(expr, tz.as_deref())
+    }
+
+    /// Where the events go.
+    pub fn target(&self) -> &Target {
+        match self {
+            Self::Ping(p) => &p.sink,
+            Self::Function(f) => &f.sink,
+        }
+    }
+
+    /// Extension attributes set on every event.
+    pub fn overrides(&self) -> &BTreeMap<String, String> {
+        match self {
+            Self::Ping(p) => &p.overrides,
+            Self::Function(f) => &f.overrides,
+        }
+    }
+
+    /// Whether the last missed tick fires after start-up.
+    pub fn catch_up(&self) -> bool {
+        match self {
+            Self::Ping(p) => p.catch_up,
+            Self::Function(f) => f.catch_up,
+        }
+    }
+
+    /// Check everything the schema cannot.
+    ///
+    /// # Errors
+    /// A message naming the bad setting.
+    pub fn validate(&self) -> Result<(), String> {
+        self.schedule()?;
+        for name in self.overrides().keys() {
+            validate_extension_name(name).map_err(|e| format!("overrides: {e}"))?;
+        }
+        match self {
+            Self::Ping(p) => {
+                p.payload()?;
+            }
+            Self::Function(f) => {
+                for h in &f.allowed_outbound_hosts {
+                    super::outbound::AllowList::parse_entry(h)
+                        .map_err(|e| format!("allowed_outbound_hosts: {e}"))?;
+                }
+                if f.timeout.is_some_and(|t| t.is_zero()) {
+                    return Err("timeout must be positive".into());
+                }
+                if f.memory_mib == Some(0) {
+                    return Err("memory_mib must be positive".into());
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+/// A ping's payload: its bytes and content type.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Payload {
+    /// The data, if any.
+    pub data: Option<bytes::Bytes>,
+    /// Its media type, if any.
+    pub content_type: Option<String>,
+}
+
+impl PingSpec {
+    /// Resolve `data` / `data_base64` / `content_type` into a payload.
+    ///
+    /// # Errors
+    /// When both data forms are set or the base64 does not decode.
+    pub fn payload(&self) -> Result<Payload, String> {
+        let (data, default_type) = match (&self.data, &self.data_base64) {
+            (Some(_), Some(_)) => return Err("set `data` or `data_base64`, not both".into()),
+            (Some(serde_json::Value::String(s)), None) => {
+                (Some(s.clone().into_bytes()), Some("text/plain"))
+            }
+            (Some(v), None) => (
+                Some(serde_json::to_vec(v).map_err(|e| e.to_string())?),
+                Some("application/json"),
+            ),
+            (None, Some(b)) => (
+                Some(
+                    base64::engine::general_purpose::STANDARD
+                        .decode(b.trim())
+                        .map_err(|e| format!("data_base64 is not valid base64: {e}"))?,
+                ),
+                None,
+            ),
+            (None, None) => (None, None),
+        };
+        Ok(Payload {
+            data: data.map(bytes::Bytes::from),
+            content_type: self
+                .content_type
+                .clone()
+                .or_else(|| default_type.map(str::to_owned)),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(toml_text: &str) -> Result<SourceSpec, String> {
+        let spec: SourceSpec = toml::from_str(toml_text).map_err(|e| e.to_string())?;
+        spec.validate()?;
+        Ok(spec)
+    }
+
+    #[test]
+    fn ping_payloads() {
+        let s = parse(
+            "kind = \"ping\"\nschedule = \"* * * * * *\"\nsink = \"log\"\ndata = { a = 1 }\n",
+        )
+        .unwrap();
+        let SourceSpec::Ping(p) = s else { panic!() };
+        let pl = p.payload().unwrap();
+        assert_eq!(pl.data.as_deref(), Some(&b"{\"a\":1}"[..]));
+        assert_eq!(pl.content_type.as_deref(), Some("application/json"));
+
+        let s =
+            parse("kind = \"ping\"\nschedule = \"* * * * *\"\nsink = \"broker\"\ndata = \"hi\"\n")
+                .unwrap();
+        let SourceSpec::Ping(p) = s else { panic!() };
+        assert_eq!(
+            p.payload().unwrap().content_type.as_deref(),
+            Some("text/plain")
+        );
+
+        let s = parse("kind = \"ping\"\nschedule = \"* * * * *\"\nsink = \"log\"\ndata_base64 = \"AAEC\"\ncontent_type = \"application/octet-stream\"\n").unwrap();
+        let SourceSpec::Ping(p) = s else { panic!() };
+        assert_eq!(p.payload().unwrap().data.as_deref(), Some(&[0u8, 1, 2][..]));
+    }
+
+    #[test]
+    fn bad_specs_are_refused_with_a_reason() {
+        let both = parse("kind = \"ping\"\nschedule = \"* * * * *\"\nsink = \"log\"\ndata = \"x\"\ndata_base64 = \"AA==\"\n");
+        assert!(both.unwrap_err().contains("not both"));
+        let cron = parse("kind = \"ping\"\nschedule = \"every minute\"\nsink = \"log\"\n");
+        assert!(cron.unwrap_err().contains("schedule"));
+        let tz = parse("kind = \"ping\"\nschedule = \"* * * * *\"\ntimezone = \"Mars/Olympus\"\nsink = \"log\"\n");
+        assert!(tz.unwrap_err().contains("Mars/Olympus"));
+        let sink = parse("kind = \"ping\"\nschedule = \"* * * * *\"\nsink = \"ftp://x\"\n");
+        assert!(sink.unwrap_err().contains("ftp://x"));
+        let ext = parse("kind = \"ping\"\nschedule = \"* * * * *\"\nsink = \"log\"\noverrides = { Team = \"x\" }\n");
+        assert!(ext.unwrap_err().contains("Team"));
+        let unknown =
+            parse("kind = \"ping\"\nschedule = \"* * * * *\"\nsink = \"log\"\ndat = \"x\"\n");
+        assert!(unknown.unwrap_err().contains("dat"));
+    }
+
+    #[test]
+    fn targets_round_trip() {
+        for s in ["broker", "function:convert", "log", "http://127.0.0.1:9/x"] {
+            assert_eq!(s.parse::<Target>().unwrap().to_string(), s);
+        }
+    }
+}

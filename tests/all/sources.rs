@@ -1,0 +1,636 @@
+//! Event sources: ping schedules and source functions bound to sinks, and
+//! the two source examples against their local stand-in APIs.
+
+use std::collections::HashSet;
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use base64::Engine as _;
+
+use crate::harness::{function, Host, Received, Sink};
+
+/// How long a test waits for the events of a few ticks.
+const WAIT: Duration = Duration::from_secs(15);
+
+/// Start a host on a config written into a fresh directory.
+async fn host_with(config: &str) -> (Host, tempfile::TempDir) {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("sluice.toml");
+    std::fs::write(&path, config).unwrap();
+    let host = Host::start_with(&dir.path().join("data"), Some(&path), &[]).await;
+    (host, dir)
+}
+
+/// The next request at `sink` whose `ce-type` is `ty`, skipping others.
+async fn next_of(sink: &mut Sink, ty: &str) -> Received {
+    let deadline = Instant::now() + WAIT;
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        assert!(!left.is_zero(), "no `{ty}` event reached the sink in time");
+        let r = sink.next(left).await;
+        if r.header("ce-type") == Some(ty) {
+            return r;
+        }
+    }
+}
+
+/// One metric sample from `GET /metrics`, 0 when absent.
+async fn metric(host: &Host, line_start: &str) -> u64 {
+    let text = host
+        .client
+        .get(host.url("/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    text.lines()
+        .find_map(|l| l.strip_prefix(line_start))
+        .and_then(|v| v.trim().parse::<f64>().ok())
+        .map_or(0, |v| v as u64)
+}
+
+#[tokio::test]
+async fn a_ping_with_seconds_fires_every_tick_with_its_attributes_and_payload() {
+    let mut sink = Sink::start().await;
+    let (_host, _dir) = host_with(&format!(
+        r#"
+        [sources.beat]
+        kind = "ping"
+        schedule = "* * * * * *"
+        timezone = "Europe/Berlin"
+        data = {{ hello = "world", n = 1 }}
+        sink = "{}"
+        overrides = {{ team = "ops" }}
+        "#,
+        sink.url()
+    ))
+    .await;
+
+    let mut ids = HashSet::new();
+    let mut times = Vec::new();
+    for _ in 0..3 {
+        let got = next_of(&mut sink, "dev.sluice.sources.ping").await;
+        let received = chrono::Utc::now();
+        assert_eq!(got.header("ce-source"), Some("/sluice/sources/beat"));
+        assert_eq!(got.header("ce-specversion"), Some("1.0"));
+        assert_eq!(got.header("ce-team"), Some("ops"));
+        assert_eq!(got.header("content-type"), Some("application/json"));
+        let data: serde_json::Value = serde_json::from_slice(&got.body).unwrap();
+        assert_eq!(data, serde_json::json!({"hello": "world", "n": 1}));
+        assert!(
+            ids.insert(got.header("ce-id").unwrap().to_owned()),
+            "ids repeat"
+        );
+        let time = chrono::DateTime::parse_from_rfc3339(got.header("ce-time").unwrap()).unwrap();
+        // The schedule is read in Berlin time: the offset is Berlin's.
+        assert!(
+            matches!(time.offset().local_minus_utc(), 3600 | 7200),
+            "{time}"
+        );
+        // A whole-second tick, delivered within a generous tolerance.
+        assert_eq!(time.timestamp_subsec_millis(), 0, "{time}");
+        let lag = received.signed_duration_since(time);
+        assert!(
+            lag >= chrono::Duration::zero() && lag < chrono::Duration::seconds(5),
+            "tick {time} arrived at {received}"
+        );
+        times.push(time);
+    }
+    assert!(times.windows(2).all(|w| w[0] < w[1]), "{times:?}");
+}
+
+#[tokio::test]
+async fn missed_ticks_are_skipped_unless_catch_up_fires_the_newest_once() {
+    let mut sink = Sink::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("sluice.toml");
+    std::fs::write(
+        &config,
+        format!(
+            r#"
+            [sources.caught]
+            kind = "ping"
+            schedule = "* * * * * *"
+            sink = "{url}"
+            catch_up = true
+
+            [sources.skipped]
+            kind = "ping"
+            schedule = "* * * * * *"
+            sink = "{url}"
+            "#,
+            url = sink.url()
+        ),
+    )
+    .unwrap();
+    let data = dir.path().join("data");
+    let time_of = |r: &Received| {
+        chrono::DateTime::parse_from_rfc3339(r.header("ce-time").unwrap())
+            .unwrap()
+            .with_timezone(&chrono::Utc)
+    };
+    let host = Host::start_with(&data, Some(&config), &[]).await;
+    let before = loop {
+        let got = next_of(&mut sink, "dev.sluice.sources.ping").await;
+        if got.header("ce-source") == Some("/sluice/sources/caught") {
+            break time_of(&got);
+        }
+    };
+    // The tick is recorded once its event is out.
+    let record = data.join("sources").join("caught.last-tick");
+    let deadline = Instant::now() + WAIT;
+    while !record.is_file() {
+        assert!(
+            Instant::now() < deadline,
+            "{} never written",
+            record.display()
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    host.stop();
+    // Let a few ticks pass while the host is down.
+    tokio::time::sleep(Duration::from_millis(2500)).await;
+    while tokio::time::timeout(Duration::from_millis(100), sink.next(WAIT))
+        .await
+        .is_ok()
+    {}
+    let host = Host::start_with(&data, Some(&config), &[]).await;
+    let logged_at = |v: &serde_json::Value| {
+        chrono::DateTime::parse_from_rfc3339(v["timestamp"].as_str().unwrap())
+            .unwrap()
+            .with_timezone(&chrono::Utc)
+    };
+    let catch_up = host
+        .wait_for_log("the catch-up", |v| {
+            v["fields"]["message"]
+                .as_str()
+                .is_some_and(|m| m.starts_with("catching up"))
+        })
+        .await;
+    let skipped_started = logged_at(
+        &host
+            .wait_for_log("the other source's start", |v| {
+                v["fields"]["message"] == "source started" && v["fields"]["source"] == "skipped"
+            })
+            .await,
+    );
+    let (mut caught, mut skipped) = (Vec::new(), Vec::new());
+    while caught.len() < 2 || skipped.is_empty() {
+        let got = next_of(&mut sink, "dev.sluice.sources.ping").await;
+        match got.header("ce-source") {
+            Some("/sluice/sources/caught") => caught.push(got),
+            Some("/sluice/sources/skipped") => skipped.push(time_of(&got)),
+            other => panic!("unexpected source {other:?}"),
+        }
+    }
+    // The catch-up source fired the newest tick of the downtime (already
+    // past when it was logged), once, then went on with later ticks.
+    assert_eq!(
+        caught[0].header("ce-time"),
+        catch_up["fields"]["tick"].as_str()
+    );
+    let missed = time_of(&caught[0]);
+    assert!(
+        missed > before && missed <= logged_at(&catch_up),
+        "{missed} {before}"
+    );
+    assert!(time_of(&caught[1]) > missed);
+    // The other one only fires ticks after its restart.
+    assert!(
+        skipped.iter().all(|t| *t > skipped_started),
+        "{skipped:?} {skipped_started}"
+    );
+}
+
+#[tokio::test]
+async fn a_base64_ping_carries_its_bytes_and_content_type() {
+    let mut sink = Sink::start().await;
+    let bytes = [0u8, 1, 2, 0xfe, 0xff];
+    let (_host, _dir) = host_with(&format!(
+        r#"
+        [sources.blob]
+        kind = "ping"
+        schedule = "*/1 * * * * *"
+        data_base64 = "{}"
+        content_type = "application/octet-stream"
+        sink = "{}"
+        "#,
+        base64::engine::general_purpose::STANDARD.encode(bytes),
+        sink.url()
+    ))
+    .await;
+    let got = next_of(&mut sink, "dev.sluice.sources.ping").await;
+    assert_eq!(got.header("content-type"), Some("application/octet-stream"));
+    assert_eq!(&got.body[..], &bytes[..]);
+    assert_eq!(got.header("ce-source"), Some("/sluice/sources/blob"));
+}
+
+#[tokio::test]
+async fn a_ping_into_the_broker_reaches_a_trigger_and_its_sink() {
+    let mut sink = Sink::start().await;
+    let (host, _dir) = host_with(&format!(
+        r#"
+        [functions.echo]
+        path = "{}"
+
+        [sources.beat]
+        kind = "ping"
+        schedule = "* * * * * *"
+        data = "tick"
+        sink = "broker"
+
+        [triggers.pings]
+        filter = {{ type = "dev.sluice.sources.ping" }}
+        function = "echo"
+        sink = "{}"
+
+        # Straight to a function: it runs, its reply goes nowhere.
+        [sources.direct]
+        kind = "ping"
+        schedule = "* * * * * *"
+        sink = "function:echo"
+        "#,
+        function("echo").display(),
+        sink.url()
+    ))
+    .await;
+    let got = next_of(&mut sink, "dev.sluice.sources.ping.echoed").await;
+    assert_eq!(got.header("content-type"), Some("text/plain"));
+    assert_eq!(&got.body[..], b"tick");
+    assert_eq!(got.header("ce-source"), Some("/sluice/sources/beat"));
+    host.wait_for_log("the direct ping's reply dropped", |v| {
+        v["fields"]["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("reply of a source's target function dropped"))
+            && v["fields"]["function"] == "echo"
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_source_that_cannot_be_used_stops_start_up_with_its_reason() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("sluice.toml");
+    for (text, needle) in [
+        (
+            "[sources.s]\nkind = \"ping\"\nschedule = \"* * * * * * * *\"\nsink = \"log\"\n",
+            "not a valid cron expression",
+        ),
+        (
+            "[sources.s]\nkind = \"function\"\npath = \"missing.wasm\"\nschedule = \"* * * * *\"\nsink = \"log\"\n",
+            "missing.wasm",
+        ),
+        (
+            "[sources.s]\nkind = \"function\"\npath = \"x.wasm\"\nschedule = \"* * * * *\"\nsink = \"log\"\nallowed_outbound_hosts = [\"a b\"]\n",
+            "allowed_outbound_hosts",
+        ),
+    ] {
+        std::fs::write(&config, text).unwrap();
+        let out = Command::new(env!("CARGO_BIN_EXE_sluice"))
+            .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
+            .arg(dir.path().join("data"))
+            .arg("--config")
+            .arg(&config)
+            .output()
+            .unwrap();
+        assert!(!out.status.success());
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains("source") && err.contains(needle), "{err}");
+    }
+    // A handler component is not a source function.
+    std::fs::write(
+        &config,
+        format!(
+            "[sources.s]\nkind = \"function\"\npath = \"{}\"\nschedule = \"* * * * *\"\nsink = \"log\"\n",
+            function("echo").display()
+        ),
+    )
+    .unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_sluice"))
+        .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
+        .arg(dir.path().join("data"))
+        .arg("--config")
+        .arg(&config)
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("sluice:handler/source"), "{err}");
+}
+
+#[tokio::test]
+async fn a_source_function_emits_through_its_binding_with_overrides_on_every_event() {
+    let mut sink = Sink::start().await;
+    let (host, _dir) = host_with(&format!(
+        r#"
+        [functions.echo]
+        path = "{}"
+
+        [sources.ticks]
+        kind = "function"
+        path = "{}"
+        schedule = "* * * * * *"
+        sink = "broker"
+        config = {{ mode = "emit", count = "3" }}
+        overrides = {{ team = "ops", region = "eu" }}
+
+        [triggers.ticks]
+        filter = {{ type = "com.example.source.tick" }}
+        function = "echo"
+        sink = "{}"
+        "#,
+        function("echo").display(),
+        function("test-source").display(),
+        sink.url()
+    ))
+    .await;
+    let mut seen = HashSet::new();
+    let mut runs = HashSet::new();
+    for _ in 0..6 {
+        let got = next_of(&mut sink, "com.example.source.tick.echoed").await;
+        // The binding's overrides win over the guest's own `team`.
+        assert_eq!(got.header("ce-team"), Some("ops"));
+        assert_eq!(got.header("ce-region"), Some("eu"));
+        assert_eq!(got.header("ce-source"), Some("/sluice/sources/ticks"));
+        assert!(seen.insert(got.header("ce-id").unwrap().to_owned()));
+        let data: serde_json::Value = serde_json::from_slice(&got.body).unwrap();
+        runs.insert(data["run"].as_u64().unwrap());
+    }
+    // Six events of three per run: the state (a run counter) moved on.
+    assert!(runs.len() >= 2, "{runs:?}");
+    // Emits are counted one by one, each before the next event goes out.
+    assert!(metric(&host, "sluice_source_events_total{source=\"ticks\"}").await >= 5);
+}
+
+#[tokio::test]
+async fn outbound_http_is_limited_to_the_allowed_hosts_and_refusals_are_counted() {
+    // Two real HTTP servers: one allowed, one not.
+    let mut allowed_api = Sink::start().await;
+    let mut denied_api = Sink::start().await;
+    let mut sink = Sink::start().await;
+    let port = allowed_api.addr.port();
+    let denied_port = denied_api.addr.port();
+    let (host, _dir) = host_with(&format!(
+        r#"
+        [sources.allowed]
+        kind = "function"
+        path = "{src}"
+        schedule = "* * * * * *"
+        sink = "{sink}"
+        config = {{ mode = "fetch", url = "http://127.0.0.1:{port}/allowed" }}
+        allowed_outbound_hosts = ["127.0.0.1:{port}"]
+
+        [sources.denied]
+        kind = "function"
+        path = "{src}"
+        schedule = "* * * * * *"
+        sink = "{sink}"
+        config = {{ mode = "fetch", url = "http://127.0.0.1:{denied_port}/" }}
+        allowed_outbound_hosts = ["127.0.0.1:{port}", "example.com"]
+        "#,
+        src = function("test-source").display(),
+        sink = sink.url()
+    ))
+    .await;
+
+    let fetched = next_of(&mut sink, "com.example.source.fetched").await;
+    assert_eq!(fetched.header("ce-source"), Some("/sluice/sources/allowed"));
+    let failed = next_of(&mut sink, "com.example.source.fetch-failed").await;
+    assert_eq!(failed.header("ce-source"), Some("/sluice/sources/denied"));
+    let message = String::from_utf8_lossy(&failed.body);
+    assert!(message.contains("HttpRequestDenied"), "{message}");
+    assert!(message.contains("allowed_outbound_hosts"), "{message}");
+    assert!(
+        metric(
+            &host,
+            "sluice_source_outbound_denied_total{source=\"denied\"}"
+        )
+        .await
+            >= 1
+    );
+    assert_eq!(
+        metric(
+            &host,
+            "sluice_source_outbound_denied_total{source=\"allowed\"}"
+        )
+        .await,
+        0
+    );
+    host.wait_for_log("refusal logged", |v| {
+        v["fields"]["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("outbound request refused"))
+            && v["fields"]["source"] == "denied"
+    })
+    .await;
+    // The allowed request went out; the refused one never left the host.
+    allowed_api.next(WAIT).await;
+    denied_api.assert_quiet(Duration::from_secs(2)).await;
+}
+
+#[tokio::test]
+async fn a_trapping_source_is_reported_and_runs_again_at_its_next_tick() {
+    let mut sink = Sink::start().await;
+    let (host, _dir) = host_with(&format!(
+        r#"
+        [sources.flaky]
+        kind = "function"
+        path = "{}"
+        schedule = "* * * * * *"
+        sink = "{}"
+        config = {{ mode = "trap-odd" }}
+        "#,
+        function("test-source").display(),
+        sink.url()
+    ))
+    .await;
+    host.wait_for_log("a failed run", |v| {
+        v["fields"]["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("source run failed"))
+            && v["fields"]["source"] == "flaky"
+    })
+    .await;
+    // Ticks after the trap still run and emit.
+    let failures_before = metric(
+        &host,
+        "sluice_source_ticks_total{outcome=\"run_failed\",source=\"flaky\"}",
+    )
+    .await;
+    assert!(failures_before >= 1);
+    assert!(
+        metric(
+            &host,
+            "sluice_invocation_errors_total{function=\"source:flaky\",kind=\"trap\"}"
+        )
+        .await
+            >= 1
+    );
+    next_of(&mut sink, "com.example.source.tick").await;
+    next_of(&mut sink, "com.example.source.tick").await;
+    // A tick is counted once its events are out, so by the second event
+    // the first tick has been counted.
+    assert!(
+        metric(
+            &host,
+            "sluice_source_ticks_total{outcome=\"emitted\",source=\"flaky\"}"
+        )
+        .await
+            >= 1
+    );
+}
+
+#[tokio::test]
+async fn a_source_past_its_deadline_is_stopped_and_runs_again_at_its_next_tick() {
+    let mut sink = Sink::start().await;
+    let (host, _dir) = host_with(&format!(
+        r#"
+        [sources.spinner]
+        kind = "function"
+        path = "{}"
+        schedule = "* * * * * *"
+        timeout = "100ms"
+        sink = "{}"
+        config = {{ mode = "spin-odd" }}
+        "#,
+        function("test-source").display(),
+        sink.url()
+    ))
+    .await;
+    let failed = host
+        .wait_for_log("a timed-out run", |v| {
+            v["fields"]["message"]
+                .as_str()
+                .is_some_and(|m| m.contains("source run failed"))
+                && v["fields"]["source"] == "spinner"
+        })
+        .await;
+    assert_eq!(failed["fields"]["kind"], "timeout", "{failed}");
+    next_of(&mut sink, "com.example.source.tick").await;
+    next_of(&mut sink, "com.example.source.tick").await;
+}
+
+/// A stand-in API script from `examples/`, on a free loopback port.
+struct StandIn {
+    child: Child,
+    port: u16,
+}
+
+impl StandIn {
+    fn start(script: &Path) -> Self {
+        let mut child = Command::new("python3")
+            .arg(script)
+            .args(["--port", "0"])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("python3 runs the example's stand-in API");
+        let mut line = String::new();
+        BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut line)
+            .unwrap();
+        let port = line
+            .trim()
+            .rsplit(':')
+            .next()
+            .and_then(|p| p.parse().ok())
+            .unwrap_or_else(|| panic!("unexpected first line from {}: {line}", script.display()));
+        Self { child, port }
+    }
+}
+
+impl Drop for StandIn {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn example(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../examples")
+        .join(name)
+}
+
+/// The example's config with its stand-in port, function paths and `log`
+/// sink pointed at what the test started.
+fn example_config(name: &str, fixed_port: u16, port: u16, sink: &Sink) -> String {
+    let text = std::fs::read_to_string(example(name).join("sluice.toml")).unwrap();
+    let functions = function("echo").parent().unwrap().display().to_string();
+    text.replace(
+        &format!("127.0.0.1:{fixed_port}"),
+        &format!("127.0.0.1:{port}"),
+    )
+    .replace("../../target/functions", &functions)
+    .replace("sink = \"log\"", &format!("sink = \"{}\"", sink.url()))
+}
+
+#[tokio::test]
+async fn the_currency_example_converts_polled_rates_end_to_end() {
+    let api = StandIn::start(&example("currency").join("rates_api.py"));
+    let mut sink = Sink::start().await;
+    let (_host, _dir) = host_with(&example_config("currency", 8099, api.port, &sink)).await;
+    let mut quotes = HashSet::new();
+    while quotes.len() < 3 {
+        let got = next_of(&mut sink, "dev.sluice.currency.converted").await;
+        let data: serde_json::Value = serde_json::from_slice(&got.body).unwrap();
+        assert_eq!(data["base"], "EUR");
+        assert_eq!(data["amount"], 100.0);
+        let expected = match data["quote"].as_str().unwrap() {
+            "USD" => 108.0,
+            "GBP" => 86.0,
+            "JPY" => 16150.0,
+            other => panic!("unexpected quote {other}"),
+        };
+        assert_eq!(data["converted"], expected);
+        assert_eq!(got.header("ce-example"), Some("currency"));
+        quotes.insert(data["quote"].as_str().unwrap().to_owned());
+    }
+}
+
+#[tokio::test]
+async fn the_social_stream_example_forwards_each_fresh_post_once_even_across_a_restart() {
+    let api = StandIn::start(&example("social-stream").join("posts_api.py"));
+    let mut sink = Sink::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("sluice.toml");
+    std::fs::write(
+        &config,
+        example_config("social-stream", 8098, api.port, &sink),
+    )
+    .unwrap();
+    let data = dir.path().join("data");
+
+    let mut ids = Vec::new();
+    for round in 0..2 {
+        let host = Host::start_with(&data, Some(&config), &[]).await;
+        let want = ids.len() + 3;
+        while ids.len() < want {
+            let got = next_of(&mut sink, "dev.sluice.social.post.fresh").await;
+            let body: serde_json::Value = serde_json::from_slice(&got.body).unwrap();
+            let text = body["text"].as_str().unwrap();
+            assert!(
+                text.starts_with("fresh post"),
+                "a stale post got through: {text}"
+            );
+            assert_eq!(got.header("ce-feed"), Some("demo"));
+            ids.push(got.header("ce-id").unwrap().to_owned());
+        }
+        if round == 0 {
+            // The cursor is kept in the data directory: the restarted host
+            // goes on from where it stopped.
+            host.stop();
+        }
+    }
+    let unique: HashSet<_> = ids.iter().collect();
+    assert_eq!(unique.len(), ids.len(), "a post was emitted twice: {ids:?}");
+    // The stale posts (p1, p2) were dropped by the freshness filter.
+    assert!(
+        !ids.iter().any(|i| i == "post-p1" || i == "post-p2"),
+        "{ids:?}"
+    );
+}
