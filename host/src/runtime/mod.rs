@@ -26,13 +26,14 @@ use std::collections::HashMap;
 use std::sync::Mutex;
 
 use wasmtime::component::Linker;
-use wasmtime::{Engine, Store};
+use wasmtime::Engine;
 
 pub use self::engine::EPOCH_TICK;
 pub use self::error::{ErrorKind, InvokeError};
 pub use self::loader::{CompileError, Compiled};
 
 pub use self::admission::Wait;
+pub use self::state::MemoryCap;
 
 use self::admission::Admission;
 use self::bindings::sluice::handler::types as wit;
@@ -268,7 +269,12 @@ impl Runtime {
             Ok(Ok(None)) => Ok(None),
             Ok(Err(e)) => Err(InvokeError::Handler(e.message)),
             Err(err) => {
-                let classified = classify(&err, instance.store(), loaded, instance.log());
+                let classified = classify(
+                    &err,
+                    &instance.store().data().memory,
+                    loaded.timeout,
+                    instance.log(),
+                );
                 tracing::warn!(function = %name, event_id = %event.id, kind = classified.kind().as_str(), "invocation failed: {err:#}");
                 // A trapped instance is in an unknown state: never reuse it.
                 return Err(classified);
@@ -408,15 +414,17 @@ fn classify_instantiation(err: &wasmtime::Error) -> InvokeError {
 }
 
 /// Turn a wasmtime error into the invocation error it stands for.
-fn classify(
+/// Shared by handlers and source functions: `memory` is the store's cap,
+/// `timeout` its deadline, `log` its guest log (for a panic message).
+pub(crate) fn classify(
     err: &wasmtime::Error,
-    store: &Store<HostState>,
-    loaded: &Loaded,
+    memory: &MemoryCap,
+    timeout: Duration,
     log: &GuestLog,
 ) -> InvokeError {
-    if store.data().memory.exceeded() {
+    if memory.exceeded() {
         return InvokeError::OutOfMemory {
-            limit_mib: (store.data().memory.limit() / (1024 * 1024)) as u32,
+            limit_mib: (memory.limit() / (1024 * 1024)) as u32,
         };
     }
     if err
@@ -426,7 +434,7 @@ fn classify(
         return InvokeError::Busy;
     }
     match err.downcast_ref::<wasmtime::Trap>() {
-        Some(wasmtime::Trap::Interrupt) => InvokeError::Timeout(loaded.timeout),
+        Some(wasmtime::Trap::Interrupt) => InvokeError::Timeout(timeout),
         Some(wasmtime::Trap::StackOverflow) => InvokeError::StackOverflow,
         Some(trap) => {
             let mut msg = trap.to_string();

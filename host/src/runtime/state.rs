@@ -67,7 +67,8 @@ pub struct MemoryCap {
 }
 
 impl MemoryCap {
-    fn new(limit: usize) -> Self {
+    /// A cap of `limit` bytes.
+    pub fn new(limit: usize) -> Self {
         Self {
             limit,
             exceeded: false,

@@ -6,8 +6,9 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use crate::runtime::{classify, MemoryCap};
 use wasmtime::component::{Component, Linker, ResourceTable};
-use wasmtime::{Engine, ResourceLimiter, Store, UpdateDeadline};
+use wasmtime::{Engine, Store, UpdateDeadline};
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpView};
 
@@ -131,10 +132,7 @@ impl SourceFunction {
                     allowed: self.allowed.clone(),
                     metrics: self.metrics.clone(),
                 },
-                memory: MemoryCap {
-                    limit: self.memory_bytes,
-                    exceeded: false,
-                },
+                memory: MemoryCap::new(self.memory_bytes),
                 log: log.clone(),
             },
         );
@@ -180,41 +178,8 @@ impl SourceFunction {
                 })
             }
             Ok(Err(e)) => Err(InvokeError::Handler(e.message)),
-            Err(err) => Err(classify(&err, &store, timeout, &log)),
+            Err(err) => Err(classify(&err, &store.data().memory, timeout, &log)),
         }
-    }
-}
-
-fn classify(
-    err: &wasmtime::Error,
-    store: &Store<SourceState>,
-    timeout: Duration,
-    log: &GuestLog,
-) -> InvokeError {
-    let memory = &store.data().memory;
-    if memory.exceeded {
-        return InvokeError::OutOfMemory {
-            limit_mib: (memory.limit / (1024 * 1024)) as u32,
-        };
-    }
-    if err
-        .downcast_ref::<wasmtime::PoolConcurrencyLimitError>()
-        .is_some()
-    {
-        return InvokeError::Busy;
-    }
-    match err.downcast_ref::<wasmtime::Trap>() {
-        Some(wasmtime::Trap::Interrupt) => InvokeError::Timeout(timeout),
-        Some(wasmtime::Trap::StackOverflow) => InvokeError::StackOverflow,
-        Some(trap) => {
-            let stderr = log.stderr_tail();
-            if stderr.is_empty() {
-                InvokeError::Trap(trap.to_string())
-            } else {
-                InvokeError::Trap(format!("{trap} (guest stderr: {stderr})"))
-            }
-        }
-        None => InvokeError::Trap(format!("{err:#}")),
     }
 }
 
@@ -262,36 +227,5 @@ impl bindings::sluice::handler::source_types::Host for SourceState {}
 impl wit_log::Host for SourceState {
     fn log(&mut self, level: wit_log::Level, message: String) {
         self.log.record(level, &message);
-    }
-}
-
-/// The memory cap of one run (same rule as handlers: growth past the cap
-/// fails like `memory.grow` does, and is remembered for the report).
-struct MemoryCap {
-    limit: usize,
-    exceeded: bool,
-}
-
-impl ResourceLimiter for MemoryCap {
-    fn memory_growing(
-        &mut self,
-        _current: usize,
-        desired: usize,
-        _maximum: Option<usize>,
-    ) -> wasmtime::Result<bool> {
-        if desired > self.limit {
-            self.exceeded = true;
-            return Ok(false);
-        }
-        Ok(true)
-    }
-
-    fn table_growing(
-        &mut self,
-        _current: usize,
-        desired: usize,
-        _maximum: Option<usize>,
-    ) -> wasmtime::Result<bool> {
-        Ok(desired.saturating_mul(std::mem::size_of::<usize>()) <= self.limit)
     }
 }
