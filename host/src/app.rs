@@ -8,6 +8,7 @@ use anyhow::{Context, Result};
 
 use crate::config::{Config, IngressConfig, TriggerSpec};
 use crate::delivery::Dispatcher;
+use crate::durable::DurableIngress;
 use crate::metrics::Metrics;
 use crate::registry::{FunctionStore, ObjectStore};
 use crate::routing::Routes;
@@ -31,6 +32,8 @@ pub struct App {
     pub ingress: IngressConfig,
     /// Every metric, for `GET /metrics`.
     pub metrics: Metrics,
+    /// The durable ingress log (`None` when `[durability] enabled = false`).
+    pub durable: Option<DurableIngress>,
 }
 
 impl App {
@@ -92,13 +95,31 @@ impl App {
             metrics.delivery.clone(),
             MAX_IN_FLIGHT,
         );
-        Ok(Arc::new(Self {
+        let durable = if config.durability.enabled {
+            Some(
+                DurableIngress::open(&data_dir, &config.durability)
+                    .context("opening the durable log")?,
+            )
+        } else {
+            None
+        };
+        let app = Arc::new(Self {
             runtime,
             routes,
             triggers,
             dispatcher,
             ingress: config.ingress,
             metrics,
-        }))
+            durable,
+        });
+        if app.durable.is_some() {
+            let replaying = app.clone();
+            tokio::spawn(async move {
+                if let Some(d) = &replaying.durable {
+                    d.replay(&replaying.dispatcher).await;
+                }
+            });
+        }
+        Ok(app)
     }
 }

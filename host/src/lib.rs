@@ -18,6 +18,7 @@ pub mod cli;
 pub mod cloudevents;
 pub mod config;
 pub mod delivery;
+pub mod durable;
 pub mod event;
 pub mod ingress;
 pub mod metrics;

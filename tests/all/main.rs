@@ -7,6 +7,7 @@ mod harness;
 
 mod admin;
 mod config_file;
+mod durability;
 mod event_path;
 mod isolation;
 mod runtime;

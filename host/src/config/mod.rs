@@ -14,12 +14,14 @@
 //! sink = "http://127.0.0.1:9000/"
 //! ```
 
+mod durability;
 mod objects;
 mod runtime;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
+pub use durability::DurabilityConfig;
 pub use objects::{Filter, FunctionSettings, Sink, TriggerSpec};
 pub use runtime::RuntimeConfig;
 
@@ -35,6 +37,9 @@ pub struct Config {
     /// Ingress settings.
     #[serde(default)]
     pub ingress: IngressConfig,
+    /// The durable ingress log.
+    #[serde(default)]
+    pub durability: DurabilityConfig,
     /// Functions to deploy at start-up, by name.
     #[serde(default)]
     pub functions: BTreeMap<Name, FunctionConfig>,
@@ -135,6 +140,7 @@ impl Config {
     /// Cross-object checks the schema cannot express.
     fn validate(&self) -> Result<(), String> {
         self.runtime.validate()?;
+        self.durability.validate()?;
         for (name, f) in &self.functions {
             f.settings
                 .validate(&self.runtime)

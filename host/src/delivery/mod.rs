@@ -49,6 +49,25 @@ impl Dispatcher {
     /// Start delivering `event` to every matching trigger. Returns how many
     /// triggers matched, once each delivery has been started.
     pub async fn dispatch(&self, event: Event) -> usize {
+        self.start(event, None).await
+    }
+
+    /// Like [`Dispatcher::dispatch`], but the returned future completes once
+    /// every delivery of `event` has ended (delivered or failed for good),
+    /// so a durable log can forget the event only then.
+    pub async fn dispatch_tracked(
+        &self,
+        event: Event,
+    ) -> impl std::future::Future<Output = ()> + Send + 'static {
+        let (done, mut all_done) = tokio::sync::mpsc::channel::<()>(1);
+        self.start(event, Some(done)).await;
+        async move {
+            // `None` once every delivery task has dropped its sender.
+            let _ = all_done.recv().await;
+        }
+    }
+
+    async fn start(&self, event: Event, done: Option<tokio::sync::mpsc::Sender<()>>) -> usize {
         self.metrics.accepted();
         let routes = self.routes.matching(&event);
         let matched = routes.len();
@@ -64,10 +83,12 @@ impl Dispatcher {
             let sinks = self.sinks.clone();
             let metrics = self.metrics.clone();
             let event = event.clone();
+            let done = done.clone();
             self.tasks.spawn(async move {
                 let outcome = deliver(&runtime, &sinks, &route, &event).await;
                 metrics.delivery(route.name.as_str(), outcome);
                 drop(permit);
+                drop(done);
             });
         }
         matched

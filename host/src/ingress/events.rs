@@ -18,6 +18,16 @@ pub async fn accept(
     body: Bytes,
 ) -> Result<StatusCode, ApiError> {
     let decoded = decode(&headers, body)?;
+    if let Some(durable) = &app.durable {
+        // 202 only once the whole request is fsync'd in the log.
+        return match durable.accept(&app.dispatcher, decoded.events).await {
+            Ok(()) => Ok(StatusCode::ACCEPTED),
+            Err(e) => Err(ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                e.to_string(),
+            )),
+        };
+    }
     for event in decoded.events {
         tracing::debug!(event_id = %event.id, r#type = %event.ty, "accepted");
         app.dispatcher.dispatch(event).await;

@@ -60,5 +60,9 @@ pub async fn serve(
         .with_graceful_shutdown(shutdown)
         .await?;
     app.dispatcher.drain().await;
+    tracing::debug!("deliveries drained");
+    if let Some(d) = &app.durable {
+        d.close().await;
+    }
     Ok(())
 }
