@@ -91,7 +91,9 @@ impl App {
         let dispatcher = Dispatcher::new(
             runtime.clone(),
             routes.clone(),
-            Sinks::new(),
+            Sinks::new().with_kafka(
+                crate::kafka::KafkaSinks::new(&config.kafka).context("creating kafka sinks")?,
+            ),
             metrics.delivery.clone(),
             MAX_IN_FLIGHT,
         );
@@ -112,6 +114,7 @@ impl App {
             metrics,
             durable,
         });
+        crate::kafka::source::start(&app, &config.kafka).context("starting kafka sources")?;
         if app.durable.is_some() {
             let replaying = app.clone();
             tokio::spawn(async move {

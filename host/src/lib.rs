@@ -21,6 +21,7 @@ pub mod delivery;
 pub mod durable;
 pub mod event;
 pub mod ingress;
+pub mod kafka;
 pub mod metrics;
 pub mod registry;
 pub mod routing;

@@ -40,6 +40,9 @@ pub struct Config {
     /// The durable ingress log.
     #[serde(default)]
     pub durability: DurabilityConfig,
+    /// The Kafka bridge.
+    #[serde(default)]
+    pub kafka: crate::kafka::KafkaConfig,
     /// Functions to deploy at start-up, by name.
     #[serde(default)]
     pub functions: BTreeMap<Name, FunctionConfig>,
@@ -141,6 +144,7 @@ impl Config {
     fn validate(&self) -> Result<(), String> {
         self.runtime.validate()?;
         self.durability.validate()?;
+        self.kafka.validate()?;
         for (name, f) in &self.functions {
             f.settings
                 .validate(&self.runtime)

@@ -3,6 +3,7 @@
 mod http;
 
 pub use self::http::HttpSink;
+use crate::kafka::{KafkaSinkError, KafkaSinks};
 
 use crate::config::Sink;
 use crate::event::Event;
@@ -28,12 +29,16 @@ pub enum SinkError {
         /// The start of its response body.
         body: String,
     },
+    /// A Kafka sink did not take the event.
+    #[error(transparent)]
+    Kafka(#[from] KafkaSinkError),
 }
 
 /// Sends events to sinks; one per host, shared by every delivery.
 #[derive(Debug, Clone)]
 pub struct Sinks {
     http: HttpSink,
+    kafka: KafkaSinks,
 }
 
 impl Sinks {
@@ -41,7 +46,15 @@ impl Sinks {
     pub fn new() -> Self {
         Self {
             http: HttpSink::new(),
+            kafka: KafkaSinks::default(),
         }
+    }
+
+    /// These sinks plus the declared Kafka sinks.
+    #[must_use]
+    pub fn with_kafka(mut self, kafka: KafkaSinks) -> Self {
+        self.kafka = kafka;
+        self
     }
 
     /// Deliver `event` to `sink`.
@@ -51,6 +64,7 @@ impl Sinks {
     pub async fn send(&self, sink: &Sink, event: &Event) -> Result<(), SinkError> {
         match sink {
             Sink::Http(url) => self.http.send(url, event).await,
+            Sink::Kafka(name) => Ok(self.kafka.send(name.as_str(), event).await?),
             Sink::Log => {
                 log_event(event);
                 Ok(())
