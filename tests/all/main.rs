@@ -10,4 +10,5 @@ mod config_file;
 mod durability;
 mod event_path;
 mod isolation;
+mod kafka;
 mod runtime;
