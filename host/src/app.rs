@@ -34,6 +34,8 @@ pub struct App {
     pub metrics: Metrics,
     /// The durable ingress log (`None` when `[durability] enabled = false`).
     pub durable: Option<DurableIngress>,
+    /// Kafka as the broker (`[kafka.broker]`): `POST /` produces to it.
+    pub kafka_broker: Option<crate::kafka::KafkaBroker>,
 }
 
 impl App {
@@ -113,6 +115,8 @@ impl App {
             ingress: config.ingress,
             metrics,
             durable,
+            kafka_broker: crate::kafka::KafkaBroker::new(&config.kafka)
+                .context("creating the kafka broker producer")?,
         });
         crate::kafka::source::start(&app, &config.kafka).context("starting kafka sources")?;
         if app.durable.is_some() {

@@ -254,3 +254,128 @@ async fn structured_sink_mode_and_plain_records_are_wrapped() {
     );
     host.stop();
 }
+
+/// POST one event with a partition key; `true` on 202.
+async fn post_keyed(client: &reqwest::Client, url: &str, id: &str, key: &str, seq: usize) -> bool {
+    client
+        .post(url)
+        .header("ce-specversion", "1.0")
+        .header("ce-id", id)
+        .header("ce-source", "/fleet")
+        .header("ce-type", "fleet.test")
+        .header("ce-partitionkey", key)
+        .header("content-type", "application/json")
+        .body(format!(r#"{{"seq":{seq}}}"#))
+        .send()
+        .await
+        .is_ok_and(|r| r.status() == reqwest::StatusCode::ACCEPTED)
+}
+
+// Multi-threaded: the sink keeps answering while `Host::stop` blocks.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_hosts_share_a_kafka_broker_topic_and_survive_losing_one() {
+    let broker = Broker::start();
+    broker.client(&["create", "events", "4"]);
+    let mut sink = crate::harness::Sink::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("sluice.toml");
+    std::fs::write(
+        &cfg,
+        format!(
+            r#"
+[functions.echo]
+path = "{echo}"
+
+[triggers.fleet]
+filter = {{ type = "fleet.test" }}
+function = "echo"
+sink = "{sink}"
+
+[kafka]
+brokers = "{brokers}"
+properties = {{ "session.timeout.ms" = "{SESSION_TIMEOUT_MS}" }}
+
+[kafka.broker]
+topic = "events"
+group = "fleet"
+"#,
+            echo = function("echo").display(),
+            sink = sink.url(),
+            brokers = broker.addr,
+        ),
+    )
+    .unwrap();
+    let a = Host::start_with(&dir.path().join("a"), Some(&cfg), &[]).await;
+    let b = Host::start_with(&dir.path().join("b"), Some(&cfg), &[]).await;
+    let client = reqwest::Client::new();
+    let mut accepted = BTreeSet::new();
+    let mut seen = BTreeSet::new();
+    let mut first_seen: BTreeMap<String, Vec<usize>> = BTreeMap::new();
+    let mut seq = 0;
+
+    // Send waves through both hosts until each host has dispatched some of
+    // the stream (the group split the partitions).
+    let deadline = Instant::now() + Duration::from_secs(90);
+    loop {
+        for i in 0..16 {
+            let (host, key) = (if i % 2 == 0 { &a } else { &b }, format!("k{}", i % 8));
+            let id = format!("w{seq}");
+            assert!(post_keyed(&client, &host.url("/"), &id, &key, seq).await);
+            accepted.insert(id);
+            seq += 1;
+        }
+        while !accepted.is_subset(&seen) {
+            let got = sink
+                .next(deadline.saturating_duration_since(Instant::now()))
+                .await;
+            let id = got.header("ce-id").unwrap().to_owned();
+            if seen.insert(id) {
+                let key = got.header("ce-partitionkey").unwrap().to_owned();
+                let data: serde_json::Value = serde_json::from_slice(&got.body).unwrap();
+                first_seen
+                    .entry(key)
+                    .or_default()
+                    .push(data["seq"].as_u64().unwrap() as usize);
+            }
+        }
+        let split = !a.logs_with("kafka record received").is_empty()
+            && !b.logs_with("kafka record received").is_empty();
+        if split {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the two hosts never split the partitions"
+        );
+    }
+    // Per partition key, events were dispatched in the order accepted.
+    for (key, seqs) in &first_seen {
+        let mut sorted = seqs.clone();
+        sorted.sort_unstable();
+        assert_eq!(seqs, &sorted, "order broken for {key}");
+    }
+
+    // Lose host A; everything accepted through B from now on, and anything
+    // A had not finished, must still arrive (B takes A's partitions over).
+    drop(a);
+    for i in 0..32 {
+        let id = format!("x{seq}");
+        if post_keyed(&client, &b.url("/"), &id, &format!("k{}", i % 8), seq).await {
+            accepted.insert(id);
+        }
+        seq += 1;
+    }
+    let deadline = Instant::now() + Duration::from_secs(90);
+    while !accepted.is_subset(&seen) {
+        let left = deadline.saturating_duration_since(Instant::now());
+        assert!(
+            !left.is_zero(),
+            "lost {} accepted events after the kill",
+            accepted.difference(&seen).count()
+        );
+        let got = sink.next(left).await;
+        seen.insert(got.header("ce-id").unwrap().to_owned());
+    }
+    b.stop();
+    drop(broker);
+}

@@ -36,6 +36,23 @@ pub struct KafkaConfig {
     /// Topics replies are produced to, by name (`sink = "kafka:NAME"`).
     #[serde(default)]
     pub sinks: BTreeMap<Name, KafkaSinkConfig>,
+    /// Kafka as the broker: `POST /` produces to this topic and every host
+    /// in the group dispatches its share of the partitions.
+    #[serde(default)]
+    pub broker: Option<KafkaBrokerConfig>,
+}
+
+/// `[kafka.broker]`: the scale-out mode.
+#[derive(Debug, Clone, PartialEq, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct KafkaBrokerConfig {
+    /// The topic events go through.
+    pub topic: String,
+    /// The consumer group shared by every host of the fleet.
+    pub group: String,
+    /// Extra librdkafka properties for this producer and consumer.
+    #[serde(default)]
+    pub properties: BTreeMap<String, String>,
 }
 
 /// One Kafka source: a consumer group member.
@@ -75,7 +92,7 @@ pub struct KafkaSinkConfig {
 impl KafkaConfig {
     /// Checks the schema cannot express.
     pub(crate) fn validate(&self) -> Result<(), String> {
-        let used = !self.sources.is_empty() || !self.sinks.is_empty();
+        let used = !self.sources.is_empty() || !self.sinks.is_empty() || self.broker.is_some();
         if used && self.brokers.trim().is_empty() {
             return Err("kafka: `brokers` is required when sources or sinks are declared".into());
         }

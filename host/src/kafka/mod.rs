@@ -3,9 +3,11 @@
 //! produce replies to topics ([`sink`]). See `docs/kafka.md`.
 
 pub mod binding;
+mod broker;
 mod config;
 mod sink;
 pub mod source;
 
-pub use self::config::{KafkaConfig, KafkaSinkConfig, KafkaSourceConfig};
+pub use self::broker::KafkaBroker;
+pub use self::config::{KafkaBrokerConfig, KafkaConfig, KafkaSinkConfig, KafkaSourceConfig};
 pub use self::sink::{KafkaSinkError, KafkaSinks};

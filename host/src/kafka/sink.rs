@@ -32,10 +32,58 @@ pub enum KafkaSinkError {
     },
 }
 
-struct Producer {
+/// An idempotent producer (acks=all) bound to one topic and mode.
+pub(crate) struct Producer {
     producer: FutureProducer,
     topic: String,
     mode: KafkaMode,
+}
+
+impl Producer {
+    /// A producer for `topic`, with the shared then the specific properties.
+    pub(crate) fn new(
+        config: &KafkaConfig,
+        properties: &BTreeMap<String, String>,
+        topic: &str,
+        mode: KafkaMode,
+    ) -> Result<Self, rdkafka::error::KafkaError> {
+        let mut c = ClientConfig::new();
+        c.set("bootstrap.servers", &config.brokers)
+            .set("acks", "all")
+            .set("enable.idempotence", "true");
+        for (k, v) in config.properties.iter().chain(properties) {
+            c.set(k, v);
+        }
+        Ok(Self {
+            producer: c.create()?,
+            topic: topic.to_owned(),
+            mode,
+        })
+    }
+
+    /// Produce `event`; returns once the broker acknowledged it.
+    pub(crate) async fn send(&self, event: &Event) -> Result<(), String> {
+        let record = to_record(event, self.mode);
+        let mut headers = OwnedHeaders::new_with_capacity(record.headers.len());
+        for (k, v) in &record.headers {
+            headers = headers.insert(Header {
+                key: k,
+                value: Some(v),
+            });
+        }
+        let mut out = FutureRecord::to(&self.topic).headers(headers);
+        if let Some(key) = &record.key {
+            out = out.key(key);
+        }
+        if let Some(value) = &record.value {
+            out = out.payload(value);
+        }
+        self.producer
+            .send(out, QUEUE_TIMEOUT)
+            .await
+            .map(|_| ())
+            .map_err(|(e, _)| e.to_string())
+    }
 }
 
 /// Every declared Kafka sink; cheap to clone.
@@ -58,20 +106,9 @@ impl KafkaSinks {
     pub fn new(config: &KafkaConfig) -> Result<Self, rdkafka::error::KafkaError> {
         let mut producers = BTreeMap::new();
         for (name, sink) in &config.sinks {
-            let mut c = ClientConfig::new();
-            c.set("bootstrap.servers", &config.brokers)
-                .set("acks", "all")
-                .set("enable.idempotence", "true");
-            for (k, v) in config.properties.iter().chain(&sink.properties) {
-                c.set(k, v);
-            }
             producers.insert(
                 name.clone(),
-                Producer {
-                    producer: c.create()?,
-                    topic: sink.topic.clone(),
-                    mode: sink.mode,
-                },
+                Producer::new(config, &sink.properties, &sink.topic, sink.mode)?,
             );
         }
         Ok(Self {
@@ -90,28 +127,11 @@ impl KafkaSinks {
             .find(|(n, _)| n.as_str() == name)
             .map(|(_, p)| p)
             .ok_or_else(|| KafkaSinkError::Unknown(name.to_owned()))?;
-        let record = to_record(event, p.mode);
-        let mut headers = OwnedHeaders::new_with_capacity(record.headers.len());
-        for (k, v) in &record.headers {
-            headers = headers.insert(Header {
-                key: k,
-                value: Some(v),
-            });
-        }
-        let mut out = FutureRecord::to(&p.topic).headers(headers);
-        if let Some(key) = &record.key {
-            out = out.key(key);
-        }
-        if let Some(value) = &record.value {
-            out = out.payload(value);
-        }
-        p.producer
-            .send(out, QUEUE_TIMEOUT)
+        p.send(event)
             .await
-            .map(|_| ())
-            .map_err(|(e, _)| KafkaSinkError::Produce {
+            .map_err(|reason| KafkaSinkError::Produce {
                 sink: name.to_owned(),
-                reason: e.to_string(),
+                reason,
             })
     }
 }

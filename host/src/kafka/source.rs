@@ -28,6 +28,20 @@ pub fn start(app: &Arc<App>, config: &KafkaConfig) -> Result<(), rdkafka::error:
         tracing::info!(source = %name, topics = ?source.topics, group = %source.group, "kafka source started");
         tokio::spawn(run(app.clone(), name.clone(), consumer, source.ordered));
     }
+    if let Some(broker) = &config.broker {
+        let source = KafkaSourceConfig {
+            topics: vec![broker.topic.clone()],
+            group: broker.group.clone(),
+            ordered: true,
+            start: "earliest".into(),
+            properties: broker.properties.clone(),
+        };
+        let consumer = consumer(config, &source)?;
+        consumer.subscribe(&[broker.topic.as_str()])?;
+        tracing::info!(topic = %broker.topic, group = %broker.group, "kafka broker mode: consuming");
+        let name: Name = "kafka-broker".parse().unwrap_or_else(|_| unreachable!());
+        tokio::spawn(run(app.clone(), name, consumer, true));
+    }
     Ok(())
 }
 
