@@ -3,6 +3,8 @@
     create BROKERS TOPIC PARTITIONS
     produce BROKERS TOPIC MODE COUNT PREFIX   # MODE: binary | structured | plain
     consume BROKERS TOPIC COUNT TIMEOUT_S     # prints one JSON record per line
+    rate BROKERS TOPIC COUNT TIMEOUT_S        # records/s between the first and
+                                              # last record's produce timestamp
 """
 import json
 import sys
@@ -88,5 +90,28 @@ def consume(brokers, topic, count, timeout):
     c.close()
 
 
+def rate(brokers, topic, count, timeout):
+    c = Consumer(
+        {
+            "bootstrap.servers": brokers,
+            "group.id": f"rate-{time.time()}",
+            "auto.offset.reset": "earliest",
+            "session.timeout.ms": 6000,
+            "enable.auto.commit": False,
+        }
+    )
+    c.subscribe([topic])
+    deadline = time.time() + float(timeout)
+    stamps = []
+    while len(stamps) < int(count) and time.time() < deadline:
+        for m in c.consume(1000, 0.5):
+            if not m.error():
+                stamps.append(m.timestamp()[1])
+    c.close()
+    seconds = (max(stamps) - min(stamps)) / 1000 if stamps else 0
+    print(json.dumps({"count": len(stamps), "seconds": seconds,
+                      "per_second": round(len(stamps) / seconds) if seconds else None}))
+
+
 if __name__ == "__main__":
-    {"create": create, "produce": produce, "consume": consume}[sys.argv[1]](*sys.argv[2:])
+    {"create": create, "produce": produce, "consume": consume, "rate": rate}[sys.argv[1]](*sys.argv[2:])
