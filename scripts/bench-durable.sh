@@ -21,7 +21,11 @@ cargo build --release -q -p sluice --bin sluice
 
 work="$(mktemp -d)"
 pids=()
-cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; rm -rf "$work"; }
+cleanup() {
+  for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
+  for f in "$work"/*.log; do [ -s "$f" ] && { echo "--- $f" >&2; tail -5 "$f" >&2; }; done
+  rm -rf "$work"
+}
 trap cleanup EXIT
 
 for mode in on off; do
@@ -60,9 +64,9 @@ LUA
 } > "$work/batch.lua"
 
 RUST_LOG=warn target/release/sluice serve --listen 127.0.0.1:19190 --data-dir "$work/data-on" \
-  --config "$work/on.toml" >/dev/null & pids+=($!)
+  --config "$work/on.toml" >"$work/on.log" 2>&1 & pids+=($!)
 RUST_LOG=warn target/release/sluice serve --listen 127.0.0.1:19191 --data-dir "$work/data-off" \
-  --config "$work/off.toml" >/dev/null & pids+=($!)
+  --config "$work/off.toml" >"$work/off.log" 2>&1 & pids+=($!)
 for port in 19190 19191; do
   for _ in $(seq 1 200); do
     (echo >/dev/tcp/127.0.0.1/$port) 2>/dev/null && break
@@ -72,7 +76,8 @@ done
 
 run() { # port script concurrency -> "rps non2xx"
   local out
-  out="$(wrk -t2 -c"$3" -d"${duration}s" -s "$work/$2.lua" "http://127.0.0.1:$1/")"
+  local threads=2; [ "$3" -lt 2 ] && threads=1
+  out="$(wrk -t"$threads" -c"$3" -d"${duration}s" -s "$work/$2.lua" "http://127.0.0.1:$1/")"
   local rps bad
   rps="$(awk '/Requests\/sec/ {print $2}' <<<"$out")"
   bad="$(awk '/Non-2xx/ {print $5}' <<<"$out")"

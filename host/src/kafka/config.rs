@@ -119,3 +119,68 @@ const fn default_ordered() -> bool {
 fn default_offset_reset() -> String {
     "earliest".into()
 }
+
+#[cfg(test)]
+mod tests {
+    use crate::config::{Config, Sink};
+
+    fn parse(text: &str) -> Result<Config, String> {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("sluice.toml");
+        std::fs::write(&path, text).unwrap();
+        Config::load(&path).map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn kafka_sections_parse_with_defaults() {
+        let c = parse(
+            r#"
+            [kafka]
+            brokers = "127.0.0.1:9092"
+            [kafka.sources.in]
+            topics = ["a", "b"]
+            group = "g"
+            [kafka.sinks.out]
+            topic = "o"
+            mode = "structured"
+            [kafka.broker]
+            topic = "events"
+            group = "fleet"
+            [triggers.t]
+            function = "f"
+            sink = "kafka:out"
+            "#,
+        )
+        .unwrap();
+        let source = &c.kafka.sources[&"in".parse().unwrap()];
+        assert!(source.ordered);
+        assert_eq!(source.start, "earliest");
+        assert_eq!(
+            c.kafka.sinks[&"out".parse().unwrap()].mode,
+            crate::kafka::binding::KafkaMode::Structured
+        );
+        assert_eq!(c.kafka.broker.as_ref().unwrap().group, "fleet");
+        assert_eq!(
+            c.triggers[&"t".parse().unwrap()].sink,
+            Some(Sink::Kafka("out".parse().unwrap()))
+        );
+        assert!(c.durability.enabled);
+    }
+
+    #[test]
+    fn bad_kafka_sections_are_refused_with_a_reason() {
+        let err = parse("[kafka.sinks.out]\ntopic = \"o\"\n").unwrap_err();
+        assert!(err.contains("brokers"), "{err}");
+        let err = parse(
+            "[kafka]\nbrokers = \"b:1\"\n[kafka.sources.s]\ntopics = []\ngroup = \"g\"\n",
+        )
+        .unwrap_err();
+        assert!(err.contains("topics"), "{err}");
+        let err = parse("[kafka.sinks.out]\ntopic = \"o\"\nmode = \"xml\"\n").unwrap_err();
+        assert!(err.contains("xml"), "{err}");
+        let err = parse("[triggers.t]\nfunction = \"f\"\nsink = \"kafka:\"\n").unwrap_err();
+        assert!(err.contains("kafka:"), "{err}");
+        let err = parse("[durability]\nmax_entries = 0\n").unwrap_err();
+        assert!(err.contains("max_entries"), "{err}");
+    }
+}
