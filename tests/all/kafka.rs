@@ -206,14 +206,17 @@ async fn binary_and_structured_records_reach_a_function_and_replies_land_on_a_to
 }
 
 #[tokio::test]
-async fn structured_sink_mode_and_plain_records_are_wrapped() {
+async fn structured_sink_mode_unordered_source_and_plain_records_are_wrapped() {
     let broker = Broker::start();
     broker.client(&["create", "in", "1"]);
     broker.client(&["create", "out", "1"]);
     let dir = tempfile::tempdir().unwrap();
     let cfg = config(dir.path(), &broker, "structured");
     // Also route the wrapped records of non-CloudEvent input.
-    let mut text = std::fs::read_to_string(&cfg).unwrap();
+    // Unordered: records go through the durable log in batches.
+    let mut text = std::fs::read_to_string(&cfg)
+        .unwrap()
+        .replace("group = \"sluice\"", "group = \"sluice\"\nordered = false");
     text.push_str(
         "\n[triggers.wrapped]\nfilter = { type = \"dev.sluice.kafka.record\" }\nfunction = \"echo\"\nsink = \"kafka:out\"\n",
     );

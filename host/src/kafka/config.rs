@@ -171,10 +171,9 @@ mod tests {
     fn bad_kafka_sections_are_refused_with_a_reason() {
         let err = parse("[kafka.sinks.out]\ntopic = \"o\"\n").unwrap_err();
         assert!(err.contains("brokers"), "{err}");
-        let err = parse(
-            "[kafka]\nbrokers = \"b:1\"\n[kafka.sources.s]\ntopics = []\ngroup = \"g\"\n",
-        )
-        .unwrap_err();
+        let err =
+            parse("[kafka]\nbrokers = \"b:1\"\n[kafka.sources.s]\ntopics = []\ngroup = \"g\"\n")
+                .unwrap_err();
         assert!(err.contains("topics"), "{err}");
         let err = parse("[kafka.sinks.out]\ntopic = \"o\"\nmode = \"xml\"\n").unwrap_err();
         assert!(err.contains("xml"), "{err}");

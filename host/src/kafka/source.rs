@@ -5,7 +5,9 @@
 //! ended, in unordered mode once the event is in the durable log. A crash
 //! before that re-delivers the record instead of losing it.
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
+use std::time::Duration;
 
 use rdkafka::consumer::{CommitMode, Consumer, StreamConsumer};
 use rdkafka::message::{BorrowedMessage, Headers, Message};
@@ -14,6 +16,7 @@ use rdkafka::ClientConfig;
 use super::binding::{from_record, Origin, Record};
 use super::config::{KafkaConfig, KafkaSourceConfig};
 use crate::app::App;
+use crate::event::Event;
 use crate::registry::Name;
 
 /// Start one task per declared source. They run until the process exits.
@@ -61,39 +64,79 @@ fn consumer(
     c.create()
 }
 
+/// Most records handed to the durable log in one append (unordered mode).
+const MAX_BATCH: usize = 512;
+
 async fn run(app: Arc<App>, name: Name, consumer: StreamConsumer, ordered: bool) {
+    let batching = !ordered && app.durable.is_some();
     loop {
-        let msg = match consumer.recv().await {
+        let first = match consumer.recv().await {
             Ok(m) => m,
             Err(e) => {
                 tracing::warn!(source = %name, "kafka: {e}");
-                tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+                tokio::time::sleep(Duration::from_millis(200)).await;
                 continue;
             }
         };
-        if hand_on(&app, &name, &msg, ordered).await {
-            if let Err(e) = consumer.store_offset_from_message(&msg) {
-                tracing::warn!(source = %name, "storing the offset failed: {e}");
+        let mut batch = vec![first];
+        // Unordered: take what is already fetched, so one fsync covers many.
+        while batching && batch.len() < MAX_BATCH {
+            match tokio::time::timeout(Duration::ZERO, consumer.recv()).await {
+                Ok(Ok(m)) => batch.push(m),
+                _ => break,
             }
-        } else {
-            // Not handed on (the log refused it): read it again.
-            let _ = consumer.commit_consumer_state(CommitMode::Async);
-            tokio::time::sleep(std::time::Duration::from_millis(500)).await;
-            if let Err(e) = consumer.seek(
-                msg.topic(),
-                msg.partition(),
-                rdkafka::Offset::Offset(msg.offset()),
-                std::time::Duration::from_secs(5),
-            ) {
+        }
+        if hand_on(&app, &name, &batch, ordered).await {
+            for msg in &batch {
+                if let Err(e) = consumer.store_offset_from_message(msg) {
+                    tracing::warn!(source = %name, "storing the offset failed: {e}");
+                }
+            }
+            continue;
+        }
+        // Not handed on (the log refused): read the batch again later.
+        let _ = consumer.commit_consumer_state(CommitMode::Async);
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        let mut first_offsets: BTreeMap<(&str, i32), i64> = BTreeMap::new();
+        for msg in &batch {
+            let o = first_offsets
+                .entry((msg.topic(), msg.partition()))
+                .or_insert(msg.offset());
+            *o = (*o).min(msg.offset());
+        }
+        for ((topic, partition), offset) in first_offsets {
+            let to = rdkafka::Offset::Offset(offset);
+            if let Err(e) = consumer.seek(topic, partition, to, Duration::from_secs(5)) {
                 tracing::error!(source = %name, "seeking back failed: {e}");
             }
         }
     }
 }
 
-/// Turn `msg` into an event and hand it on; `true` when its offset may be
-/// committed.
-async fn hand_on(app: &App, name: &Name, msg: &BorrowedMessage<'_>, ordered: bool) -> bool {
+/// Hand the records' events on; `true` when their offsets may be committed.
+async fn hand_on(app: &App, name: &Name, batch: &[BorrowedMessage<'_>], ordered: bool) -> bool {
+    let events: Vec<Event> = batch.iter().filter_map(|m| to_event(name, m)).collect();
+    match (&app.durable, ordered) {
+        (Some(d), false) => match d.accept(&app.dispatcher, events).await {
+            Ok(()) => true,
+            Err(e) => {
+                tracing::warn!(source = %name, "durable log refused kafka records: {e}");
+                false
+            }
+        },
+        _ => {
+            // One at a time: the next record waits until this one's
+            // deliveries ended, which keeps per-partition order.
+            for event in events {
+                app.dispatcher.dispatch_tracked(event).await.await;
+            }
+            true
+        }
+    }
+}
+
+/// The event `msg` carries; `None` (logged) for an invalid CloudEvent.
+fn to_event(name: &Name, msg: &BorrowedMessage<'_>) -> Option<Event> {
     let record = Record {
         key: msg.key().map(<[u8]>::to_vec),
         headers: msg
@@ -111,32 +154,15 @@ async fn hand_on(app: &App, name: &Name, msg: &BorrowedMessage<'_>, ordered: boo
         partition: msg.partition(),
         offset: msg.offset(),
     };
-    let event = match from_record(&record, &origin) {
-        Ok(e) => e,
+    match from_record(&record, &origin) {
+        Ok(event) => {
+            tracing::debug!(source = %name, event_id = %event.id, partition = origin.partition, offset = origin.offset, "kafka record received");
+            Some(event)
+        }
         Err(e) => {
             // A record that can never become an event: skip it, loudly.
             tracing::error!(source = %name, topic = origin.topic, partition = origin.partition, offset = origin.offset, "invalid CloudEvent record skipped: {e}");
-            return true;
-        }
-    };
-    tracing::debug!(source = %name, event_id = %event.id, partition = origin.partition, offset = origin.offset, "kafka record received");
-    if ordered {
-        // One at a time: the next record waits until this one's deliveries
-        // ended, which keeps per-partition order.
-        app.dispatcher.dispatch_tracked(event).await.await;
-        return true;
-    }
-    match &app.durable {
-        Some(d) => match d.accept(&app.dispatcher, vec![event]).await {
-            Ok(()) => true,
-            Err(e) => {
-                tracing::warn!(source = %name, "durable log refused a kafka record: {e}");
-                false
-            }
-        },
-        None => {
-            app.dispatcher.dispatch_tracked(event).await.await;
-            true
+            None
         }
     }
 }
