@@ -30,7 +30,9 @@ echo
 echo "| source mode | events/s |"
 echo "|---|---|"
 port=19292
-for ordered in true false; do
+for variant in ordered ordered-linger5 unordered; do
+  ordered=true; [ "$variant" = unordered ] && ordered=false
+  linger=""; [ "$variant" = ordered-linger5 ] && linger='properties = { "linger.ms" = "5" }'
   port=$((port + 1))
   brokers="127.0.0.1:$port"
   "$tansu" broker --listener-url "tcp://$brokers" --advertised-listener-url "tcp://$brokers" \
@@ -39,7 +41,7 @@ for ordered in true false; do
   "$py" "$client" create "$brokers" in 8
   "$py" "$client" create "$brokers" out 8
   "$py" "$client" produce "$brokers" in binary "$n" ev
-  cat > "$work/k$ordered.toml" <<TOML
+  cat > "$work/k$variant.toml" <<TOML
 [functions.echo]
 path = "$PWD/target/functions/echo.wasm"
 [runtime]
@@ -58,12 +60,17 @@ group = "bench"
 ordered = $ordered
 [kafka.sinks.out]
 topic = "out"
+$linger
 TOML
-  RUST_LOG=warn target/release/sluice serve --listen 127.0.0.1:0 --data-dir "$work/data-$ordered" \
-    --config "$work/k$ordered.toml" >/dev/null & host=$!; pids+=($host)
+  RUST_LOG=warn target/release/sluice serve --listen 127.0.0.1:0 --data-dir "$work/data-$variant" \
+    --config "$work/k$variant.toml" >/dev/null & host=$!; pids+=($host)
   result="$("$py" "$client" rate "$brokers" out "$n" 300)"
   kill "$host"
   rate="$("$py" -c "import json,sys; r=json.loads(sys.argv[1]); print(r['per_second'] if r['count']==$n else 'incomplete: %d' % r['count'])" "$result")"
-  label="ordered (default)"; [ "$ordered" = false ] && label="unordered (durable log)"
+  case "$variant" in
+    ordered) label="ordered (default)" ;;
+    ordered-linger5) label="ordered, sink linger.ms = 5 (librdkafka's default)" ;;
+    *) label="unordered (batched into the durable log)" ;;
+  esac
   echo "| $label | $rate |"
 done

@@ -50,7 +50,10 @@ impl Producer {
         let mut c = ClientConfig::new();
         c.set("bootstrap.servers", &config.brokers)
             .set("acks", "all")
-            .set("enable.idempotence", "true");
+            .set("enable.idempotence", "true")
+            // Send at once: an ordered source waits for each reply's ack,
+            // and librdkafka still batches what queues up meanwhile.
+            .set("linger.ms", "0");
         for (k, v) in config.properties.iter().chain(properties) {
             c.set(k, v);
         }
