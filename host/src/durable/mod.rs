@@ -27,6 +27,8 @@ pub struct DurableIngress {
     /// Entries left by an earlier run, until [`DurableIngress::replay`].
     pending: Mutex<Vec<(Seq, Event)>>,
     removals: TaskTracker,
+    /// Becomes `true` once [`DurableIngress::replay`] started every delivery.
+    replayed: tokio::sync::watch::Sender<bool>,
 }
 
 impl DurableIngress {
@@ -46,6 +48,7 @@ impl DurableIngress {
             log,
             pending: Mutex::new(pending),
             removals: TaskTracker::new(),
+            replayed: tokio::sync::watch::Sender::new(false),
         })
     }
 
@@ -75,6 +78,14 @@ impl DurableIngress {
         if n > 0 {
             tracing::info!(events = n, "redelivery of pending events started");
         }
+        self.replayed.send_replace(true);
+    }
+
+    /// Wait until the replay started all its deliveries, so that a drain
+    /// that follows covers them (call before `Dispatcher::drain`).
+    pub async fn wait_replayed(&self) {
+        let mut rx = self.replayed.subscribe();
+        let _ = rx.wait_for(|done| *done).await;
     }
 
     async fn start(&self, dispatcher: &Dispatcher, seq: Seq, event: Event) {
