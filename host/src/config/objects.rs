@@ -95,11 +95,14 @@ pub enum Sink {
     Http(url::Url),
     /// Write it to the host log (an event display, for demos and debugging).
     Log,
+    /// Produce it to the Kafka sink declared as `[kafka.sinks.NAME]`
+    /// (written `kafka:NAME`).
+    Kafka(crate::registry::Name),
 }
 
 /// A sink string that is neither an HTTP(S) URL nor `log`.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("invalid sink `{0}`: use an http:// or https:// URL, or `log`")]
+#[error("invalid sink `{0}`: use an http:// or https:// URL, `log`, or `kafka:NAME`")]
 pub struct InvalidSink(String);
 
 impl FromStr for Sink {
@@ -107,6 +110,12 @@ impl FromStr for Sink {
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         if s == "log" {
             return Ok(Self::Log);
+        }
+        if let Some(name) = s.strip_prefix("kafka:") {
+            return name
+                .parse()
+                .map(Self::Kafka)
+                .map_err(|_| InvalidSink(s.to_owned()));
         }
         match url::Url::parse(s) {
             Ok(u) if matches!(u.scheme(), "http" | "https") && u.host().is_some() => {
@@ -122,6 +131,7 @@ impl fmt::Display for Sink {
         match self {
             Self::Http(u) => f.write_str(u.as_str()),
             Self::Log => f.write_str("log"),
+            Self::Kafka(name) => write!(f, "kafka:{name}"),
         }
     }
 }
@@ -212,6 +222,7 @@ impl TriggerSpec {
         match (&self.sink, &self.reply) {
             (Some(Sink::Http(u)), _) => Some(Destination::Url(u.clone())),
             (Some(Sink::Log), _) => Some(Destination::Log),
+            (Some(Sink::Kafka(n)), _) => Some(Destination::Kafka(n.clone())),
             (None, r) => r.clone(),
         }
     }

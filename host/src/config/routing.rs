@@ -147,18 +147,26 @@ pub enum Destination {
     Broker,
     /// Write it to the host log.
     Log,
+    /// Produce it to a Kafka sink declared under `[kafka.sinks.NAME]`.
+    Kafka(Name),
 }
 
 impl Destination {
     /// Parse the string form.
     ///
     /// # Errors
-    /// When it is neither `log`, `broker` nor an HTTP(S) URL.
+    /// When it is neither `log`, `broker`, `kafka:NAME` nor an HTTP(S) URL.
     pub fn parse_str(s: &str) -> Result<Self, String> {
         match s {
             "log" => Ok(Self::Log),
             "broker" => Ok(Self::Broker),
-            _ => parse_http_url(s).map(Self::Url),
+            _ => match s.strip_prefix("kafka:") {
+                Some(n) => n
+                    .parse()
+                    .map(Self::Kafka)
+                    .map_err(|e: crate::registry::InvalidName| e.to_string()),
+                None => parse_http_url(s).map(Self::Url),
+            },
         }
     }
 
@@ -186,6 +194,7 @@ impl Destination {
             "sequence" => Self::Sequence(name()?),
             "parallel" => Self::Parallel(name()?),
             "url" => Self::Url(parse_http_url(text)?),
+            "kafka" => Self::Kafka(name()?),
             other => {
                 return Err(format!(
                 "unknown destination kind `{other}`: use function, url, sink, sequence or parallel"
@@ -220,6 +229,7 @@ impl fmt::Display for Destination {
             Self::Parallel(n) => write!(f, "parallel:{n}"),
             Self::Broker => f.write_str("broker"),
             Self::Log => f.write_str("log"),
+            Self::Kafka(n) => write!(f, "kafka:{n}"),
         }
     }
 }
@@ -235,6 +245,7 @@ impl serde::Serialize for Destination {
             Self::Sink(n) => ("sink", n),
             Self::Sequence(n) => ("sequence", n),
             Self::Parallel(n) => ("parallel", n),
+            Self::Kafka(n) => ("kafka", n),
         };
         let mut m = s.serialize_map(Some(1))?;
         m.serialize_entry(key, value.as_str())?;

@@ -12,11 +12,12 @@ use super::failure::Failure;
 use crate::cloudevents::Mode;
 use crate::config::{apply_overrides, DeliverySpec, Destination, SinkKind};
 use crate::event::{Event, ExtensionValue};
+use crate::kafka::KafkaSinks;
 use crate::metrics::{DeliveryMetrics, Outcome, RoutingMetrics};
 use crate::registry::Name;
 use crate::routing::{Routes, Table};
 use crate::runtime::Runtime;
-use crate::sinks::{log_event, HttpSink};
+use crate::sinks::{log_event, HttpSink, SinkError};
 
 /// The hop counter extension (Knative's broker TTL): decremented each time
 /// a reply passes through the broker again; at 0 the event is dropped.
@@ -51,6 +52,7 @@ pub(super) struct Engine {
     runtime: Arc<Runtime>,
     pub(super) routes: Arc<Routes>,
     http: HttpSink,
+    kafka: KafkaSinks,
     pub(super) metrics: DeliveryMetrics,
     pub(super) routing: RoutingMetrics,
     pub(super) tasks: TaskTracker,
@@ -61,6 +63,7 @@ impl Engine {
         runtime: Arc<Runtime>,
         routes: Arc<Routes>,
         http: HttpSink,
+        kafka: KafkaSinks,
         metrics: DeliveryMetrics,
         routing: RoutingMetrics,
     ) -> Self {
@@ -68,6 +71,7 @@ impl Engine {
             runtime,
             routes,
             http,
+            kafka,
             metrics,
             routing,
             tasks: TaskTracker::new(),
@@ -321,6 +325,13 @@ impl Engine {
                 }
                 Destination::Log => {
                     log_event(&event);
+                    Ok(None)
+                }
+                Destination::Kafka(n) => {
+                    self.kafka
+                        .send(n.as_str(), &event)
+                        .await
+                        .map_err(SinkError::from)?;
                     Ok(None)
                 }
             }

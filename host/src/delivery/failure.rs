@@ -62,6 +62,7 @@ impl Failure {
             Self::Http(SinkError::Timeout { .. }) => "timeout",
             Self::Http(SinkError::Status { .. }) => "status",
             Self::Http(SinkError::InvalidReply { .. }) => "invalid_reply",
+            Self::Http(SinkError::Kafka(_)) => "kafka",
             Self::Missing(_) => "missing",
         }
     }

@@ -18,6 +18,7 @@ use std::time::Instant;
 use tokio::sync::Semaphore;
 
 use crate::event::Event;
+use crate::kafka::KafkaSinks;
 use crate::metrics::{DeliveryMetrics, RoutingMetrics};
 use crate::routing::Routes;
 use crate::runtime::Runtime;
@@ -39,12 +40,13 @@ impl Dispatcher {
     pub fn new(
         runtime: Arc<Runtime>,
         routes: Arc<Routes>,
+        kafka: KafkaSinks,
         metrics: DeliveryMetrics,
         routing: RoutingMetrics,
         max_in_flight: usize,
     ) -> Self {
         Self {
-            engine: Engine::new(runtime, routes, HttpSink::new(), metrics, routing),
+            engine: Engine::new(runtime, routes, HttpSink::new(), kafka, metrics, routing),
             permits: Arc::new(Semaphore::new(max_in_flight)),
         }
     }
@@ -52,6 +54,25 @@ impl Dispatcher {
     /// Start delivering `event` to every matching trigger. Returns how many
     /// triggers matched, once each delivery has been started.
     pub async fn dispatch(&self, event: Event) -> usize {
+        self.start(event, None).await
+    }
+
+    /// Like [`Dispatcher::dispatch`], but the returned future completes once
+    /// every delivery of `event` has ended (delivered or failed for good),
+    /// so a durable log can forget the event only then.
+    pub async fn dispatch_tracked(
+        &self,
+        event: Event,
+    ) -> impl std::future::Future<Output = ()> + Send + 'static {
+        let (done, mut all_done) = tokio::sync::mpsc::channel::<()>(1);
+        self.start(event, Some(done)).await;
+        async move {
+            // `None` once every delivery task has dropped its sender.
+            let _ = all_done.recv().await;
+        }
+    }
+
+    async fn start(&self, event: Event, done: Option<tokio::sync::mpsc::Sender<()>>) -> usize {
         let e = &self.engine;
         e.metrics.accepted();
         let Some(hops) = e.check_hops(&event, "ingress", "ingress") else {
@@ -78,9 +99,11 @@ impl Dispatcher {
             let engine = e.clone();
             let snapshot = snapshot.clone();
             let event = event.clone();
+            let done = done.clone();
             e.tasks.spawn(async move {
                 engine.run_trigger(&snapshot, &name, event, hops).await;
                 drop(permit);
+                drop(done);
             });
         }
         count

@@ -74,6 +74,13 @@ pub async fn serve(
     axum::serve(listener, router(app.clone()))
         .with_graceful_shutdown(shutdown)
         .await?;
+    if let Some(d) = &app.durable {
+        d.wait_replayed().await;
+    }
     app.dispatcher.drain().await;
+    tracing::debug!("deliveries drained");
+    if let Some(d) = &app.durable {
+        d.close().await;
+    }
     Ok(())
 }

@@ -87,6 +87,11 @@ impl Graph {
             Destination::Parallel(n) => id("par", n.as_str()),
             Destination::Broker => "broker".to_owned(),
             Destination::Log => self.node("log".into(), "log".into(), Shape::Parallelogram),
+            Destination::Kafka(n) => self.node(
+                id("kafka", n.as_str()),
+                format!("kafka sink {n}"),
+                Shape::Parallelogram,
+            ),
         }
     }
 

@@ -1,5 +1,5 @@
-//! Where events leave the host: HTTP endpoints (binary or structured mode)
-//! and the log.
+//! Where events leave the host: HTTP endpoints (binary or structured mode),
+//! Kafka topics (see [`crate::kafka`]) and the log.
 
 mod http;
 
@@ -8,6 +8,7 @@ use std::time::Duration;
 pub use self::http::{parse_retry_after, truncate, HttpSink, DEFAULT_TIMEOUT, MAX_ERROR_BODY};
 
 use crate::event::Event;
+use crate::kafka::KafkaSinkError;
 
 /// A delivery over HTTP that failed.
 #[derive(Debug, thiserror::Error)]
@@ -52,6 +53,10 @@ pub enum SinkError {
         /// The start of its response body.
         body: String,
     },
+    /// A Kafka sink did not take the event (retried: broker errors are
+    /// usually transient).
+    #[error(transparent)]
+    Kafka(#[from] KafkaSinkError),
 }
 
 impl SinkError {
@@ -60,7 +65,7 @@ impl SinkError {
     /// invalid reply.
     pub fn retryable(&self) -> bool {
         match self {
-            Self::Connect { .. } | Self::Timeout { .. } => true,
+            Self::Connect { .. } | Self::Timeout { .. } | Self::Kafka(_) => true,
             Self::Status { status, .. } => {
                 *status >= 500 || matches!(status, 404 | 408 | 409 | 429)
             }

@@ -379,6 +379,9 @@ async fn emit(app: &App, sinks: &HttpSink, target: &Target, event: Event) -> Res
             .await
             .map(drop)
             .map_err(|e| e.to_string()),
+        Target::Sink(crate::config::Sink::Kafka(name)) => Err(format!(
+            "source sinks cannot be Kafka sinks yet (`kafka:{name}`): bind the source to the broker and route with a trigger"
+        )),
         Target::Sink(crate::config::Sink::Log) => {
             crate::sinks::log_event(&event);
             Ok(())

@@ -1,0 +1,515 @@
+//! The log itself: a redb database under the data directory, written by one
+//! thread that groups concurrent appends into one transaction (one fsync).
+
+use std::collections::HashSet;
+use std::path::Path;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use redb::{Database, Durability, ReadableDatabase, ReadableTable, TableDefinition};
+use std::sync::mpsc;
+
+use tokio::sync::oneshot;
+
+use super::record;
+use crate::config::DurabilityConfig;
+use crate::event::Event;
+
+/// Pending events by sequence number.
+const ENTRIES: TableDefinition<u64, &[u8]> = TableDefinition::new("entries");
+/// `source` NUL `id` of recently accepted events, with when (ms since epoch).
+const SEEN: TableDefinition<&str, u64> = TableDefinition::new("seen");
+
+/// A log entry's position; increasing in acceptance order.
+pub type Seq = u64;
+
+/// How often expired dedup keys are purged.
+const PURGE_EVERY: Duration = Duration::from_secs(10);
+/// Longest a removal may stay in a non-durable commit.
+const SYNC_REMOVALS_EVERY: Duration = Duration::from_secs(1);
+
+/// Why the log did not take events.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum LogError {
+    /// Accepting would exceed `max_entries` or `max_bytes`.
+    #[error("the durable log is full ({entries} events, {bytes} bytes pending): retry later")]
+    Full {
+        /// Events pending.
+        entries: u64,
+        /// Bytes pending.
+        bytes: u64,
+    },
+    /// The storage failed (disk full, I/O error).
+    #[error("the durable log cannot write: {0}")]
+    Storage(String),
+    /// The log was closed (the host is stopping).
+    #[error("the host is shutting down")]
+    Closed,
+}
+
+impl From<redb::Error> for LogError {
+    fn from(e: redb::Error) -> Self {
+        Self::Storage(e.to_string())
+    }
+}
+
+/// What the log thread is asked to do.
+enum Command {
+    Append(Vec<Event>, Reply),
+    Remove(Seq),
+    Close(oneshot::Sender<()>),
+}
+
+/// The answer to an append: the stored events with their sequence numbers.
+type Reply = oneshot::Sender<Result<Vec<(Seq, Event)>, LogError>>;
+
+/// Per append in a transaction: each event's sequence number (`None` for a
+/// duplicate), or why the append was refused.
+type Answer = Result<Vec<Option<Seq>>, LogError>;
+
+/// A handle to the log thread; cheap to clone.
+#[derive(Clone)]
+pub struct LogHandle {
+    tx: mpsc::Sender<Command>,
+}
+
+impl LogHandle {
+    /// Write `events` durably (fsync'd) as one unit: all or none. Returns
+    /// the stored events with their sequence numbers, in order; duplicates
+    /// within the dedup window are left out (not stored again).
+    ///
+    /// # Errors
+    /// [`LogError`] when nothing was stored.
+    pub async fn append(&self, events: Vec<Event>) -> Result<Vec<(Seq, Event)>, LogError> {
+        let (tx, rx) = oneshot::channel();
+        self.tx
+            .send(Command::Append(events, tx))
+            .map_err(|_| LogError::Closed)?;
+        rx.await.map_err(|_| LogError::Closed)?
+    }
+
+    /// Forget entry `seq` (all its deliveries ended). Written lazily: a
+    /// crash before the next durable commit redelivers it.
+    pub fn remove(&self, seq: Seq) {
+        let _ = self.tx.send(Command::Remove(seq));
+    }
+
+    /// Make pending removals durable and stop the log thread.
+    pub async fn close(&self) {
+        let (tx, rx) = oneshot::channel();
+        if self.tx.send(Command::Close(tx)).is_ok() {
+            let _ = rx.await;
+        }
+    }
+}
+
+/// Open (or create) the log at `path`; returns the handle and the entries
+/// still pending from an earlier run, oldest first.
+///
+/// # Errors
+/// When the file cannot be opened or read.
+pub fn open(
+    path: &Path,
+    config: &DurabilityConfig,
+) -> Result<(LogHandle, Vec<(Seq, Event)>), LogError> {
+    let db = Database::create(path).map_err(redb::Error::from)?;
+    let mut pending = Vec::new();
+    let mut bad = Vec::new();
+    let mut bytes = 0u64;
+    let mut next = 0u64;
+    let mut sizes = std::collections::HashMap::new();
+    {
+        let w = db.begin_write().map_err(redb::Error::from)?;
+        w.open_table(ENTRIES).map_err(redb::Error::from)?;
+        w.open_table(SEEN).map_err(redb::Error::from)?;
+        w.commit().map_err(redb::Error::from)?;
+        let r = db.begin_read().map_err(redb::Error::from)?;
+        let t = r.open_table(ENTRIES).map_err(redb::Error::from)?;
+        for item in t.iter().map_err(redb::Error::from)? {
+            let (k, v) = item.map_err(redb::Error::from)?;
+            let (seq, value) = (k.value(), v.value());
+            next = seq + 1;
+            match record::decode(value) {
+                Ok(event) => {
+                    bytes += value.len() as u64;
+                    sizes.insert(seq, value.len() as u64);
+                    pending.push((seq, event));
+                }
+                Err(e) => {
+                    tracing::error!(seq, "dropping a log entry: {e}");
+                    bad.push(seq);
+                }
+            }
+        }
+    }
+    if !bad.is_empty() {
+        let w = db.begin_write().map_err(redb::Error::from)?;
+        {
+            let mut t = w.open_table(ENTRIES).map_err(redb::Error::from)?;
+            for seq in bad {
+                t.remove(seq).map_err(redb::Error::from)?;
+            }
+        }
+        w.commit().map_err(redb::Error::from)?;
+    }
+    let (tx, rx) = mpsc::channel();
+    let writer = Writer {
+        db,
+        config: config.clone(),
+        next,
+        entries: pending.len() as u64,
+        bytes,
+        sizes,
+        last_purge: Instant::now(),
+        last_sync: Instant::now(),
+        unsynced_removals: false,
+    };
+    std::thread::Builder::new()
+        .name("sluice-log".into())
+        .spawn(move || writer.run(rx))
+        .map_err(|e| LogError::Storage(e.to_string()))?;
+    Ok((LogHandle { tx }, pending))
+}
+
+/// The state of the log thread.
+struct Writer {
+    db: Database,
+    config: DurabilityConfig,
+    next: Seq,
+    entries: u64,
+    bytes: u64,
+    /// Stored size of each pending entry, to keep `bytes` without reading.
+    sizes: std::collections::HashMap<Seq, u64>,
+    last_purge: Instant,
+    last_sync: Instant,
+    unsynced_removals: bool,
+}
+
+impl Writer {
+    fn run(mut self, rx: mpsc::Receiver<Command>) {
+        loop {
+            // Wait for work; while removals are not yet durable, wake up to
+            // sync them after a while even if nothing else comes.
+            let first = if self.unsynced_removals {
+                let wait = SYNC_REMOVALS_EVERY.saturating_sub(self.last_sync.elapsed());
+                match rx.recv_timeout(wait) {
+                    Ok(c) => Some(c),
+                    Err(mpsc::RecvTimeoutError::Timeout) => {
+                        self.sync();
+                        continue;
+                    }
+                    Err(mpsc::RecvTimeoutError::Disconnected) => None,
+                }
+            } else {
+                rx.recv().ok()
+            };
+            let Some(first) = first else {
+                self.sync();
+                return;
+            };
+            let mut appends: Vec<(Vec<Event>, Reply)> = Vec::new();
+            let mut removals = Vec::new();
+            let mut close = None;
+            let mut n_events = 0;
+            let mut next = Some(first);
+            while let Some(cmd) = next.take() {
+                match cmd {
+                    Command::Append(events, reply) => {
+                        n_events += events.len();
+                        appends.push((events, reply));
+                    }
+                    Command::Remove(seq) => removals.push(seq),
+                    Command::Close(reply) => close = Some(reply),
+                }
+                if n_events < self.config.max_batch && close.is_none() {
+                    next = rx.try_recv().ok();
+                }
+            }
+            self.write(appends, &removals);
+            if let Some(reply) = close {
+                self.sync();
+                drop(self); // release the file lock before answering
+                let _ = reply.send(());
+                return;
+            }
+        }
+    }
+
+    /// One transaction: the removals, then each append as a unit.
+    fn write(&mut self, appends: Vec<(Vec<Event>, Reply)>, removals: &[Seq]) {
+        let durable = !appends.is_empty();
+        let now_ms = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| d.as_millis() as u64);
+        let result = self.transact(&appends, removals, durable, now_ms);
+        match result {
+            Ok(answers) => {
+                for ((events, reply), answer) in appends.into_iter().zip(answers) {
+                    let stored = answer.map(|seqs| {
+                        seqs.into_iter()
+                            .zip(events)
+                            .filter_map(|(seq, e)| seq.map(|s| (s, e)))
+                            .collect()
+                    });
+                    let _ = reply.send(stored);
+                }
+            }
+            Err(e) => {
+                tracing::error!("durable log write failed: {e}");
+                for (_, reply) in appends {
+                    let _ = reply.send(Err(e.clone()));
+                }
+            }
+        }
+    }
+
+    fn transact(
+        &mut self,
+        appends: &[(Vec<Event>, Reply)],
+        removals: &[Seq],
+        durable: bool,
+        now_ms: u64,
+    ) -> Result<Vec<Answer>, LogError> {
+        let mut w = self.db.begin_write().map_err(redb::Error::from)?;
+        w.set_durability(if durable {
+            Durability::Immediate
+        } else {
+            Durability::None
+        })
+        .map_err(redb::Error::from)?;
+        let (mut entries, mut bytes, mut next) = (self.entries, self.bytes, self.next);
+        let mut added = Vec::new();
+        let mut removed = Vec::new();
+        let mut answers = Vec::with_capacity(appends.len());
+        {
+            let mut table = w.open_table(ENTRIES).map_err(redb::Error::from)?;
+            let mut seen = w.open_table(SEEN).map_err(redb::Error::from)?;
+            for seq in removals {
+                if table.remove(*seq).map_err(redb::Error::from)?.is_some() {
+                    if let Some(size) = self.sizes.get(seq) {
+                        entries -= 1;
+                        bytes -= size;
+                        removed.push(*seq);
+                    }
+                }
+            }
+            let window_ms = self.config.dedup_window.map(|w| w.as_millis() as u64);
+            for (events, _) in appends {
+                let mut keys_in_request = HashSet::new();
+                let mut plan = Vec::with_capacity(events.len());
+                for event in events {
+                    let dup = match window_ms {
+                        Some(window) => {
+                            let key = dedup_key(event);
+                            let recent = seen
+                                .get(key.as_str())
+                                .map_err(redb::Error::from)?
+                                .is_some_and(|at| now_ms.saturating_sub(at.value()) < window);
+                            recent || !keys_in_request.insert(key)
+                        }
+                        None => false,
+                    };
+                    plan.push((!dup).then(|| record::encode(event)));
+                }
+                let new_entries = plan.iter().flatten().count() as u64;
+                let new_bytes: u64 = plan.iter().flatten().map(|r| r.len() as u64).sum();
+                if entries + new_entries > self.config.max_entries
+                    || bytes + new_bytes > self.config.max_bytes
+                {
+                    answers.push(Err(LogError::Full { entries, bytes }));
+                    continue;
+                }
+                let mut seqs = Vec::with_capacity(plan.len());
+                for (event, rec) in events.iter().zip(plan) {
+                    let Some(rec) = rec else {
+                        seqs.push(None);
+                        continue;
+                    };
+                    table
+                        .insert(next, rec.as_slice())
+                        .map_err(redb::Error::from)?;
+                    if window_ms.is_some() {
+                        seen.insert(dedup_key(event).as_str(), now_ms)
+                            .map_err(redb::Error::from)?;
+                    }
+                    added.push((next, rec.len() as u64));
+                    seqs.push(Some(next));
+                    next += 1;
+                }
+                entries += new_entries;
+                bytes += new_bytes;
+                answers.push(Ok(seqs));
+            }
+            if let Some(window) = window_ms {
+                if self.last_purge.elapsed() >= PURGE_EVERY {
+                    seen.retain(|_, at| now_ms.saturating_sub(at) < window)
+                        .map_err(redb::Error::from)?;
+                    self.last_purge = Instant::now();
+                }
+            }
+        }
+        w.commit().map_err(redb::Error::from)?;
+        self.entries = entries;
+        self.bytes = bytes;
+        self.next = next;
+        for seq in removed {
+            self.sizes.remove(&seq);
+        }
+        self.sizes.extend(added);
+        if durable {
+            self.last_sync = Instant::now();
+            self.unsynced_removals = false;
+        } else if !removals.is_empty() {
+            self.unsynced_removals = true;
+        }
+        Ok(answers)
+    }
+
+    /// A durable empty commit, so earlier non-durable removals persist.
+    fn sync(&mut self) {
+        if !self.unsynced_removals {
+            return;
+        }
+        let result = (|| -> Result<(), redb::Error> {
+            let mut w = self.db.begin_write()?;
+            w.set_durability(Durability::Immediate)?;
+            w.commit()?;
+            Ok(())
+        })();
+        match result {
+            Ok(()) => {
+                self.unsynced_removals = false;
+                self.last_sync = Instant::now();
+            }
+            Err(e) => tracing::error!("syncing the durable log failed: {e}"),
+        }
+    }
+}
+
+fn dedup_key(event: &Event) -> String {
+    format!("{}\0{}", event.source, event.id)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn event(id: &str) -> Event {
+        Event {
+            id: id.into(),
+            source: "/s".into(),
+            ty: "t".into(),
+            specversion: "1.0".into(),
+            datacontenttype: None,
+            dataschema: None,
+            subject: None,
+            time: None,
+            extensions: Default::default(),
+            data: Some(bytes::Bytes::from_static(b"{}")),
+        }
+    }
+
+    fn ids(stored: &[(Seq, Event)]) -> Vec<&str> {
+        stored.iter().map(|(_, e)| e.id.as_str()).collect()
+    }
+
+    #[tokio::test]
+    async fn pending_entries_survive_a_reopen_and_removed_ones_do_not() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("log.redb");
+        let config = DurabilityConfig::default();
+        let (log, pending) = open(&path, &config).unwrap();
+        assert!(pending.is_empty());
+        let stored = log
+            .append(vec![event("a"), event("b"), event("c")])
+            .await
+            .unwrap();
+        assert_eq!(ids(&stored), ["a", "b", "c"]);
+        log.remove(stored[1].0);
+        log.close().await;
+        let (log, pending) = open(&path, &config).unwrap();
+        assert_eq!(ids(&pending), ["a", "c"]);
+        // New entries continue the sequence after the pending ones.
+        let more = log.append(vec![event("d")]).await.unwrap();
+        assert!(more[0].0 > pending[1].0);
+        log.close().await;
+    }
+
+    #[tokio::test]
+    async fn a_full_log_refuses_whole_requests_and_frees_up_on_removal() {
+        let dir = tempfile::tempdir().unwrap();
+        let config = DurabilityConfig {
+            max_entries: 3,
+            ..DurabilityConfig::default()
+        };
+        let (log, _) = open(&dir.path().join("log.redb"), &config).unwrap();
+        let stored = log.append(vec![event("a"), event("b")]).await.unwrap();
+        let err = log.append(vec![event("c"), event("d")]).await.unwrap_err();
+        assert!(matches!(err, LogError::Full { entries: 2, .. }), "{err}");
+        assert!(err.to_string().contains("full"));
+        log.remove(stored[0].0);
+        let ok = log.append(vec![event("c"), event("d")]).await.unwrap();
+        assert_eq!(ids(&ok), ["c", "d"]);
+        log.close().await;
+
+        let small = DurabilityConfig {
+            max_bytes: 10,
+            ..DurabilityConfig::default()
+        };
+        let (log, _) = open(&dir.path().join("small.redb"), &small).unwrap();
+        assert!(matches!(
+            log.append(vec![event("a")]).await,
+            Err(LogError::Full { .. })
+        ));
+        log.close().await;
+    }
+
+    #[tokio::test]
+    async fn duplicates_within_the_window_are_stored_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let config = DurabilityConfig {
+            dedup_window: Some(Duration::from_secs(60)),
+            ..DurabilityConfig::default()
+        };
+        let (log, _) = open(&dir.path().join("log.redb"), &config).unwrap();
+        let first = log.append(vec![event("a"), event("a")]).await.unwrap();
+        assert_eq!(ids(&first), ["a"]);
+        // Still a duplicate after its entry was delivered and removed.
+        log.remove(first[0].0);
+        assert!(log.append(vec![event("a")]).await.unwrap().is_empty());
+        let mut other = event("a");
+        other.source = "/other".into();
+        assert_eq!(log.append(vec![other]).await.unwrap().len(), 1);
+        log.close().await;
+    }
+
+    #[tokio::test]
+    async fn concurrent_appends_all_land() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("log.redb");
+        let (log, _) = open(&path, &DurabilityConfig::default()).unwrap();
+        let tasks: Vec<_> = (0..64)
+            .map(|i| {
+                let log = log.clone();
+                tokio::spawn(async move { log.append(vec![event(&i.to_string())]).await })
+            })
+            .collect();
+        for t in tasks {
+            assert_eq!(t.await.unwrap().unwrap().len(), 1);
+        }
+        log.close().await;
+        let (_, pending) = open(&path, &DurabilityConfig::default()).unwrap();
+        assert_eq!(pending.len(), 64);
+    }
+
+    #[test]
+    fn an_unwritable_place_is_a_storage_error() {
+        let dir = tempfile::tempdir().unwrap();
+        let err = open(
+            &dir.path().join("missing/dir/log.redb"),
+            &DurabilityConfig::default(),
+        )
+        .err()
+        .unwrap();
+        assert!(matches!(err, LogError::Storage(_)), "{err}");
+    }
+}

@@ -1,0 +1,108 @@
+//! The durable ingress log: `POST /` answers 202 only once its events are
+//! fsync'd in a [redb](https://www.redb.org) database under the data
+//! directory; each entry is removed once every delivery of its event has
+//! ended, and entries still pending at start-up are delivered again. See
+//! `docs/durability.md` for the guarantee.
+
+mod log;
+mod record;
+
+use std::path::Path;
+use std::sync::Mutex;
+
+use tokio_util::task::TaskTracker;
+
+pub use self::log::{LogError, LogHandle, Seq};
+use crate::config::DurabilityConfig;
+use crate::delivery::Dispatcher;
+use crate::event::Event;
+
+/// The log's file name in the data directory.
+pub const FILE_NAME: &str = "ingress-log.redb";
+
+/// The durable ingress: the log plus the tasks that remove entries once
+/// their deliveries end.
+pub struct DurableIngress {
+    log: LogHandle,
+    /// Entries left by an earlier run, until [`DurableIngress::replay`].
+    pending: Mutex<Vec<(Seq, Event)>>,
+    removals: TaskTracker,
+    /// Becomes `true` once [`DurableIngress::replay`] started every delivery.
+    replayed: tokio::sync::watch::Sender<bool>,
+}
+
+impl DurableIngress {
+    /// Open the log in `data_dir`.
+    ///
+    /// # Errors
+    /// When the log file cannot be opened or read.
+    pub fn open(data_dir: &Path, config: &DurabilityConfig) -> Result<Self, LogError> {
+        let (log, pending) = log::open(&data_dir.join(FILE_NAME), config)?;
+        if !pending.is_empty() {
+            tracing::info!(
+                pending = pending.len(),
+                "durable log has undelivered events from an earlier run"
+            );
+        }
+        Ok(Self {
+            log,
+            pending: Mutex::new(pending),
+            removals: TaskTracker::new(),
+            replayed: tokio::sync::watch::Sender::new(false),
+        })
+    }
+
+    /// Store `events` durably, then start delivering them. Returns once
+    /// they are stored and their deliveries have started.
+    ///
+    /// # Errors
+    /// When the log is full or cannot write; nothing was stored then.
+    pub async fn accept(
+        &self,
+        dispatcher: &Dispatcher,
+        events: Vec<Event>,
+    ) -> Result<(), LogError> {
+        for (seq, event) in self.log.append(events).await? {
+            self.start(dispatcher, seq, event).await;
+        }
+        Ok(())
+    }
+
+    /// Deliver the entries left by an earlier run (at most once per run).
+    pub async fn replay(&self, dispatcher: &Dispatcher) {
+        let pending = std::mem::take(&mut *self.pending.lock().unwrap_or_else(|p| p.into_inner()));
+        let n = pending.len();
+        for (seq, event) in pending {
+            self.start(dispatcher, seq, event).await;
+        }
+        if n > 0 {
+            tracing::info!(events = n, "redelivery of pending events started");
+        }
+        self.replayed.send_replace(true);
+    }
+
+    /// Wait until the replay started all its deliveries, so that a drain
+    /// that follows covers them (call before `Dispatcher::drain`).
+    pub async fn wait_replayed(&self) {
+        let mut rx = self.replayed.subscribe();
+        let _ = rx.wait_for(|done| *done).await;
+    }
+
+    async fn start(&self, dispatcher: &Dispatcher, seq: Seq, event: Event) {
+        let done = dispatcher.dispatch_tracked(event).await;
+        let log = self.log.clone();
+        self.removals.spawn(async move {
+            done.await;
+            log.remove(seq);
+        });
+    }
+
+    /// After the dispatcher drained: record the last removals durably and
+    /// stop the log.
+    pub async fn close(&self) {
+        self.removals.close();
+        self.removals.wait().await;
+        self.log.close().await;
+        tracing::debug!("durable log closed");
+    }
+}

@@ -1,0 +1,140 @@
+//! Kafka sinks: one idempotent producer (acks=all) per declared sink.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use rdkafka::message::{Header, OwnedHeaders};
+use rdkafka::producer::{FutureProducer, FutureRecord};
+use rdkafka::ClientConfig;
+
+use super::binding::{to_record, KafkaMode};
+use super::config::KafkaConfig;
+use crate::event::Event;
+use crate::registry::Name;
+
+/// How long a send may wait in the producer queue.
+const QUEUE_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// A Kafka sink failed to take an event.
+#[derive(Debug, thiserror::Error)]
+pub enum KafkaSinkError {
+    /// No `[kafka.sinks.NAME]` is declared.
+    #[error("kafka sink `{0}` is not declared in [kafka.sinks]")]
+    Unknown(String),
+    /// The broker did not acknowledge the record.
+    #[error("producing to kafka sink `{sink}`: {reason}")]
+    Produce {
+        /// The sink.
+        sink: String,
+        /// Why.
+        reason: String,
+    },
+}
+
+/// An idempotent producer (acks=all) bound to one topic and mode.
+pub(crate) struct Producer {
+    producer: FutureProducer,
+    topic: String,
+    mode: KafkaMode,
+}
+
+impl Producer {
+    /// A producer for `topic`, with the shared then the specific properties.
+    pub(crate) fn new(
+        config: &KafkaConfig,
+        properties: &BTreeMap<String, String>,
+        topic: &str,
+        mode: KafkaMode,
+    ) -> Result<Self, rdkafka::error::KafkaError> {
+        let mut c = ClientConfig::new();
+        c.set("bootstrap.servers", &config.brokers)
+            .set("acks", "all")
+            .set("enable.idempotence", "true")
+            // Send at once: an ordered source waits for each reply's ack,
+            // and librdkafka still batches what queues up meanwhile.
+            .set("linger.ms", "0");
+        for (k, v) in config.properties.iter().chain(properties) {
+            c.set(k, v);
+        }
+        Ok(Self {
+            producer: c.create()?,
+            topic: topic.to_owned(),
+            mode,
+        })
+    }
+
+    /// Produce `event`; returns once the broker acknowledged it.
+    pub(crate) async fn send(&self, event: &Event) -> Result<(), String> {
+        let record = to_record(event, self.mode);
+        let mut headers = OwnedHeaders::new_with_capacity(record.headers.len());
+        for (k, v) in &record.headers {
+            headers = headers.insert(Header {
+                key: k,
+                value: Some(v),
+            });
+        }
+        let mut out = FutureRecord::to(&self.topic).headers(headers);
+        if let Some(key) = &record.key {
+            out = out.key(key);
+        }
+        if let Some(value) = &record.value {
+            out = out.payload(value);
+        }
+        self.producer
+            .send(out, QUEUE_TIMEOUT)
+            .await
+            .map(|_| ())
+            .map_err(|(e, _)| e.to_string())
+    }
+}
+
+/// Every declared Kafka sink; cheap to clone.
+#[derive(Clone, Default)]
+pub struct KafkaSinks {
+    producers: Arc<BTreeMap<Name, Producer>>,
+}
+
+impl std::fmt::Debug for KafkaSinks {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_list().entries(self.producers.keys()).finish()
+    }
+}
+
+impl KafkaSinks {
+    /// A producer per sink in `config`.
+    ///
+    /// # Errors
+    /// When librdkafka refuses the configuration.
+    pub fn new(config: &KafkaConfig) -> Result<Self, rdkafka::error::KafkaError> {
+        let mut producers = BTreeMap::new();
+        for (name, sink) in &config.sinks {
+            producers.insert(
+                name.clone(),
+                Producer::new(config, &sink.properties, &sink.topic, sink.mode)?,
+            );
+        }
+        Ok(Self {
+            producers: Arc::new(producers),
+        })
+    }
+
+    /// Produce `event` to sink `name`; returns once the broker acknowledged it.
+    ///
+    /// # Errors
+    /// [`KafkaSinkError`] when the sink is unknown or the broker refused.
+    pub async fn send(&self, name: &str, event: &Event) -> Result<(), KafkaSinkError> {
+        let p = self
+            .producers
+            .iter()
+            .find(|(n, _)| n.as_str() == name)
+            .map(|(_, p)| p)
+            .ok_or_else(|| KafkaSinkError::Unknown(name.to_owned()))?;
+        p.send(event)
+            .await
+            .map_err(|reason| KafkaSinkError::Produce {
+                sink: name.to_owned(),
+                reason,
+            })
+    }
+}

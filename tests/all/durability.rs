@@ -1,0 +1,163 @@
+//! The durable ingress log: what got a 202 survives SIGKILL, and a full log
+//! answers 503 instead of accepting what it cannot keep.
+
+use std::collections::BTreeSet;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use axum::http::StatusCode;
+use serde_json::json;
+
+use crate::harness::{send_event, Host, Sink};
+
+/// Events streamed at the host in the crash test.
+const N: usize = 600;
+/// Concurrent senders.
+const SENDERS: usize = 8;
+
+// Multi-threaded: `Host::stop` blocks its thread while the host finishes
+// deliveries to the sink served by this runtime.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_accepted_event_arrives_after_a_sigkill_and_restart() {
+    let data = tempfile::tempdir().unwrap();
+    let mut sink = Sink::start().await;
+    let host = Host::start_with(data.path(), None, &[]).await;
+    host.deploy_ok("echo", "echo").await;
+    host.trigger_ok(
+        "all",
+        json!({"filter": {"type": "crash.test"}, "function": "echo", "sink": sink.url()}),
+    )
+    .await;
+
+    // Stream events from several senders; remember which got a 202.
+    let accepted = Arc::new(Mutex::new(BTreeSet::new()));
+    let url = host.url("/");
+    let mut senders = Vec::new();
+    for s in 0..SENDERS {
+        let (accepted, url) = (accepted.clone(), url.clone());
+        senders.push(tokio::spawn(async move {
+            let client = reqwest::Client::new();
+            for i in (s..N).step_by(SENDERS) {
+                let id = format!("e{i:04}");
+                let r = client
+                    .post(&url)
+                    .header("ce-specversion", "1.0")
+                    .header("ce-id", &id)
+                    .header("ce-source", "/crash")
+                    .header("ce-type", "crash.test")
+                    .header("content-type", "application/json")
+                    .body(format!(r#"{{"i":{i}}}"#))
+                    .send()
+                    .await;
+                match r {
+                    Ok(r) if r.status() == StatusCode::ACCEPTED => {
+                        accepted.lock().unwrap().insert(id);
+                    }
+                    Ok(r) => panic!("unexpected status {} for {id}", r.status()),
+                    Err(_) => return, // the host is gone
+                }
+            }
+        }));
+    }
+
+    // Kill the host mid-stream.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while accepted.lock().unwrap().len() < N / 3 {
+        assert!(Instant::now() < deadline, "the host accepted too little");
+        tokio::time::sleep(Duration::from_millis(2)).await;
+    }
+    drop(host); // SIGKILL
+    for s in senders {
+        s.await.unwrap();
+    }
+    let accepted = accepted.lock().unwrap().clone();
+    assert!(
+        accepted.len() < N,
+        "the stream ended before the kill; nothing was tested"
+    );
+
+    // Restart on the same data directory; its functions and triggers are
+    // stored there, and so are the pending events.
+    let host = Host::start_with(data.path(), None, &[]).await;
+    let mut seen = BTreeSet::new();
+    let mut duplicates = 0;
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while !accepted.is_subset(&seen) {
+        let left = deadline.saturating_duration_since(Instant::now());
+        assert!(
+            !left.is_zero(),
+            "lost {} accepted events, e.g. {:?}",
+            accepted.difference(&seen).count(),
+            accepted.difference(&seen).take(5).collect::<Vec<_>>()
+        );
+        let got = sink.next(left).await;
+        assert_eq!(got.header("ce-type"), Some("crash.test.echoed"));
+        let id = got.header("ce-id").unwrap().to_owned();
+        if !seen.insert(id) {
+            duplicates += 1;
+        }
+    }
+    eprintln!(
+        "accepted {} of {N} before SIGKILL; all arrived ({} distinct, {duplicates} duplicates)",
+        accepted.len(),
+        seen.len()
+    );
+    host.stop();
+
+    // A clean stop leaves nothing pending: the next start redelivers nothing.
+    let host = Host::start_with(data.path(), None, &[]).await;
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert!(host.logs_with("undelivered").is_empty());
+}
+
+#[tokio::test]
+async fn a_full_log_answers_503_with_a_reason_and_loses_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("sluice.toml");
+    std::fs::write(&config, "[durability]\nmax_entries = 1\n").unwrap();
+    let host = Host::start_with(&dir.path().join("data"), Some(&config), &[]).await;
+    let mut sink = Sink::start().await;
+    // `spin` keeps the first event's delivery running until its deadline,
+    // so its entry stays in the log.
+    let r = host
+        .upload(
+            "spin",
+            std::fs::read(crate::harness::function("spin")).unwrap(),
+            "?timeout=3s",
+        )
+        .await;
+    assert_eq!(r.status(), StatusCode::CREATED);
+    host.trigger_ok(
+        "slow",
+        json!({"filter": {"type": "slow"}, "function": "spin"}),
+    )
+    .await;
+    host.deploy_ok("echo", "echo").await;
+    host.trigger_ok(
+        "fast",
+        json!({"filter": {"type": "fast"}, "function": "echo", "sink": sink.url()}),
+    )
+    .await;
+
+    let r = send_event(&host.client, &host.url("/"), "s1", "slow", "{}").await;
+    assert_eq!(r.status(), StatusCode::ACCEPTED);
+    let r = send_event(&host.client, &host.url("/"), "f1", "fast", "{}").await;
+    assert_eq!(r.status(), StatusCode::SERVICE_UNAVAILABLE);
+    let body = r.text().await.unwrap();
+    assert!(body.contains("durable log is full"), "{body}");
+    sink.assert_quiet(Duration::from_millis(300)).await;
+
+    // Once the slow delivery ends (its deadline), the log has room again.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let r = send_event(&host.client, &host.url("/"), "f1", "fast", "{}").await;
+        if r.status() == StatusCode::ACCEPTED {
+            break;
+        }
+        assert_eq!(r.status(), StatusCode::SERVICE_UNAVAILABLE);
+        assert!(Instant::now() < deadline, "the log never freed up");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let got = sink.next(Duration::from_secs(10)).await;
+    assert_eq!(got.header("ce-id"), Some("f1"));
+}
