@@ -222,9 +222,12 @@ pub async fn graph(
     config: Option<&std::path::Path>,
     format: crate::routing::graph::Format,
 ) -> Result<()> {
-    let table = match config {
-        Some(path) => crate::routing::Table::from_config(&crate::config::Config::load(path)?),
-        None => {
+    let (table, sources) = match config {
+        Some(path) => {
+            let c = crate::config::Config::load(path)?;
+            (crate::routing::Table::from_config(&c), c.sources)
+        }
+        None => (
             check(
                 reqwest::Client::new()
                     .get(url(host, "/admin/v1/routing"))
@@ -234,9 +237,13 @@ pub async fn graph(
             )
             .await?
             .json()
-            .await?
-        }
+            .await?,
+            Default::default(),
+        ),
     };
-    print!("{}", crate::routing::graph::render(&table, format));
+    print!(
+        "{}",
+        crate::routing::graph::render_with_sources(&table, &sources, format)
+    );
     Ok(())
 }

@@ -7,7 +7,10 @@ use std::collections::BTreeMap;
 use std::fmt::Write as _;
 
 use super::Table;
+use crate::config::Sink;
 use crate::config::{DeliverySpec, Destination, FilterExpr, SinkKind, TriggerSpec};
+use crate::registry::Name;
+use crate::sources::{SourceSpec, Target};
 
 /// Which diagram language.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -232,9 +235,42 @@ fn build(table: &Table) -> Graph {
     g
 }
 
+/// Draw each source and the edge to what it is bound to.
+fn add_sources(g: &mut Graph, table: &Table, sources: &BTreeMap<Name, SourceSpec>) {
+    for (n, spec) in sources {
+        let (kind, schedule) = match spec {
+            SourceSpec::Ping(p) => ("ping", p.schedule.as_str()),
+            SourceSpec::Function(f) => ("source function", f.schedule.as_str()),
+        };
+        let node = g.node(
+            id("src", n.as_str()),
+            format!("{kind} {n}\n{schedule}"),
+            Shape::Box,
+        );
+        let to = match spec.target() {
+            Target::Broker => "broker".to_owned(),
+            Target::Function(f) => g.dest(table, &Destination::Function(f.clone())),
+            Target::Sink(Sink::Http(u)) => g.dest(table, &Destination::Url(u.clone())),
+            Target::Sink(Sink::Log) => g.dest(table, &Destination::Log),
+            Target::Sink(Sink::Kafka(k)) => g.dest(table, &Destination::Kafka(k.clone())),
+        };
+        g.edge(&node, &to, None, Style::Solid);
+    }
+}
+
 /// The diagram of `table` in `format`.
 pub fn render(table: &Table, format: Format) -> String {
-    let g = build(table);
+    render_with_sources(table, &BTreeMap::new(), format)
+}
+
+/// The diagram of `table` plus the event sources bound into it.
+pub fn render_with_sources(
+    table: &Table,
+    sources: &BTreeMap<Name, SourceSpec>,
+    format: Format,
+) -> String {
+    let mut g = build(table);
+    add_sources(&mut g, table, sources);
     match format {
         Format::Mermaid => mermaid(&g),
         Format::Dot => dot(&g),
@@ -351,6 +387,29 @@ mod tests {
         ] {
             assert!(m.contains(needle), "missing `{needle}` in\n{m}");
         }
+    }
+
+    #[test]
+    fn sources_are_drawn_with_their_bindings() {
+        let sources: BTreeMap<Name, SourceSpec> = toml::from_str(
+            r#"
+            [tick]
+            kind = "ping"
+            schedule = "*/5 * * * * *"
+            sink = "broker"
+
+            [rates]
+            kind = "function"
+            path = "rates.wasm"
+            schedule = "0 * * * * *"
+            sink = "function:convert"
+            "#,
+        )
+        .unwrap();
+        let m = render_with_sources(&table(), &sources, Format::Mermaid);
+        assert!(m.contains("ping tick<br/>*/5 * * * * *"), "{m}");
+        assert!(m.contains("src_tick --> broker"), "{m}");
+        assert!(m.contains("src_rates --> fn_convert"), "{m}");
     }
 
     #[test]
