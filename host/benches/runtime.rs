@@ -142,7 +142,7 @@ async fn run() {
 
     let ratio = |s: &Stats| {
         format!(
-            "{:.1}×",
+            "{:.2}×",
             s.median.as_secs_f64() / calib.median.as_secs_f64()
         )
     };
@@ -161,7 +161,7 @@ async fn run() {
                 calib.n.to_string(),
                 us(calib.median),
                 us(calib.p99),
-                "1.0×".into(),
+                "1.00×".into(),
             ],
             vec![
                 "native Rust echo (reference)".into(),
