@@ -32,7 +32,7 @@ pub async fn invoke(
     let name: Name = name.parse().map_err(|e: crate::registry::InvalidName| {
         ApiError::new(StatusCode::NOT_FOUND, e.to_string())
     })?;
-    if app.runtime.functions().get(&name).is_none() {
+    if !app.runtime.functions().contains(&name) {
         return Err(ApiError::not_found("function", &name));
     }
     let body = super::body::read(&headers, body, app.ingress.max_body_bytes).await?;

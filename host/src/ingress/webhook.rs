@@ -38,7 +38,7 @@ pub async fn options_function(
     let known = name
         .parse::<crate::registry::Name>()
         .ok()
-        .filter(|n| app.runtime.functions().get(n).is_some());
+        .filter(|n| app.runtime.functions().contains(n));
     if known.is_none() {
         return Err(ApiError::not_found("function", &name));
     }

@@ -145,6 +145,14 @@ impl FunctionStore {
             .cloned()
     }
 
+    /// Whether `name` is deployed (no copy of its record).
+    pub fn contains(&self, name: &Name) -> bool {
+        self.index
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .contains_key(name)
+    }
+
     /// Every function's record, by name.
     pub fn list(&self) -> Vec<FunctionRecord> {
         self.index
