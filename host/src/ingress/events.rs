@@ -2,9 +2,8 @@
 
 use std::sync::Arc;
 
-use axum::body::Body;
-use axum::extract::State;
-use axum::http::{HeaderMap, StatusCode};
+use axum::extract::{Request, State};
+use axum::http::StatusCode;
 
 use super::ApiError;
 use crate::app::App;
@@ -12,11 +11,10 @@ use crate::cloudevents::decode;
 
 /// Decode the event(s) and start delivering each to its triggers. 202 once
 /// all are under way; a bad batch is refused whole before any is routed.
-pub async fn accept(
-    State(app): State<Arc<App>>,
-    headers: HeaderMap,
-    body: Body,
-) -> Result<StatusCode, ApiError> {
+pub async fn accept(State(app): State<Arc<App>>, request: Request) -> Result<StatusCode, ApiError> {
+    // The whole request, not a `HeaderMap` extractor (which clones).
+    let (parts, body) = request.into_parts();
+    let headers = parts.headers;
     let body = super::body::read(&headers, body, app.ingress.max_body_bytes).await?;
     let decoded = decode(&headers, body)?;
     if let Some(broker) = &app.kafka_broker {

@@ -13,7 +13,7 @@
 use std::sync::Arc;
 
 use axum::body::Body;
-use axum::extract::{Path, State};
+use axum::extract::{Path, Request, State};
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 
@@ -23,12 +23,16 @@ use crate::cloudevents::{decode, encode, encode_batch, Mode};
 use crate::registry::Name;
 
 /// Invoke the function `name`.
+///
+/// Takes the whole request rather than a `HeaderMap` extractor, which
+/// would clone every header on the hot path.
 pub async fn invoke(
     State(app): State<Arc<App>>,
     Path(name): Path<String>,
-    headers: HeaderMap,
-    body: Body,
+    request: Request,
 ) -> Result<Response, ApiError> {
+    let (parts, body) = request.into_parts();
+    let headers = parts.headers;
     let name: Name = name.parse().map_err(|e: crate::registry::InvalidName| {
         ApiError::new(StatusCode::NOT_FOUND, e.to_string())
     })?;

@@ -15,7 +15,7 @@ use prometheus::{Encoder, Registry, TextEncoder};
 
 pub use self::delivery::{DeliveryMetrics, Outcome};
 pub use self::routing::RoutingMetrics;
-pub use self::runtime::RuntimeMetrics;
+pub use self::runtime::{FunctionMetrics, RuntimeMetrics};
 pub use self::sources::{SourceMetrics, TickOutcome};
 
 /// Every metric of one host.

@@ -3,7 +3,8 @@
 use std::time::Duration;
 
 use prometheus::{
-    histogram_opts, opts, HistogramVec, IntCounter, IntCounterVec, IntGauge, IntGaugeVec, Registry,
+    histogram_opts, opts, Histogram, HistogramVec, IntCounter, IntCounterVec, IntGauge,
+    IntGaugeVec, Registry,
 };
 
 use super::register;
@@ -78,6 +79,20 @@ impl RuntimeMetrics {
         self.live_instances.with_label_values(&[function])
     }
 
+    /// The metric handles of `function`, resolved once so that the hot path
+    /// of an invocation does not hash label values.
+    pub fn function(&self, function: &str) -> FunctionMetrics {
+        FunctionMetrics {
+            invocations: self.invocations.with_label_values(&[function]),
+            cold_starts: self.cold_starts.with_label_values(&[function]),
+            warm_starts: self.warm_starts.with_label_values(&[function]),
+            duration: self.duration.with_label_values(&[function]),
+            live_instances: self.live_instances.with_label_values(&[function]),
+            errors: self.errors.clone(),
+            function: function.to_owned(),
+        }
+    }
+
     /// A function was loaded.
     pub fn loaded(&self) {
         self.loaded.inc();
@@ -89,6 +104,45 @@ impl RuntimeMetrics {
         self.loaded.dec();
         if evicted {
             self.evictions.inc();
+        }
+    }
+}
+
+/// The runtime metrics of one function, with its labels resolved (see
+/// [`RuntimeMetrics::function`]).
+pub struct FunctionMetrics {
+    invocations: IntCounter,
+    cold_starts: IntCounter,
+    warm_starts: IntCounter,
+    duration: Histogram,
+    live_instances: IntGauge,
+    errors: IntCounterVec,
+    function: String,
+}
+
+impl FunctionMetrics {
+    /// An invocation started, after loading the function (`cold`) or not.
+    pub fn started(&self, cold: bool) {
+        self.invocations.inc();
+        if cold {
+            self.cold_starts.inc();
+        } else {
+            self.warm_starts.inc();
+        }
+    }
+
+    /// The gauge of live instances.
+    pub fn live_instances(&self) -> &IntGauge {
+        &self.live_instances
+    }
+
+    /// An invocation finished after `elapsed`.
+    pub fn finished(&self, elapsed: Duration, error: Option<ErrorKind>) {
+        self.duration.observe(elapsed.as_secs_f64());
+        if let Some(kind) = error {
+            self.errors
+                .with_label_values(&[self.function.as_str(), kind.as_str()])
+                .inc();
         }
     }
 }

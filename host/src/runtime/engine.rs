@@ -41,7 +41,11 @@ pub fn build(cfg: &RuntimeConfig) -> wasmtime::Result<Engine> {
         // madvise, so the next instance in the slot does not page-fault
         // them back in (what makes per-event instances cheap).
         .linear_memory_keep_resident(KEEP_RESIDENT)
-        .table_keep_resident(KEEP_RESIDENT);
+        .table_keep_resident(KEEP_RESIDENT)
+        // With the PAGEMAP_SCAN ioctl (Linux 6.7+) only the pages an
+        // instance actually wrote are reset, instead of memsetting the whole
+        // kept-resident prefix on every instance; older kernels fall back.
+        .pagemap_scan(wasmtime::Enabled::Auto);
 
     let mut config = Config::new();
     config

@@ -39,7 +39,7 @@ impl Instance {
         let log = GuestLog::new(Arc::from(name), loaded.log_budget.clone());
         let mut store = Store::new(
             engine,
-            HostState::new(log.clone(), &loaded.env, loaded.memory_bytes),
+            HostState::new(log.clone(), loaded.env.clone(), loaded.memory_bytes),
         );
         store.limiter(|s| &mut s.memory);
         // Instantiation runs guest code too (start functions): give it the

@@ -43,7 +43,7 @@ use self::instance::Instance;
 use self::state::HostState;
 use crate::config::RuntimeConfig;
 use crate::event::Event;
-use crate::metrics::RuntimeMetrics;
+use crate::metrics::{FunctionMetrics, RuntimeMetrics};
 use crate::registry::{FunctionStore, Name};
 
 /// A function ready to instantiate: its component, linked and type-checked,
@@ -52,11 +52,12 @@ pub struct Loaded {
     pre: HandlerPre<HostState>,
     timeout: Duration,
     memory_bytes: usize,
-    env: Vec<(String, String)>,
+    env: Arc<[(String, String)]>,
     log_budget: Arc<FunctionBudget>,
     /// `Some(n)`: keep instances for up to `n` events.
     reuse: Option<u32>,
     idle: Mutex<Vec<Instance>>,
+    metrics: FunctionMetrics,
 }
 
 impl Loaded {
@@ -215,20 +216,20 @@ impl Runtime {
                 return Err(e);
             }
         };
-        let loaded = match self.load(name) {
+        let (loaded, cold) = match self.load(name) {
             Ok(loaded) => loaded,
             Err(e) => {
                 self.metrics.failed_to_start(name.as_str(), e.kind());
                 return Err(e);
             }
         };
+        let metrics = &loaded.metrics;
+        metrics.started(cold);
         let started = Instant::now();
-        let live = self.metrics.live_instances(name.as_str());
-        live.inc();
+        metrics.live_instances().inc();
         let result = self.run(name, &loaded, event).await;
-        live.dec();
-        self.metrics.finished(
-            name.as_str(),
+        metrics.live_instances().dec();
+        metrics.finished(
             started.elapsed(),
             result.as_ref().err().map(InvokeError::kind),
         );
@@ -327,11 +328,10 @@ impl Runtime {
         Ok(event)
     }
 
-    /// The loaded function, loading it first on a cold start.
-    fn load(&self, name: &Name) -> Result<Arc<Loaded>, InvokeError> {
+    /// The loaded function, loading it first on a cold start (then `true`).
+    fn load(&self, name: &Name) -> Result<(Arc<Loaded>, bool), InvokeError> {
         if let Some(l) = self.loaded.get(name) {
-            self.metrics.started(name.as_str(), false);
-            return Ok(l);
+            return Ok((l, false));
         }
         let loaded = self
             .loaded
@@ -343,8 +343,7 @@ impl Runtime {
                     reason: other.to_string(),
                 },
             })?;
-        self.metrics.started(name.as_str(), true);
-        Ok(loaded)
+        Ok((loaded, true))
     }
 
     fn load_uncached(&self, name: &Name) -> Result<Loaded, InvokeError> {
@@ -378,6 +377,7 @@ impl Runtime {
             log_budget: guest_log::function_budget(),
             reuse: s.reuse.filter(|&n| n > 1),
             idle: Mutex::new(Vec::new()),
+            metrics: self.metrics.function(name.as_str()),
         })
     }
 

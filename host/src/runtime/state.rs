@@ -12,7 +12,11 @@ use super::guest_log::GuestLog;
 
 /// Per-invocation store data.
 pub struct HostState {
-    wasi: WasiCtx,
+    /// Built on the guest's first WASI call: most handler invocations make
+    /// none, and building one (clocks, random sources, streams) is a
+    /// measurable share of a fresh instance's cost.
+    wasi: Option<WasiCtx>,
+    env: Arc<[(String, String)]>,
     table: ResourceTable,
     /// The memory cap, and whether the guest ran into it.
     pub memory: MemoryCap,
@@ -22,16 +26,10 @@ pub struct HostState {
 impl HostState {
     /// A fresh state: no files, no network, no environment beyond `env`;
     /// stdout and stderr go to the host log.
-    pub fn new(log: Arc<GuestLog>, env: &[(String, String)], memory_limit: usize) -> Self {
-        let mut wasi = WasiCtx::builder();
-        wasi.stdout(log.stdout())
-            .stderr(log.stderr())
-            .envs(env)
-            .allow_tcp(false)
-            .allow_udp(false)
-            .allow_ip_name_lookup(false);
+    pub fn new(log: Arc<GuestLog>, env: Arc<[(String, String)]>, memory_limit: usize) -> Self {
         Self {
-            wasi: wasi.build(),
+            wasi: None,
+            env,
             table: ResourceTable::new(),
             memory: MemoryCap::new(memory_limit),
             log,
@@ -41,8 +39,19 @@ impl HostState {
 
 impl WasiView for HostState {
     fn ctx(&mut self) -> WasiCtxView<'_> {
+        let (log, env) = (&self.log, &self.env);
+        let ctx = self.wasi.get_or_insert_with(|| {
+            let mut wasi = WasiCtx::builder();
+            wasi.stdout(log.stdout())
+                .stderr(log.stderr())
+                .envs(env)
+                .allow_tcp(false)
+                .allow_udp(false)
+                .allow_ip_name_lookup(false);
+            wasi.build()
+        });
         WasiCtxView {
-            ctx: &mut self.wasi,
+            ctx,
             table: &mut self.table,
         }
     }
