@@ -58,28 +58,39 @@ for port in 19090 19091; do
   done
 done
 
+# CPU time (user + system, in clock ticks) a process has used so far.
+cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
+sluice_pid="${pids[0]}"
+native_pid="${pids[1]}"
+
 # wrk prints "Requests/sec: N" and, with --latency, "50% 1.23ms" lines.
-run() { # url concurrency -> "rps p50 p99"
-  local out
+# The server's CPU time per request comes from /proc/PID/stat around the run.
+run() { # url concurrency server-pid -> "rps p50 p99 cpu-us-per-request"
+  local out before after
   local threads=$(( $2 < 2 ? $2 : 2 ))
+  before="$(cpu_ticks "$3")"
   out="$(wrk -t"$threads" -c"$2" -d"${duration}s" --latency -s "$work/post.lua" "$1")"
-  local rps p50 p99
+  after="$(cpu_ticks "$3")"
+  local rps p50 p99 requests cpu
   rps="$(awk '/Requests\/sec/ {print $2}' <<<"$out")"
   p50="$(awk '$1=="50%" {print $2}' <<<"$out")"
   p99="$(awk '$1=="99%" {print $2}' <<<"$out")"
-  echo "$rps $p50 $p99"
+  requests="$(awk '/requests in/ {print $1}' <<<"$out")"
+  cpu="$(awk -v t=$((after - before)) -v hz="$(getconf CLK_TCK)" -v n="$requests" \
+    'BEGIN { printf "%.1f", t / hz * 1e6 / n }')"
+  echo "$rps $p50 $p99 $cpu"
 }
 
 echo
 echo "### HTTP end to end: POST /functions/echo (wrk, ${duration}s per run, 2 cores shared with the load generator)"
 echo
-echo "| concurrency | native events/s (baseline) | native p50 / p99 | Sluice events/s | Sluice p50 / p99 | Sluice / native | Sluice with \`reuse\` events/s | reuse / native |"
-echo "|---|---|---|---|---|---|---|---|"
+echo "| concurrency | native events/s (baseline) | native p50 / p99 | Sluice events/s | Sluice p50 / p99 | Sluice / native | Sluice with \`reuse\` events/s | reuse / native | server CPU µs per request: native / Sluice / reuse |"
+echo "|---|---|---|---|---|---|---|---|---|"
 for c in "${concurrencies[@]}"; do
-  read -r nrps np50 np99 < <(run "http://127.0.0.1:19091/" "$c")
-  read -r srps sp50 sp99 < <(run "http://127.0.0.1:19090/functions/echo" "$c")
-  read -r rrps _ _ < <(run "http://127.0.0.1:19090/functions/echo-reuse" "$c")
+  read -r nrps np50 np99 ncpu < <(run "http://127.0.0.1:19091/" "$c" "$native_pid")
+  read -r srps sp50 sp99 scpu < <(run "http://127.0.0.1:19090/functions/echo" "$c" "$sluice_pid")
+  read -r rrps _ _ rcpu < <(run "http://127.0.0.1:19090/functions/echo-reuse" "$c" "$sluice_pid")
   ratio="$(awk -v a="$srps" -v b="$nrps" 'BEGIN { printf "%.2f", a / b }')"
   rratio="$(awk -v a="$rrps" -v b="$nrps" 'BEGIN { printf "%.2f", a / b }')"
-  echo "| $c | $nrps | $np50 / $np99 | $srps | $sp50 / $sp99 | $ratio | $rrps | $rratio |"
+  echo "| $c | $nrps | $np50 / $np99 | $srps | $sp50 / $sp99 | $ratio | $rrps | $rratio | $ncpu / $scpu / $rcpu |"
 done
