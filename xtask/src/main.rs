@@ -10,6 +10,7 @@
 //!
 //! Every step is idempotent: run them as often as you like.
 
+mod apt;
 mod interop;
 mod toolchain;
 
@@ -166,13 +167,7 @@ fn ensure_python3() -> Result<()> {
     if present("python3") {
         return Ok(());
     }
-    eprintln!("xtask: python3 is missing; installing python3 with apt-get");
-    let mut update = Command::new("apt-get");
-    update.arg("update");
-    run(update)?;
-    let mut install = Command::new("apt-get");
-    install.args(["install", "-y", "--no-install-recommends", "python3"]);
-    run(install)?;
+    apt::install(&["python3", "python3-venv"], "")?;
     anyhow::ensure!(
         present("python3"),
         "python3 is still missing after apt-get install"
@@ -183,7 +178,7 @@ fn ensure_python3() -> Result<()> {
 /// Debian packages the host itself needs to build: rdkafka's `cmake-build`
 /// compiles the bundled librdkafka with cmake, against libcurl.
 fn ensure_host_build_deps() -> Result<()> {
-    ensure_debian_packages(&["cmake", "libcurl4-openssl-dev"])
+    apt::ensure(&["cmake", "libcurl4-openssl-dev"], "")
 }
 
 /// Test prerequisites of the Kafka bridge, installed when missing: a
@@ -226,29 +221,4 @@ fn kafka_test_tools(root: &Path) -> Result<KafkaTools> {
         bail!("tansu binary not found at {}", tansu.display());
     }
     Ok(KafkaTools { tansu, python })
-}
-
-/// `apt-get install` the packages that `dpkg -s` does not find.
-fn ensure_debian_packages(packages: &[&str]) -> Result<()> {
-    let missing: Vec<&str> = packages
-        .iter()
-        .copied()
-        .filter(|p| {
-            !Command::new("dpkg")
-                .args(["-s", p])
-                .stdout(std::process::Stdio::null())
-                .stderr(std::process::Stdio::null())
-                .status()
-                .is_ok_and(|s| s.success())
-        })
-        .collect();
-    if missing.is_empty() {
-        return Ok(());
-    }
-    let mut update = Command::new("apt-get");
-    update.args(["update", "-qq"]);
-    run(update)?;
-    let mut install = Command::new("apt-get");
-    install.args(["install", "-y", "-qq"]).args(&missing);
-    run(install)
 }

@@ -30,13 +30,10 @@ impl WasmToolchain {
         if rustup_has_target() {
             return Ok(Self::Rustup);
         }
-        let missing: Vec<&str> = DEBIAN_PACKAGES
-            .into_iter()
-            .filter(|p| !debian_package_installed(p))
-            .collect();
-        if !missing.is_empty() {
-            install_debian_packages(&missing)?;
-        }
+        crate::apt::ensure(
+            &DEBIAN_PACKAGES,
+            &format!(", or `rustup target add {TARGET}`"),
+        )?;
         Ok(Self::Debian)
     }
 
@@ -105,51 +102,5 @@ fn rustup_has_target() -> bool {
                     .lines()
                     .any(|l| l.trim() == TARGET)
         })
-        .unwrap_or(false)
-}
-
-fn debian_package_installed(name: &str) -> bool {
-    Command::new("dpkg-query")
-        .args(["-W", "-f=${Status}", name])
-        .output()
-        .map(|o| {
-            o.status.success()
-                && String::from_utf8_lossy(&o.stdout).contains("install ok installed")
-        })
-        .unwrap_or(false)
-}
-
-fn install_debian_packages(packages: &[&str]) -> Result<()> {
-    eprintln!("xtask: installing {} with apt-get", packages.join(" "));
-    let sudo = !is_root();
-    let apt = |args: &[&str]| -> Result<()> {
-        let mut cmd = if sudo {
-            let mut c = Command::new("sudo");
-            c.arg("apt-get");
-            c
-        } else {
-            Command::new("apt-get")
-        };
-        cmd.args(args).env("DEBIAN_FRONTEND", "noninteractive");
-        let status = cmd.status().with_context(|| format!("running {cmd:?}"))?;
-        if !status.success() {
-            bail!(
-                "{cmd:?} failed ({status}); install {} by hand, or `rustup target add {TARGET}`",
-                packages.join(" ")
-            );
-        }
-        Ok(())
-    };
-    apt(&["update", "-qq"])?;
-    let mut args = vec!["install", "-y", "-qq"];
-    args.extend_from_slice(packages);
-    apt(&args)
-}
-
-fn is_root() -> bool {
-    Command::new("id")
-        .arg("-u")
-        .output()
-        .map(|o| String::from_utf8_lossy(&o.stdout).trim() == "0")
         .unwrap_or(false)
 }
