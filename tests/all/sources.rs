@@ -104,6 +104,67 @@ async fn a_ping_with_seconds_fires_every_tick_with_its_attributes_and_payload() 
 }
 
 #[tokio::test]
+async fn a_source_sink_gets_retries_and_a_dead_letter_like_a_trigger() {
+    // `flaky` refuses until told otherwise; `down` always refuses.
+    let mut flaky = Sink::start().await;
+    flaky.respond_with(axum::http::StatusCode::SERVICE_UNAVAILABLE);
+    let mut down = Sink::start().await;
+    down.respond_with(axum::http::StatusCode::SERVICE_UNAVAILABLE);
+    let mut dlq = Sink::start().await;
+    let (_host, _dir) = host_with(&format!(
+        r#"
+        [sources.retried]
+        kind = "ping"
+        schedule = "* * * * * *"
+        sink = "{flaky}"
+        delivery = {{ retry = 4, backoff = "linear", backoff_delay = "50ms" }}
+
+        [sources.lost]
+        kind = "ping"
+        schedule = "* * * * * *"
+        sink = "{down}"
+        delivery = {{ retry = 1, backoff_delay = "50ms", dead_letter = {{ url = "{dlq}" }} }}
+        "#,
+        flaky = flaky.url(),
+        down = down.url(),
+        dlq = dlq.url(),
+    ))
+    .await;
+
+    // Two refused attempts of one event, then it is accepted on the next:
+    // the same id every time (a retry, not the next tick).
+    let first = next_of(&mut flaky, "dev.sluice.sources.ping").await;
+    let id = first.header("ce-id").unwrap().to_owned();
+    let second = next_of(&mut flaky, "dev.sluice.sources.ping").await;
+    assert_eq!(second.header("ce-id"), Some(id.as_str()));
+    flaky.respond_with(axum::http::StatusCode::ACCEPTED);
+    let third = next_of(&mut flaky, "dev.sluice.sources.ping").await;
+    assert_eq!(third.header("ce-id"), Some(id.as_str()));
+    // Accepted: the next request is the next tick's event.
+    let next = next_of(&mut flaky, "dev.sluice.sources.ping").await;
+    assert_ne!(next.header("ce-id"), Some(id.as_str()));
+
+    // Two attempts at `down`, then the dead letter with the reason.
+    let a = next_of(&mut down, "dev.sluice.sources.ping").await;
+    let lost_id = a.header("ce-id").unwrap().to_owned();
+    let b = next_of(&mut down, "dev.sluice.sources.ping").await;
+    assert_eq!(b.header("ce-id"), Some(lost_id.as_str()));
+    let dead = next_of(&mut dlq, "dev.sluice.sources.ping").await;
+    assert_eq!(dead.header("ce-id"), Some(lost_id.as_str()));
+    assert_eq!(dead.header("ce-source"), Some("/sluice/sources/lost"));
+    assert_eq!(dead.header("ce-sluiceerrorcode"), Some("503"));
+    assert!(
+        dead.header("ce-sluiceerrordest")
+            .is_some_and(|d| d.contains(&down.addr.to_string())),
+        "{:?}",
+        dead.headers
+    );
+    // The next tick starts over with a new event.
+    let c = next_of(&mut down, "dev.sluice.sources.ping").await;
+    assert_ne!(c.header("ce-id"), Some(lost_id.as_str()));
+}
+
+#[tokio::test]
 async fn missed_ticks_are_skipped_unless_catch_up_fires_the_newest_once() {
     let mut sink = Sink::start().await;
     let dir = tempfile::tempdir().unwrap();
@@ -265,8 +326,9 @@ async fn a_ping_into_the_broker_reaches_a_trigger_and_its_sink() {
     host.wait_for_log("the direct ping's reply dropped", |v| {
         v["fields"]["message"]
             .as_str()
-            .is_some_and(|m| m.contains("reply of a source's target function dropped"))
-            && v["fields"]["function"] == "echo"
+            .is_some_and(|m| m.contains("reply to a source event dropped"))
+            && v["fields"]["source"] == "direct"
+            && v["fields"]["destination"] == "function:echo"
     })
     .await;
 }

@@ -134,6 +134,26 @@ impl Engine {
         self.metrics.delivery(name.as_str(), outcome);
     }
 
+    /// [`Engine::deliver`] on behalf of something outside the routing
+    /// table (`kind` names it in logs and metrics, e.g. a source).
+    #[allow(clippy::too_many_arguments)]
+    pub(super) async fn deliver_as(
+        &self,
+        kind: &'static str,
+        name: &str,
+        snapshot: &Arc<Table>,
+        to: &Destination,
+        event: Event,
+        opts: Option<&DeliverySpec>,
+        hops: u32,
+    ) -> Result<Option<Event>, ()> {
+        let who = Who {
+            kind,
+            name: name.to_owned(),
+        };
+        self.deliver(snapshot, &who, to, event, opts, hops).await
+    }
+
     /// Route `reply` to `to`; returns whether it got there (or was meant to
     /// go nowhere).
     async fn reply(

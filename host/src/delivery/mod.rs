@@ -17,6 +17,7 @@ use std::time::Instant;
 
 use tokio::sync::Semaphore;
 
+use crate::config::{DeliverySpec, Destination};
 use crate::event::Event;
 use crate::kafka::KafkaSinks;
 use crate::metrics::{DeliveryMetrics, RoutingMetrics};
@@ -107,6 +108,25 @@ impl Dispatcher {
             });
         }
         count
+    }
+
+    /// Deliver `event` from an event source named `source` to `to` with
+    /// `opts` (retries, backoff, timeout, dead letter; default one
+    /// attempt), the way a trigger delivers to its subscriber. Returns the
+    /// destination's reply once the delivery has ended, or `Err` when it
+    /// failed for good (after the dead letter, if any, was tried).
+    pub async fn deliver_from_source(
+        &self,
+        source: &str,
+        to: &Destination,
+        event: Event,
+        opts: Option<&DeliverySpec>,
+    ) -> Result<Option<Event>, ()> {
+        let e = &self.engine;
+        let hops = e.check_hops(&event, "source", source).ok_or(())?;
+        let snapshot = e.routes.snapshot();
+        e.deliver_as("source", source, &snapshot, to, event, opts, hops)
+            .await
     }
 
     /// Stop taking new work and wait for running deliveries to finish.

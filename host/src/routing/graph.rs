@@ -7,10 +7,9 @@ use std::collections::BTreeMap;
 use std::fmt::Write as _;
 
 use super::Table;
-use crate::config::Sink;
 use crate::config::{DeliverySpec, Destination, FilterExpr, SinkKind, TriggerSpec};
 use crate::registry::Name;
-use crate::sources::{SourceSpec, Target};
+use crate::sources::SourceSpec;
 
 /// Which diagram language.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -247,14 +246,12 @@ fn add_sources(g: &mut Graph, table: &Table, sources: &BTreeMap<Name, SourceSpec
             format!("{kind} {n}\n{schedule}"),
             Shape::Box,
         );
-        let to = match spec.target() {
-            Target::Broker => "broker".to_owned(),
-            Target::Function(f) => g.dest(table, &Destination::Function(f.clone())),
-            Target::Sink(Sink::Http(u)) => g.dest(table, &Destination::Url(u.clone())),
-            Target::Sink(Sink::Log) => g.dest(table, &Destination::Log),
-            Target::Sink(Sink::Kafka(k)) => g.dest(table, &Destination::Kafka(k.clone())),
+        let to = match spec.target().destination() {
+            None => "broker".to_owned(),
+            Some(d) => g.dest(table, &d),
         };
         g.edge(&node, &to, None, Style::Solid);
+        g.dead_letter(table, &node, spec.delivery());
     }
 }
 
@@ -403,6 +400,7 @@ mod tests {
             path = "rates.wasm"
             schedule = "0 * * * * *"
             sink = "function:convert"
+            delivery = { retry = 2, dead_letter = "log" }
             "#,
         )
         .unwrap();
@@ -410,6 +408,7 @@ mod tests {
         assert!(m.contains("ping tick<br/>*/5 * * * * *"), "{m}");
         assert!(m.contains("src_tick --> broker"), "{m}");
         assert!(m.contains("src_rates --> fn_convert"), "{m}");
+        assert!(m.contains(r#"src_rates -. "dead letter" .-x log"#), "{m}");
     }
 
     #[test]

@@ -34,10 +34,10 @@ use self::function::SourceFunction;
 use self::schedule::Schedule;
 use self::spec::Payload;
 use crate::app::App;
+use crate::config::DeliverySpec;
 use crate::event::{Event, ExtensionValue, SPEC_VERSION};
 use crate::metrics::{SourceMetrics, TickOutcome};
 use crate::registry::Name;
-use crate::sinks::HttpSink;
 
 /// The `source` attribute of events from the source `name`.
 pub fn source_uri(name: &str) -> String {
@@ -59,6 +59,7 @@ struct Prepared {
     name: Name,
     schedule: Schedule,
     target: Target,
+    delivery: Option<DeliverySpec>,
     overrides: BTreeMap<String, String>,
     job: Job,
     /// Where the last tick's time is kept, when missed ticks are caught up.
@@ -125,6 +126,7 @@ impl PreparedSources {
                 name: name.clone(),
                 schedule: spec.schedule().map_err(fail)?,
                 target: spec.target().clone(),
+                delivery: spec.delivery().cloned(),
                 overrides: spec.overrides().clone(),
                 job,
                 last_tick_file: spec
@@ -148,14 +150,12 @@ impl Sources {
     /// they stop when the host is dropped. Call it once `app` is fully
     /// built, so the first tick can always reach it.
     pub fn start(&self, prepared: PreparedSources, app: Weak<App>) {
-        let sinks = HttpSink::new();
         let mut tasks = self.tasks.lock().unwrap_or_else(|e| e.into_inner());
         for source in prepared.sources {
             tracing::info!(source = %source.name, sink = %source.target, "source started");
             tasks.push(tokio::spawn(run(
                 source,
                 app.clone(),
-                sinks.clone(),
                 prepared.metrics.clone(),
             )));
         }
@@ -183,13 +183,13 @@ impl Drop for Sources {
 }
 
 /// The task of one source: wait for each tick, then run it.
-async fn run(mut source: Prepared, app: Weak<App>, sinks: HttpSink, metrics: SourceMetrics) {
+async fn run(mut source: Prepared, app: Weak<App>, metrics: SourceMetrics) {
     let uri = source_uri(source.name.as_str());
     let mut last: Option<DateTime<Utc>> = None;
     if let Some(missed) = missed_tick(&source) {
         tracing::info!(source = %source.name, tick = %schedule::rfc3339(&missed), "catching up the last tick missed while the host was down");
         let Some(app) = app.upgrade() else { return };
-        let outcome = run_tick(&mut source, &uri, &missed, &app, &sinks, &metrics).await;
+        let outcome = run_tick(&mut source, &uri, &missed, &app, &metrics).await;
         metrics.tick(source.name.as_str(), outcome);
         record_tick(&source, &missed);
         last = Some(missed.with_timezone(&Utc));
@@ -209,7 +209,7 @@ async fn run(mut source: Prepared, app: Weak<App>, sinks: HttpSink, metrics: Sou
             tokio::time::sleep(wait).await;
         }
         let Some(app) = app.upgrade() else { return };
-        let outcome = run_tick(&mut source, &uri, &tick, &app, &sinks, &metrics).await;
+        let outcome = run_tick(&mut source, &uri, &tick, &app, &metrics).await;
         metrics.tick(source.name.as_str(), outcome);
         record_tick(&source, &tick);
     }
@@ -254,7 +254,6 @@ async fn run_tick(
     uri: &str,
     tick: &DateTime<Tz>,
     app: &App,
-    sinks: &HttpSink,
     metrics: &SourceMetrics,
 ) -> TickOutcome {
     let name = source.name.as_str();
@@ -309,13 +308,15 @@ async fn run_tick(
             }
         };
         let id = event.id.clone();
-        match emit(app, sinks, &source.target, event).await {
+        match emit(app, source, event).await {
             Ok(()) => {
                 metrics.emitted(name);
                 tracing::debug!(source = %name, event_id = %id, sink = %source.target, "source event emitted");
             }
-            Err(e) => {
-                tracing::error!(source = %name, event_id = %id, sink = %source.target, "emitting a source event failed: {e}");
+            Err(()) => {
+                // The delivery engine logged why, and what it did with the
+                // event (dead letter or dropped).
+                tracing::debug!(source = %name, event_id = %id, sink = %source.target, "emitting a source event failed");
                 outcome = TickOutcome::SinkFailed;
             }
         }
@@ -347,46 +348,25 @@ fn complete(
     Ok(e)
 }
 
-/// Hand one event to the binding's target.
-async fn emit(app: &App, sinks: &HttpSink, target: &Target, event: Event) -> Result<(), String> {
-    match target {
-        Target::Broker => {
-            let matched = app.dispatcher.dispatch(event).await;
-            if matched == 0 {
-                tracing::debug!("source event matched no trigger");
-            }
-            Ok(())
+/// Hand one event to the binding's target: the broker's routing, or the
+/// delivery engine with the binding's delivery options (retries, backoff,
+/// dead letter), as a trigger's subscriber would get it.
+async fn emit(app: &App, source: &Prepared, event: Event) -> Result<(), ()> {
+    let Some(to) = source.target.destination() else {
+        let matched = app.dispatcher.dispatch(event).await;
+        if matched == 0 {
+            tracing::debug!(source = %source.name, "source event matched no trigger");
         }
-        Target::Function(function) => {
-            let reply = app
-                .runtime
-                .invoke(function, &event)
-                .await
-                .map_err(|e| format!("function `{function}`: {e}"))?;
-            if let Some(reply) = reply {
-                tracing::debug!(%function, reply_id = %reply.id, "reply of a source's target function dropped (bind to the broker to route replies)");
-            }
-            Ok(())
-        }
-        Target::Sink(crate::config::Sink::Http(url)) => sinks
-            .post(
-                url,
-                &event,
-                crate::cloudevents::Mode::Binary,
-                &Default::default(),
-                None,
-            )
-            .await
-            .map(drop)
-            .map_err(|e| e.to_string()),
-        Target::Sink(crate::config::Sink::Kafka(name)) => Err(format!(
-            "source sinks cannot be Kafka sinks yet (`kafka:{name}`): bind the source to the broker and route with a trigger"
-        )),
-        Target::Sink(crate::config::Sink::Log) => {
-            crate::sinks::log_event(&event);
-            Ok(())
-        }
+        return Ok(());
+    };
+    let reply = app
+        .dispatcher
+        .deliver_from_source(source.name.as_str(), &to, event, source.delivery.as_ref())
+        .await?;
+    if let Some(reply) = reply {
+        tracing::debug!(source = %source.name, destination = %to, reply_id = %reply.id, "reply to a source event dropped (bind the source to the broker to route replies)");
     }
+    Ok(())
 }
 
 #[cfg(test)]

@@ -10,7 +10,7 @@ use std::time::Duration;
 use base64::Engine as _;
 
 use super::schedule::Schedule;
-use crate::config::Sink;
+use crate::config::{DeliverySpec, Destination, Sink};
 use crate::event::validate_extension_name;
 use crate::registry::Name;
 
@@ -58,6 +58,20 @@ impl FromStr for Target {
                 "invalid sink `{s}`: use `broker`, `function:NAME`, an http(s):// URL, or `log`"
             )
         })
+    }
+}
+
+impl Target {
+    /// The routing destination this binding delivers to; `None` for the
+    /// broker, whose triggers deliver on their own.
+    pub fn destination(&self) -> Option<Destination> {
+        match self {
+            Self::Broker => None,
+            Self::Function(n) => Some(Destination::Function(n.clone())),
+            Self::Sink(Sink::Http(u)) => Some(Destination::Url(u.clone())),
+            Self::Sink(Sink::Kafka(n)) => Some(Destination::Kafka(n.clone())),
+            Self::Sink(Sink::Log) => Some(Destination::Log),
+        }
     }
 }
 
@@ -111,6 +125,10 @@ pub struct PingSpec {
     /// Extension attributes added to every event.
     #[serde(default)]
     pub overrides: BTreeMap<String, String>,
+    /// Retries, backoff, timeout and dead letter of each event's delivery
+    /// to `sink` (as for a trigger); default one attempt.
+    #[serde(default)]
+    pub delivery: Option<DeliverySpec>,
 }
 
 /// A source function binding (`kind = "function"`).
@@ -136,6 +154,10 @@ pub struct FunctionSourceSpec {
     /// (overwriting the function's own values of the same name).
     #[serde(default)]
     pub overrides: BTreeMap<String, String>,
+    /// Retries, backoff, timeout and dead letter of each event's delivery
+    /// to `sink`, as for a ping source.
+    #[serde(default)]
+    pub delivery: Option<DeliverySpec>,
     /// Read-only values handed to every run.
     #[serde(default)]
     pub config: BTreeMap<String, String>,
@@ -169,6 +191,14 @@ impl SourceSpec {
         }
     }
 
+    /// The delivery options of the binding.
+    pub fn delivery(&self) -> Option<&DeliverySpec> {
+        match self {
+            Self::Ping(p) => p.delivery.as_ref(),
+            Self::Function(f) => f.delivery.as_ref(),
+        }
+    }
+
     /// Extension attributes set on every event.
     pub fn overrides(&self) -> &BTreeMap<String, String> {
         match self {
@@ -193,6 +223,16 @@ impl SourceSpec {
         self.schedule()?;
         for name in self.overrides().keys() {
             validate_extension_name(name).map_err(|e| format!("overrides: {e}"))?;
+        }
+        if let Some(d) = self.delivery() {
+            d.validate().map_err(|e| format!("delivery: {e}"))?;
+            if self.target() == &Target::Broker {
+                return Err(
+                    "delivery: a source bound to the broker has no delivery of its \
+                     own; set delivery options on the triggers that route its events"
+                        .into(),
+                );
+            }
         }
         match self {
             Self::Ping(p) => {
@@ -309,6 +349,25 @@ mod tests {
         let unknown =
             parse("kind = \"ping\"\nschedule = \"* * * * *\"\nsink = \"log\"\ndat = \"x\"\n");
         assert!(unknown.unwrap_err().contains("dat"));
+        let broker = parse("kind = \"ping\"\nschedule = \"* * * * *\"\nsink = \"broker\"\ndelivery = { retry = 2 }\n");
+        assert!(broker.unwrap_err().contains("triggers"));
+        let retries = parse("kind = \"ping\"\nschedule = \"* * * * *\"\nsink = \"log\"\ndelivery = { retry = 1000 }\n");
+        assert!(retries.unwrap_err().contains("retry must be at most"));
+    }
+
+    #[test]
+    fn a_binding_delivers_to_its_destination_with_its_options() {
+        let s = parse("kind = \"ping\"\nschedule = \"* * * * *\"\nsink = \"kafka:out\"\ndelivery = { retry = 3, backoff_delay = \"50ms\", dead_letter = \"log\" }\n").unwrap();
+        assert_eq!(
+            s.target().destination(),
+            Some(Destination::Kafka("out".parse().unwrap()))
+        );
+        let d = s.delivery().unwrap();
+        assert_eq!(
+            (d.retry, d.dead_letter.clone()),
+            (3, Some(Destination::Log))
+        );
+        assert_eq!(Target::Broker.destination(), None);
     }
 
     #[test]
