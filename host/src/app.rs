@@ -147,7 +147,8 @@ impl App {
         let dispatcher = Dispatcher::new(
             runtime.clone(),
             routes.clone(),
-            crate::kafka::KafkaSinks::new(&config.kafka).context("creating kafka sinks")?,
+            crate::kafka::KafkaSinks::new(&config.kafka, &metrics.kafka)
+                .context("creating kafka sinks")?,
             metrics.delivery.clone(),
             metrics.routing.clone(),
             MAX_IN_FLIGHT,
@@ -161,12 +162,14 @@ impl App {
         .await?;
         let durable = if config.durability.enabled {
             Some(
-                DurableIngress::open(&data_dir, &config.durability)
+                DurableIngress::open(&data_dir, &config.durability, metrics.durable.clone())
                     .context("opening the durable log")?,
             )
         } else {
             None
         };
+        let kafka_broker = crate::kafka::KafkaBroker::new(&config.kafka, &metrics.kafka)
+            .context("creating the kafka broker producer")?;
         let app = Arc::new(Self {
             runtime,
             routes,
@@ -176,8 +179,7 @@ impl App {
             metrics,
             sources: Sources::none(),
             durable,
-            kafka_broker: crate::kafka::KafkaBroker::new(&config.kafka)
-                .context("creating the kafka broker producer")?,
+            kafka_broker,
         });
         app.sources.start(sources, Arc::downgrade(&app));
         crate::kafka::source::start(&app, &config.kafka).context("starting kafka sources")?;

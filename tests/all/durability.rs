@@ -146,6 +146,20 @@ async fn a_full_log_answers_503_with_a_reason_and_loses_nothing() {
     let body = r.text().await.unwrap();
     assert!(body.contains("durable log is full"), "{body}");
     sink.assert_quiet(Duration::from_millis(300)).await;
+    // The log's metrics tell the same story.
+    assert_eq!(
+        host.metric("sluice_durable_log_entries", &[]).await,
+        Some(1.0)
+    );
+    assert_eq!(
+        host.metric("sluice_durable_log_appended_total", &[]).await,
+        Some(1.0)
+    );
+    assert_eq!(
+        host.metric("sluice_durable_log_refused_total", &[("reason", "full")])
+            .await,
+        Some(1.0)
+    );
 
     // Once the slow delivery ends (its deadline), the log has room again.
     let deadline = Instant::now() + Duration::from_secs(20);

@@ -202,6 +202,22 @@ async fn binary_and_structured_records_reach_a_function_and_replies_land_on_a_to
         sorted.sort_unstable();
         assert_eq!(s, sorted, "order broken for {k:?}");
     }
+    // Counted on both sides of the bridge.
+    assert_eq!(
+        host.metric("sluice_kafka_records_total", &[("source", "in")])
+            .await,
+        Some(24.0)
+    );
+    assert_eq!(
+        host.metric("sluice_kafka_produced_total", &[("sink", "out")])
+            .await,
+        Some(24.0)
+    );
+    assert_eq!(
+        host.metric("sluice_kafka_invalid_records_total", &[("source", "in")])
+            .await,
+        None
+    );
     host.stop();
 }
 

@@ -13,6 +13,7 @@ use tokio::sync::oneshot;
 use super::record;
 use crate::config::DurabilityConfig;
 use crate::event::Event;
+use crate::metrics::DurableMetrics;
 
 /// Pending events by sequence number.
 const ENTRIES: TableDefinition<u64, &[u8]> = TableDefinition::new("entries");
@@ -110,6 +111,7 @@ impl LogHandle {
 pub fn open(
     path: &Path,
     config: &DurabilityConfig,
+    metrics: DurableMetrics,
 ) -> Result<(LogHandle, Vec<(Seq, Event)>), LogError> {
     let db = Database::create(path).map_err(redb::Error::from)?;
     let mut pending = Vec::new();
@@ -151,9 +153,11 @@ pub fn open(
         }
         w.commit().map_err(redb::Error::from)?;
     }
+    metrics.pending(pending.len() as u64, bytes);
     let (tx, rx) = mpsc::channel();
     let writer = Writer {
         db,
+        metrics,
         config: config.clone(),
         next,
         entries: pending.len() as u64,
@@ -173,6 +177,7 @@ pub fn open(
 /// The state of the log thread.
 struct Writer {
     db: Database,
+    metrics: DurableMetrics,
     config: DurabilityConfig,
     next: Seq,
     entries: u64,
@@ -240,9 +245,26 @@ impl Writer {
         let now_ms = SystemTime::now()
             .duration_since(UNIX_EPOCH)
             .map_or(0, |d| d.as_millis() as u64);
+        let started = Instant::now();
         let result = self.transact(&appends, removals, durable, now_ms);
+        self.metrics.pending(self.entries, self.bytes);
         match result {
             Ok(answers) => {
+                if durable {
+                    let (mut stored, mut duplicates) = (0, 0);
+                    for (answer, (events, _)) in answers.iter().zip(&appends) {
+                        match answer {
+                            Ok(seqs) => {
+                                let n = seqs.iter().flatten().count() as u64;
+                                stored += n;
+                                duplicates += seqs.len() as u64 - n;
+                            }
+                            Err(_) => self.metrics.refused(events.len() as u64, true),
+                        }
+                    }
+                    self.metrics
+                        .committed(stored, duplicates, started.elapsed());
+                }
                 for ((events, reply), answer) in appends.into_iter().zip(answers) {
                     let stored = answer.map(|seqs| {
                         seqs.into_iter()
@@ -255,6 +277,9 @@ impl Writer {
             }
             Err(e) => {
                 tracing::error!("durable log write failed: {e}");
+                for (events, _) in &appends {
+                    self.metrics.refused(events.len() as u64, false);
+                }
                 for (_, reply) in appends {
                     let _ = reply.send(Err(e.clone()));
                 }
@@ -408,6 +433,10 @@ mod tests {
         }
     }
 
+    fn durable_metrics() -> DurableMetrics {
+        crate::metrics::Metrics::new().durable
+    }
+
     fn ids(stored: &[(Seq, Event)]) -> Vec<&str> {
         stored.iter().map(|(_, e)| e.id.as_str()).collect()
     }
@@ -417,7 +446,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("log.redb");
         let config = DurabilityConfig::default();
-        let (log, pending) = open(&path, &config).unwrap();
+        let (log, pending) = open(&path, &config, durable_metrics()).unwrap();
         assert!(pending.is_empty());
         let stored = log
             .append(vec![event("a"), event("b"), event("c")])
@@ -426,7 +455,7 @@ mod tests {
         assert_eq!(ids(&stored), ["a", "b", "c"]);
         log.remove(stored[1].0);
         log.close().await;
-        let (log, pending) = open(&path, &config).unwrap();
+        let (log, pending) = open(&path, &config, durable_metrics()).unwrap();
         assert_eq!(ids(&pending), ["a", "c"]);
         // New entries continue the sequence after the pending ones.
         let more = log.append(vec![event("d")]).await.unwrap();
@@ -441,9 +470,26 @@ mod tests {
             max_entries: 3,
             ..DurabilityConfig::default()
         };
-        let (log, _) = open(&dir.path().join("log.redb"), &config).unwrap();
+        let metrics = crate::metrics::Metrics::new();
+        let (log, _) = open(
+            &dir.path().join("log.redb"),
+            &config,
+            metrics.durable.clone(),
+        )
+        .unwrap();
         let stored = log.append(vec![event("a"), event("b")]).await.unwrap();
         let err = log.append(vec![event("c"), event("d")]).await.unwrap_err();
+        let text = metrics.render();
+        for line in [
+            "sluice_durable_log_appended_total 2",
+            "sluice_durable_log_entries 2",
+            "sluice_durable_log_refused_total{reason=\"full\"} 2",
+        ] {
+            assert!(
+                text.lines().any(|l| l == line),
+                "{line} missing in:\n{text}"
+            );
+        }
         assert!(matches!(err, LogError::Full { entries: 2, .. }), "{err}");
         assert!(err.to_string().contains("full"));
         log.remove(stored[0].0);
@@ -455,7 +501,7 @@ mod tests {
             max_bytes: 10,
             ..DurabilityConfig::default()
         };
-        let (log, _) = open(&dir.path().join("small.redb"), &small).unwrap();
+        let (log, _) = open(&dir.path().join("small.redb"), &small, durable_metrics()).unwrap();
         assert!(matches!(
             log.append(vec![event("a")]).await,
             Err(LogError::Full { .. })
@@ -470,9 +516,19 @@ mod tests {
             dedup_window: Some(Duration::from_secs(60)),
             ..DurabilityConfig::default()
         };
-        let (log, _) = open(&dir.path().join("log.redb"), &config).unwrap();
+        let metrics = crate::metrics::Metrics::new();
+        let (log, _) = open(
+            &dir.path().join("log.redb"),
+            &config,
+            metrics.durable.clone(),
+        )
+        .unwrap();
         let first = log.append(vec![event("a"), event("a")]).await.unwrap();
         assert_eq!(ids(&first), ["a"]);
+        assert!(metrics
+            .render()
+            .lines()
+            .any(|l| l == "sluice_durable_log_duplicates_total 1"));
         // Still a duplicate after its entry was delivered and removed.
         log.remove(first[0].0);
         assert!(log.append(vec![event("a")]).await.unwrap().is_empty());
@@ -486,7 +542,7 @@ mod tests {
     async fn concurrent_appends_all_land() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("log.redb");
-        let (log, _) = open(&path, &DurabilityConfig::default()).unwrap();
+        let (log, _) = open(&path, &DurabilityConfig::default(), durable_metrics()).unwrap();
         let tasks: Vec<_> = (0..64)
             .map(|i| {
                 let log = log.clone();
@@ -497,7 +553,7 @@ mod tests {
             assert_eq!(t.await.unwrap().unwrap().len(), 1);
         }
         log.close().await;
-        let (_, pending) = open(&path, &DurabilityConfig::default()).unwrap();
+        let (_, pending) = open(&path, &DurabilityConfig::default(), durable_metrics()).unwrap();
         assert_eq!(pending.len(), 64);
     }
 
@@ -507,6 +563,7 @@ mod tests {
         let err = open(
             &dir.path().join("missing/dir/log.redb"),
             &DurabilityConfig::default(),
+            durable_metrics(),
         )
         .err()
         .unwrap();

@@ -16,6 +16,7 @@ pub use self::log::{LogError, LogHandle, Seq};
 use crate::config::DurabilityConfig;
 use crate::delivery::Dispatcher;
 use crate::event::Event;
+use crate::metrics::DurableMetrics;
 
 /// The log's file name in the data directory.
 pub const FILE_NAME: &str = "ingress-log.redb";
@@ -24,6 +25,7 @@ pub const FILE_NAME: &str = "ingress-log.redb";
 /// their deliveries end.
 pub struct DurableIngress {
     log: LogHandle,
+    metrics: DurableMetrics,
     /// Entries left by an earlier run, until [`DurableIngress::replay`].
     pending: Mutex<Vec<(Seq, Event)>>,
     removals: TaskTracker,
@@ -36,8 +38,12 @@ impl DurableIngress {
     ///
     /// # Errors
     /// When the log file cannot be opened or read.
-    pub fn open(data_dir: &Path, config: &DurabilityConfig) -> Result<Self, LogError> {
-        let (log, pending) = log::open(&data_dir.join(FILE_NAME), config)?;
+    pub fn open(
+        data_dir: &Path,
+        config: &DurabilityConfig,
+        metrics: DurableMetrics,
+    ) -> Result<Self, LogError> {
+        let (log, pending) = log::open(&data_dir.join(FILE_NAME), config, metrics.clone())?;
         if !pending.is_empty() {
             tracing::info!(
                 pending = pending.len(),
@@ -46,6 +52,7 @@ impl DurableIngress {
         }
         Ok(Self {
             log,
+            metrics,
             pending: Mutex::new(pending),
             removals: TaskTracker::new(),
             replayed: tokio::sync::watch::Sender::new(false),
@@ -72,6 +79,7 @@ impl DurableIngress {
     pub async fn replay(&self, dispatcher: &Dispatcher) {
         let pending = std::mem::take(&mut *self.pending.lock().unwrap_or_else(|p| p.into_inner()));
         let n = pending.len();
+        self.metrics.redelivered(n as u64);
         for (seq, event) in pending {
             self.start(dispatcher, seq, event).await;
         }

@@ -10,6 +10,7 @@ use super::binding::KafkaMode;
 use super::config::KafkaConfig;
 use super::sink::Producer;
 use crate::event::Event;
+use crate::metrics::KafkaMetrics;
 
 /// The producer side of broker mode.
 pub struct KafkaBroker {
@@ -21,12 +22,22 @@ impl KafkaBroker {
     ///
     /// # Errors
     /// When librdkafka refuses the configuration.
-    pub fn new(config: &KafkaConfig) -> Result<Option<Self>, rdkafka::error::KafkaError> {
+    pub fn new(
+        config: &KafkaConfig,
+        metrics: &KafkaMetrics,
+    ) -> Result<Option<Self>, rdkafka::error::KafkaError> {
         let Some(b) = &config.broker else {
             return Ok(None);
         };
         Ok(Some(Self {
-            producer: Producer::new(config, &b.properties, &b.topic, KafkaMode::Binary)?,
+            producer: Producer::new(
+                config,
+                &b.properties,
+                &b.topic,
+                KafkaMode::Binary,
+                "broker",
+                metrics.clone(),
+            )?,
         }))
     }
 

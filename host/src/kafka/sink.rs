@@ -11,6 +11,7 @@ use rdkafka::ClientConfig;
 use super::binding::{to_record, KafkaMode};
 use super::config::KafkaConfig;
 use crate::event::Event;
+use crate::metrics::KafkaMetrics;
 use crate::registry::Name;
 
 /// How long a send may wait in the producer queue.
@@ -37,15 +38,21 @@ pub(crate) struct Producer {
     producer: FutureProducer,
     topic: String,
     mode: KafkaMode,
+    /// The sink's name in metrics (`broker` in broker mode).
+    label: String,
+    metrics: KafkaMetrics,
 }
 
 impl Producer {
-    /// A producer for `topic`, with the shared then the specific properties.
+    /// A producer for `topic`, with the shared then the specific properties;
+    /// its records are counted under `label`.
     pub(crate) fn new(
         config: &KafkaConfig,
         properties: &BTreeMap<String, String>,
         topic: &str,
         mode: KafkaMode,
+        label: &str,
+        metrics: KafkaMetrics,
     ) -> Result<Self, rdkafka::error::KafkaError> {
         let mut c = ClientConfig::new();
         c.set("bootstrap.servers", &config.brokers)
@@ -61,6 +68,8 @@ impl Producer {
             producer: c.create()?,
             topic: topic.to_owned(),
             mode,
+            label: label.to_owned(),
+            metrics,
         })
     }
 
@@ -81,11 +90,14 @@ impl Producer {
         if let Some(value) = &record.value {
             out = out.payload(value);
         }
-        self.producer
+        let result = self
+            .producer
             .send(out, QUEUE_TIMEOUT)
             .await
             .map(|_| ())
-            .map_err(|(e, _)| e.to_string())
+            .map_err(|(e, _)| e.to_string());
+        self.metrics.produced(&self.label, result.is_ok());
+        result
     }
 }
 
@@ -102,16 +114,26 @@ impl std::fmt::Debug for KafkaSinks {
 }
 
 impl KafkaSinks {
-    /// A producer per sink in `config`.
+    /// A producer per sink in `config`, counted in `metrics`.
     ///
     /// # Errors
     /// When librdkafka refuses the configuration.
-    pub fn new(config: &KafkaConfig) -> Result<Self, rdkafka::error::KafkaError> {
+    pub fn new(
+        config: &KafkaConfig,
+        metrics: &KafkaMetrics,
+    ) -> Result<Self, rdkafka::error::KafkaError> {
         let mut producers = BTreeMap::new();
         for (name, sink) in &config.sinks {
             producers.insert(
                 name.clone(),
-                Producer::new(config, &sink.properties, &sink.topic, sink.mode)?,
+                Producer::new(
+                    config,
+                    &sink.properties,
+                    &sink.topic,
+                    sink.mode,
+                    name.as_str(),
+                    metrics.clone(),
+                )?,
             );
         }
         Ok(Self {

@@ -116,6 +116,11 @@ async fn run(app: Arc<App>, name: Name, consumer: StreamConsumer, ordered: bool)
 /// Hand the records' events on; `true` when their offsets may be committed.
 async fn hand_on(app: &App, name: &Name, batch: &[BorrowedMessage<'_>], ordered: bool) -> bool {
     let events: Vec<Event> = batch.iter().filter_map(|m| to_event(name, m)).collect();
+    app.metrics.kafka.consumed(
+        name.as_str(),
+        batch.len() as u64,
+        (batch.len() - events.len()) as u64,
+    );
     match (&app.durable, ordered) {
         (Some(d), false) => match d.accept(&app.dispatcher, events).await {
             Ok(()) => true,

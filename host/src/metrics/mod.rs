@@ -7,6 +7,8 @@
 //! names and labels are fixed in one place.
 
 mod delivery;
+mod durable;
+mod kafka;
 mod routing;
 mod runtime;
 mod sources;
@@ -14,6 +16,8 @@ mod sources;
 use prometheus::{Encoder, Registry, TextEncoder};
 
 pub use self::delivery::{DeliveryMetrics, Outcome};
+pub use self::durable::DurableMetrics;
+pub use self::kafka::KafkaMetrics;
 pub use self::routing::RoutingMetrics;
 pub use self::runtime::{FunctionMetrics, RuntimeMetrics};
 pub use self::sources::{SourceMetrics, TickOutcome};
@@ -30,6 +34,10 @@ pub struct Metrics {
     pub routing: RoutingMetrics,
     /// Source ticks, emitted events, refused outbound requests.
     pub sources: SourceMetrics,
+    /// The durable ingress log: pending events, commits, refusals.
+    pub durable: DurableMetrics,
+    /// The Kafka bridge: records consumed and produced.
+    pub kafka: KafkaMetrics,
 }
 
 impl Metrics {
@@ -42,6 +50,8 @@ impl Metrics {
             delivery: DeliveryMetrics::register(&registry),
             routing: RoutingMetrics::register(&registry),
             sources: SourceMetrics::register(&registry),
+            durable: DurableMetrics::register(&registry),
+            kafka: KafkaMetrics::register(&registry),
             registry,
         }
     }
