@@ -88,6 +88,9 @@ pub struct App {
     pub metrics: Metrics,
     /// The running event sources (stopped when the app is dropped).
     pub sources: Sources,
+    /// The sources as the config file declares them (read-only at
+    /// `GET /admin/v1/sources`).
+    pub source_specs: std::collections::BTreeMap<crate::registry::Name, crate::sources::SourceSpec>,
     /// The durable ingress log (`None` when `[durability] enabled = false`).
     pub durable: Option<DurableIngress>,
     /// Kafka as the broker (`[kafka.broker]`): `POST /` produces to it.
@@ -178,6 +181,7 @@ impl App {
             ingress: config.ingress,
             metrics,
             sources: Sources::none(),
+            source_specs: config.sources.clone(),
             durable,
             kafka_broker,
         });

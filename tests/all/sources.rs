@@ -165,6 +165,80 @@ async fn a_source_sink_gets_retries_and_a_dead_letter_like_a_trigger() {
 }
 
 #[tokio::test]
+async fn the_admin_api_lists_sources_and_graph_draws_them_from_a_running_host() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("sluice.toml");
+    std::fs::write(
+        &config,
+        r#"
+        [sources.hourly]
+        kind = "ping"
+        schedule = "0 0 * * * *"
+        timezone = "Europe/Berlin"
+        data = { hello = "world" }
+        sink = "http://127.0.0.1:9/ingest"
+        delivery = { retry = 2, dead_letter = "log" }
+
+        [sources.beat]
+        kind = "ping"
+        schedule = "0 0 * * * *"
+        sink = "broker"
+        "#,
+    )
+    .unwrap();
+    let host = Host::start_with(&dir.path().join("data"), Some(&config), &[]).await;
+
+    let listed: serde_json::Value = host
+        .client
+        .get(host.url("/admin/v1/sources"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let hourly = &listed["hourly"];
+    assert_eq!(hourly["kind"], "ping", "{listed}");
+    assert_eq!(hourly["schedule"], "0 0 * * * *");
+    assert_eq!(hourly["timezone"], "Europe/Berlin");
+    assert_eq!(hourly["sink"], "http://127.0.0.1:9/ingest");
+    assert_eq!(hourly["data"], serde_json::json!({"hello": "world"}));
+    assert_eq!(hourly["delivery"]["retry"], 2);
+    assert_eq!(hourly["delivery"]["dead_letter"], "log");
+    assert_eq!(listed["beat"]["sink"], "broker");
+
+    let graph = |args: &[&str]| {
+        let out = Command::new(env!("CARGO_BIN_EXE_sluice"))
+            .arg("graph")
+            .args(args)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).unwrap()
+    };
+    let from_host = graph(&["--host", &host.url("")]);
+    for needle in [
+        "src_beat --> broker",
+        "src_hourly --> ",
+        r#"src_hourly -. "dead letter" .-x log"#,
+    ] {
+        assert!(
+            from_host.contains(needle),
+            "missing `{needle}` in\n{from_host}"
+        );
+    }
+    assert_eq!(
+        from_host,
+        graph(&["--config", config.to_str().unwrap()]),
+        "the host draws what the file declares"
+    );
+}
+
+#[tokio::test]
 async fn missed_ticks_are_skipped_unless_catch_up_fires_the_newest_once() {
     let mut sink = Sink::start().await;
     let dir = tempfile::tempdir().unwrap();

@@ -41,6 +41,7 @@ pub fn router() -> Router<Arc<App>> {
         .merge(kind::<crate::config::SequenceSpec>("sequences"))
         .merge(kind::<crate::config::ParallelSpec>("parallels"))
         .route("/routing", get(routing::table))
+        .route("/sources", get(routing::sources))
 }
 
 /// The four routes of one kind of routing object.

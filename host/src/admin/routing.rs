@@ -119,7 +119,16 @@ pub async fn delete<K: Kind>(
     Ok(StatusCode::NO_CONTENT)
 }
 
-/// `GET /routing`: the whole table (what `sluice graph --host` draws).
+/// `GET /sources`: the event sources the host runs, as its config file
+/// declares them (sources are managed in the config file only).
+pub async fn sources(
+    State(app): State<Arc<App>>,
+) -> Json<std::collections::BTreeMap<crate::registry::Name, crate::sources::SourceSpec>> {
+    Json(app.source_specs.clone())
+}
+
+/// `GET /routing`: the whole table (what `sluice graph --host` draws, with
+/// `GET /sources`).
 pub async fn table(State(app): State<Arc<App>>) -> Json<Table> {
     Json((*app.routes.snapshot()).clone())
 }

@@ -227,19 +227,23 @@ pub async fn graph(
             let c = crate::config::Config::load(path)?;
             (crate::routing::Table::from_config(&c), c.sources)
         }
-        None => (
-            check(
-                reqwest::Client::new()
-                    .get(url(host, "/admin/v1/routing"))
-                    .send()
+        None => {
+            let client = reqwest::Client::new();
+            let get = |path: &'static str| {
+                let request = client.get(url(host, path)).send();
+                async move {
+                    check(
+                        request
+                            .await
+                            .with_context(|| format!("connecting to {host}"))?,
+                    )
                     .await
-                    .with_context(|| format!("connecting to {host}"))?,
-            )
-            .await?
-            .json()
-            .await?,
-            Default::default(),
-        ),
+                }
+            };
+            let table = get("/admin/v1/routing").await?.json().await?;
+            let sources = get("/admin/v1/sources").await?.json().await?;
+            (table, sources)
+        }
     };
     print!(
         "{}",

@@ -15,7 +15,7 @@ use crate::event::validate_extension_name;
 use crate::registry::Name;
 
 /// One declared source: a `kind` and its settings.
-#[derive(Debug, Clone, PartialEq, serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 #[serde(tag = "kind", rename_all = "lowercase")]
 pub enum SourceSpec {
     /// Emits a fixed event on a cron schedule.
@@ -85,6 +85,12 @@ impl fmt::Display for Target {
     }
 }
 
+impl serde::Serialize for Target {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
+}
+
 impl<'de> serde::Deserialize<'de> for Target {
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         String::deserialize(d)?
@@ -95,7 +101,7 @@ impl<'de> serde::Deserialize<'de> for Target {
 
 /// A ping source (`kind = "ping"`): each tick of `schedule` emits one event
 /// of type [`super::ping::PING_TYPE`] carrying the configured payload.
-#[derive(Debug, Clone, PartialEq, serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct PingSpec {
     /// Cron expression, 5 fields or 6 with leading seconds, e.g.
@@ -132,7 +138,7 @@ pub struct PingSpec {
 }
 
 /// A source function binding (`kind = "function"`).
-#[derive(Debug, Clone, PartialEq, serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct FunctionSourceSpec {
     /// The component file (world `sluice:handler/source`), relative to the
