@@ -83,15 +83,7 @@ async fn upload_answers_name_digest_size_and_list_get_delete_work() {
     assert_eq!(rec["size"], bytes.len());
     assert_eq!(rec["digest"].as_str().unwrap().len(), 64);
 
-    let list: serde_json::Value = host
-        .client
-        .get(host.url("/admin/v1/functions"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let list = host.get_json("/admin/v1/functions").await;
     assert_eq!(list.as_array().unwrap().len(), 1);
 
     host.trigger_ok("t", json!({"filter": {"type": "x"}, "function": "echo"}))

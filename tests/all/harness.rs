@@ -186,6 +186,18 @@ impl Host {
             .collect()
     }
 
+    /// `GET path` on the host, as JSON.
+    pub async fn get_json(&self, path: &str) -> serde_json::Value {
+        self.client
+            .get(self.url(path))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap()
+    }
+
     /// Wait (bounded) until some log record satisfies `pred`.
     pub async fn wait_for_log(
         &self,
@@ -372,4 +384,19 @@ impl Host {
             tokio::time::sleep(Duration::from_millis(25)).await;
         }
     }
+}
+
+/// Run the `sluice` CLI with `args`, assert it succeeded, and return its
+/// stdout.
+pub fn sluice_cli(args: &[&str]) -> String {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_sluice"))
+        .args(args)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "sluice {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap()
 }

@@ -10,7 +10,7 @@ use axum::body::Bytes;
 use axum::http::{HeaderMap, StatusCode};
 use serde_json::{json, Value};
 
-use crate::harness::{Host, Received, Sink};
+use crate::harness::{sluice_cli, Host, Received, Sink};
 
 const WAIT: Duration = Duration::from_secs(10);
 
@@ -1032,19 +1032,7 @@ async fn the_rates_pipeline_example_converts_enriches_formats_and_dead_letters()
 async fn graph_draws_a_config_file_and_a_running_host() {
     let dir = tempfile::tempdir().unwrap();
     let config = rates_pipeline_config(dir.path(), "http://127.0.0.1:9/");
-    let run = |args: &[&str]| {
-        let out = std::process::Command::new(env!("CARGO_BIN_EXE_sluice"))
-            .arg("graph")
-            .args(args)
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8(out.stdout).unwrap()
-    };
+    let run = |args: &[&str]| sluice_cli(&[&["graph"], args].concat());
     let from_file = run(&["--config", config.to_str().unwrap()]);
     for needle in [
         "flowchart LR",

@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use base64::Engine as _;
 
-use crate::harness::{function, Host, Received, Sink};
+use crate::harness::{function, sluice_cli, Host, Received, Sink};
 
 /// How long a test waits for the events of a few ticks.
 const WAIT: Duration = Duration::from_secs(15);
@@ -188,15 +188,7 @@ async fn the_admin_api_lists_sources_and_graph_draws_them_from_a_running_host() 
     .unwrap();
     let host = Host::start_with(&dir.path().join("data"), Some(&config), &[]).await;
 
-    let listed: serde_json::Value = host
-        .client
-        .get(host.url("/admin/v1/sources"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let listed = host.get_json("/admin/v1/sources").await;
     let hourly = &listed["hourly"];
     assert_eq!(hourly["kind"], "ping", "{listed}");
     assert_eq!(hourly["schedule"], "0 0 * * * *");
@@ -207,20 +199,7 @@ async fn the_admin_api_lists_sources_and_graph_draws_them_from_a_running_host() 
     assert_eq!(hourly["delivery"]["dead_letter"], "log");
     assert_eq!(listed["beat"]["sink"], "broker");
 
-    let graph = |args: &[&str]| {
-        let out = Command::new(env!("CARGO_BIN_EXE_sluice"))
-            .arg("graph")
-            .args(args)
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8(out.stdout).unwrap()
-    };
-    let from_host = graph(&["--host", &host.url("")]);
+    let from_host = sluice_cli(&["graph", "--host", &host.url("")]);
     for needle in [
         "src_beat --> broker",
         "src_hourly --> ",
@@ -233,7 +212,7 @@ async fn the_admin_api_lists_sources_and_graph_draws_them_from_a_running_host() 
     }
     assert_eq!(
         from_host,
-        graph(&["--config", config.to_str().unwrap()]),
+        sluice_cli(&["graph", "--config", config.to_str().unwrap()]),
         "the host draws what the file declares"
     );
 }

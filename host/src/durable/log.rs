@@ -437,6 +437,16 @@ mod tests {
         crate::metrics::Metrics::new().durable
     }
 
+    /// Open a log whose metrics the test reads back.
+    fn open_measured(
+        path: &Path,
+        config: &DurabilityConfig,
+    ) -> (LogHandle, crate::metrics::Metrics) {
+        let metrics = crate::metrics::Metrics::new();
+        let (log, _) = open(path, config, metrics.durable.clone()).unwrap();
+        (log, metrics)
+    }
+
     fn ids(stored: &[(Seq, Event)]) -> Vec<&str> {
         stored.iter().map(|(_, e)| e.id.as_str()).collect()
     }
@@ -470,13 +480,7 @@ mod tests {
             max_entries: 3,
             ..DurabilityConfig::default()
         };
-        let metrics = crate::metrics::Metrics::new();
-        let (log, _) = open(
-            &dir.path().join("log.redb"),
-            &config,
-            metrics.durable.clone(),
-        )
-        .unwrap();
+        let (log, metrics) = open_measured(&dir.path().join("log.redb"), &config);
         let stored = log.append(vec![event("a"), event("b")]).await.unwrap();
         let err = log.append(vec![event("c"), event("d")]).await.unwrap_err();
         let text = metrics.render();
@@ -516,13 +520,7 @@ mod tests {
             dedup_window: Some(Duration::from_secs(60)),
             ..DurabilityConfig::default()
         };
-        let metrics = crate::metrics::Metrics::new();
-        let (log, _) = open(
-            &dir.path().join("log.redb"),
-            &config,
-            metrics.durable.clone(),
-        )
-        .unwrap();
+        let (log, metrics) = open_measured(&dir.path().join("log.redb"), &config);
         let first = log.append(vec![event("a"), event("a")]).await.unwrap();
         assert_eq!(ids(&first), ["a"]);
         assert!(metrics
