@@ -175,3 +175,72 @@ async fn a_full_log_answers_503_with_a_reason_and_loses_nothing() {
     let got = sink.next(Duration::from_secs(10)).await;
     assert_eq!(got.header("ce-id"), Some("f1"));
 }
+
+#[tokio::test]
+async fn a_stop_during_start_up_is_graceful() {
+    // SIGTERM while the host is still compiling its functions: it must be
+    // the graceful stop (exit 0, the durable log closed), not the default
+    // kill, which would skip closing the log.
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("sluice.toml");
+    let mut text = String::new();
+    for f in [
+        "echo",
+        "currency-convert",
+        "inspect",
+        "rate-enrich",
+        "rate-format",
+    ] {
+        text.push_str(&format!(
+            "[functions.{f}]\npath = \"{}\"\n",
+            crate::harness::function(f).display()
+        ));
+    }
+    std::fs::write(&config, text).unwrap();
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_sluice"))
+        .args([
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+            "--log-json",
+            "--data-dir",
+        ])
+        .arg(dir.path().join("data"))
+        .arg("--config")
+        .arg(&config)
+        .env("RUST_LOG", "info,sluice=debug")
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let pid = child.id().to_string();
+    let lines = tokio::task::spawn_blocking(move || {
+        use std::io::BufRead;
+        let mut lines = Vec::new();
+        for line in std::io::BufReader::new(stdout).lines() {
+            let Ok(line) = line else { break };
+            if line.contains("sluice is starting") {
+                let _ = std::process::Command::new("kill")
+                    .args(["-TERM", &pid])
+                    .status();
+            }
+            lines.push(line);
+        }
+        lines
+    });
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        assert!(Instant::now() < deadline, "sluice did not stop");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    let lines = lines.await.unwrap();
+    assert!(status.success(), "{status}: {lines:#?}");
+    let position = |needle: &str| lines.iter().position(|l| l.contains(needle));
+    // Stopped before it ever served a request... or, on a machine fast
+    // enough to finish the start-up first, right after: gracefully either way.
+    assert!(position("durable log closed").is_some(), "{lines:#?}");
+    assert!(position("\"stopped\"").is_some(), "{lines:#?}");
+}

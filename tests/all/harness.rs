@@ -36,7 +36,7 @@ pub struct Host {
     child: Child,
     pub addr: SocketAddr,
     pub data_dir: PathBuf,
-    logs: Arc<Mutex<Vec<serde_json::Value>>>,
+    pub logs: Arc<Mutex<Vec<serde_json::Value>>>,
     pub client: reqwest::Client,
     _tmp: Option<tempfile::TempDir>,
 }
@@ -215,14 +215,14 @@ impl Host {
     }
 
     /// Stop the host with SIGTERM and wait for it to exit.
-    pub fn stop(mut self) {
+    pub fn stop(mut self) -> std::process::ExitStatus {
         let _ = Command::new("kill")
             .args(["-TERM", &self.child.id().to_string()])
             .status();
         let deadline = Instant::now() + Duration::from_secs(10);
         while Instant::now() < deadline {
-            if let Ok(Some(_)) = self.child.try_wait() {
-                return;
+            if let Ok(Some(status)) = self.child.try_wait() {
+                return status;
             }
             std::thread::sleep(Duration::from_millis(20));
         }

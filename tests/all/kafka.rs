@@ -159,13 +159,13 @@ async fn binary_and_structured_records_reach_a_function_and_replies_land_on_a_to
 
     broker.client(&["produce", "in", "binary", "12", "bin"]);
     broker.client(&["produce", "in", "structured", "12", "str"]);
-    let lines = tokio::task::spawn_blocking(move || {
+    // The broker comes back with the lines: it must outlive the host.
+    let (broker, lines) = tokio::task::spawn_blocking(move || {
         let lines = broker.client(&["consume", "out", "24", "60"]);
         (broker, lines)
     })
     .await
-    .unwrap()
-    .1;
+    .unwrap();
     let records: Vec<serde_json::Value> = lines
         .iter()
         .map(|l| serde_json::from_str(l).unwrap())
@@ -219,6 +219,7 @@ async fn binary_and_structured_records_reach_a_function_and_replies_land_on_a_to
         None
     );
     host.stop();
+    drop(broker);
 }
 
 #[tokio::test]
@@ -241,13 +242,13 @@ async fn structured_sink_mode_unordered_source_and_plain_records_are_wrapped() {
 
     broker.client(&["produce", "in", "binary", "2", "bin"]);
     broker.client(&["produce", "in", "plain", "2", "plain"]);
-    let lines = tokio::task::spawn_blocking(move || {
+    // The broker comes back with the lines: it must outlive the host.
+    let (broker, lines) = tokio::task::spawn_blocking(move || {
         let lines = broker.client(&["consume", "out", "4", "60"]);
         (broker, lines)
     })
     .await
-    .unwrap()
-    .1;
+    .unwrap();
     assert_eq!(lines.len(), 4, "{lines:#?}");
     let mut types = BTreeSet::new();
     for l in &lines {
@@ -271,7 +272,11 @@ async fn structured_sink_mode_unordered_source_and_plain_records_are_wrapped() {
             "dev.sluice.kafka.record.echoed".to_owned()
         ])
     );
-    host.stop();
+    // The broker goes first: the host must still stop, and promptly (its
+    // Kafka clients' close would otherwise wait for the broker).
+    drop(broker);
+    let status = host.stop();
+    assert!(status.success(), "{status}");
 }
 
 /// POST one event with a partition key; `true` on 202.

@@ -21,6 +21,10 @@ pub async fn run(args: ServeArgs) -> Result<()> {
         builder.init();
     }
 
+    // Take over SIGTERM before anything else, so a stop requested while the
+    // host is still starting is a graceful one, not the default kill.
+    let shutdown = shutdown_signal()?;
+    tracing::info!(version = env!("CARGO_PKG_VERSION"), "sluice is starting");
     let config = match &args.config {
         Some(path) => Config::load(path)?,
         None => Config::default(),
@@ -31,31 +35,62 @@ pub async fn run(args: ServeArgs) -> Result<()> {
         .with_context(|| format!("listening on {}", args.listen))?;
     let addr = listener.local_addr()?;
     tracing::info!(%addr, data_dir = %args.data_dir.display(), "sluice is serving");
-    crate::ingress::serve(app, listener, shutdown_signal())
+    crate::ingress::serve(app, listener, shutdown)
         .await
         .context("serving")?;
     tracing::info!("stopped");
+    // Everything durable is closed. What is left is dropping clients, and a
+    // Kafka client's close waits for a broker that may be gone: bound it.
+    std::thread::spawn(|| {
+        std::thread::sleep(TEARDOWN_LIMIT);
+        tracing::warn!(
+            "releasing clients took over {TEARDOWN_LIMIT:?} (an unreachable Kafka broker?); exiting"
+        );
+        std::process::exit(0);
+    });
     Ok(())
 }
 
-async fn shutdown_signal() {
-    let ctrl_c = async {
-        let _ = tokio::signal::ctrl_c().await;
-    };
+/// Longest the process waits, after it stopped serving, for its clients
+/// (Kafka consumers and producers) to close.
+const TEARDOWN_LIMIT: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// A future that completes on Ctrl-C (SIGINT) or SIGTERM. On Unix the
+/// handlers are installed now, when this is called, not when the future is
+/// first polled.
+///
+/// # Errors
+/// When a signal handler cannot be installed.
+fn shutdown_signal() -> Result<impl std::future::Future<Output = ()> + Send + 'static> {
     #[cfg(unix)]
-    let term = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut s) => {
-                s.recv().await;
-            }
-            Err(_) => std::future::pending().await,
-        }
+    let (mut term, mut int) = {
+        use tokio::signal::unix::{signal, SignalKind};
+        (
+            signal(SignalKind::terminate()).context("installing the SIGTERM handler")?,
+            signal(SignalKind::interrupt()).context("installing the SIGINT handler")?,
+        )
     };
-    #[cfg(not(unix))]
-    let term = std::future::pending::<()>();
-    tokio::select! {
-        () = ctrl_c => {},
-        () = term => {},
-    }
-    tracing::info!("shutting down: finishing running deliveries");
+    Ok(async move {
+        #[cfg(unix)]
+        let (ctrl_c, term) = (
+            async move {
+                int.recv().await;
+            },
+            async move {
+                term.recv().await;
+            },
+        );
+        #[cfg(not(unix))]
+        let (ctrl_c, term) = (
+            async {
+                let _ = tokio::signal::ctrl_c().await;
+            },
+            std::future::pending::<()>(),
+        );
+        tokio::select! {
+            () = ctrl_c => {},
+            () = term => {},
+        }
+        tracing::info!("shutting down: finishing running deliveries");
+    })
 }
