@@ -124,9 +124,7 @@ impl Scripted {
                 b.body(axum::body::Body::from(a.body)).unwrap()
             }
         });
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let addr = listener.local_addr().unwrap();
-        tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+        let addr = crate::harness::serve_in_background(app);
         Self {
             url: format!("http://{addr}/"),
             seen,
