@@ -179,6 +179,25 @@ impl Event {
         Ok(())
     }
 
+    /// Set the string-valued context attribute `name` (id, source, type,
+    /// specversion, dataschema, subject, time) to `value`. Any other name
+    /// (an extension, or `datacontenttype`, which each binding carries its
+    /// own way) gets `value` back for the caller to place.
+    pub fn set_context_attribute(&mut self, name: &str, value: String) -> Option<String> {
+        let slot = match name {
+            "id" => &mut self.id,
+            "source" => &mut self.source,
+            "type" => &mut self.ty,
+            "specversion" => &mut self.specversion,
+            "dataschema" => self.dataschema.insert(String::new()),
+            "subject" => self.subject.insert(String::new()),
+            "time" => self.time.insert(String::new()),
+            _ => return Some(value),
+        };
+        *slot = value;
+        None
+    }
+
     /// One attribute by name (context or extension) as a string, the way
     /// filters and binary-mode headers see it.
     pub fn attribute(&self, name: &str) -> Option<String> {

@@ -26,14 +26,10 @@ pub(super) fn decode(headers: &HeaderMap, body: Bytes) -> Result<Event, DecodeEr
             return Err(header_error(name, "appears more than once"));
         }
         let value = decode_value(value.as_bytes()).map_err(|reason| header_error(name, reason))?;
+        let Some(value) = event.set_context_attribute(attr, value) else {
+            continue;
+        };
         match attr {
-            "id" => event.id = value,
-            "source" => event.source = value,
-            "type" => event.ty = value,
-            "specversion" => event.specversion = value,
-            "dataschema" => event.dataschema = Some(value),
-            "subject" => event.subject = Some(value),
-            "time" => event.time = Some(value),
             "datacontenttype" => {
                 return Err(header_error(
                     name,

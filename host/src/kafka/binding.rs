@@ -139,20 +139,11 @@ fn from_binary(record: &Record, content_type: Option<String>) -> Result<Event, B
         let value = std::str::from_utf8(value)
             .map_err(|_| BindingError::NotUtf8(name.clone()))?
             .to_owned();
-        match attr {
-            "id" => event.id = value,
-            "source" => event.source = value,
-            "type" => event.ty = value,
-            "specversion" => event.specversion = value,
-            "dataschema" => event.dataschema = Some(value),
-            "subject" => event.subject = Some(value),
-            "time" => event.time = Some(value),
-            other => {
-                event
-                    .extensions
-                    .entry(other.to_owned())
-                    .or_insert(ExtensionValue::String(value));
-            }
+        if let Some(value) = event.set_context_attribute(attr, value) {
+            event
+                .extensions
+                .entry(attr.to_owned())
+                .or_insert(ExtensionValue::String(value));
         }
     }
     event.data = record.value.clone().map(Bytes::from);
