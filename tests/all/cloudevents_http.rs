@@ -61,15 +61,7 @@ async fn the_body_limit_is_configurable_but_never_below_64_kib() {
     drop(host);
 
     std::fs::write(&config, "[ingress]\nmax_body_bytes = 65535\n").unwrap();
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_sluice"))
-        .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
-        .arg(dir.path().join("data2"))
-        .arg("--config")
-        .arg(&config)
-        .output()
-        .unwrap();
-    assert!(!out.status.success());
-    let err = String::from_utf8_lossy(&out.stderr);
+    let err = crate::harness::start_up_error(&dir.path().join("data2"), &config);
     assert!(
         err.contains("max_body_bytes must be at least 65536"),
         "{err}"

@@ -52,15 +52,7 @@ async fn a_broken_config_file_stops_start_up_with_its_reason() {
     let dir = tempfile::tempdir().unwrap();
     let config = dir.path().join("sluice.toml");
     std::fs::write(&config, "[functions.x]\npath = \"missing.wasm\"\n").unwrap();
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_sluice"))
-        .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
-        .arg(dir.path().join("data"))
-        .arg("--config")
-        .arg(&config)
-        .output()
-        .unwrap();
-    assert!(!out.status.success());
-    let err = String::from_utf8_lossy(&out.stderr);
+    let err = crate::harness::start_up_error(&dir.path().join("data"), &config);
     assert!(
         err.contains("reading function `x`") && err.contains("missing.wasm"),
         "{err}"

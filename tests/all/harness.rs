@@ -339,6 +339,17 @@ impl Host {
     /// `metric("sluice_cold_starts_total", &[("function", "echo")])`;
     /// `None` when the sample is absent.
     pub async fn metric(&self, name: &str, labels: &[(&str, &str)]) -> Option<f64> {
+        self.samples(name, labels).await.into_iter().next()
+    }
+
+    /// The sum of every sample of `name` whose labels include `labels` (0
+    /// when there is none).
+    pub async fn metric_sum(&self, name: &str, labels: &[(&str, &str)]) -> f64 {
+        self.samples(name, labels).await.into_iter().sum()
+    }
+
+    /// The samples of `name` whose labels include `labels`, in order.
+    async fn samples(&self, name: &str, labels: &[(&str, &str)]) -> Vec<f64> {
         let text = self
             .client
             .get(self.url("/metrics"))
@@ -350,17 +361,17 @@ impl Host {
             .unwrap();
         text.lines()
             .filter(|l| !l.starts_with('#'))
-            .find_map(|line| {
+            .filter_map(|line| {
                 let (series, value) = line.rsplit_once(' ')?;
                 let (metric, rest) = series.split_once('{').unwrap_or((series, ""));
-                if metric != name {
-                    return None;
-                }
                 let all = labels
                     .iter()
                     .all(|(k, v)| rest.contains(&format!("{k}=\"{v}\"")));
-                all.then(|| value.parse().ok()).flatten()
+                (metric == name && all)
+                    .then(|| value.parse().ok())
+                    .flatten()
             })
+            .collect()
     }
 
     /// Wait (bounded) until a metric sample satisfies `pred`.
@@ -382,6 +393,24 @@ impl Host {
             tokio::time::sleep(Duration::from_millis(25)).await;
         }
     }
+}
+
+/// Run `sluice serve` on `data_dir` with `config`, assert that start-up
+/// fails, and return what it wrote to stderr (the reason).
+pub fn start_up_error(data_dir: &Path, config: &Path) -> String {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_sluice"))
+        .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
+        .arg(data_dir)
+        .arg("--config")
+        .arg(config)
+        .output()
+        .unwrap();
+    assert!(
+        !out.status.success(),
+        "sluice started with {}",
+        config.display()
+    );
+    String::from_utf8_lossy(&out.stderr).into_owned()
 }
 
 /// Run the `sluice` CLI with `args`, assert it succeeded, and return its

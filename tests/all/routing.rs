@@ -31,33 +31,11 @@ async fn put_ok(host: &Host, kind: &str, name: &str, spec: Value) {
     assert_eq!(status, StatusCode::CREATED, "{kind}/{name}: {body}");
 }
 
-/// A sample value of the metric `name` whose labels include `labels`.
-async fn metric(host: &Host, name: &str, labels: &[(&str, &str)]) -> f64 {
-    let text = host
-        .client
-        .get(host.url("/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    text.lines()
-        .filter(|l| l.starts_with(&format!("{name}{{")) || l.starts_with(&format!("{name} ")))
-        .filter(|l| {
-            labels
-                .iter()
-                .all(|(k, v)| l.contains(&format!("{k}=\"{v}\"")))
-        })
-        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
-        .sum()
-}
-
 /// Wait (bounded) until `metric` reaches `want`.
 async fn wait_metric(host: &Host, name: &str, labels: &[(&str, &str)], want: f64) {
     let deadline = Instant::now() + WAIT;
     loop {
-        let v = metric(host, name, labels).await;
+        let v = host.metric_sum(name, labels).await;
         if v >= want {
             assert_eq!(v, want, "{name}{labels:?}");
             return;
@@ -237,12 +215,8 @@ async fn filter_dialects_fan_out_to_every_matching_trigger() {
         sink.assert_quiet(Duration::from_millis(200)).await;
     }
     assert!(
-        metric(
-            &host,
-            "sluice_routing_filter_seconds_count",
-            &[("trigger", "pre")]
-        )
-        .await
+        host.metric_sum("sluice_routing_filter_seconds_count", &[("trigger", "pre")])
+            .await
             >= 4.0
     );
 }
@@ -464,8 +438,7 @@ async fn sequences_chain_steps_and_stop_when_a_step_drops_the_event() {
     .await;
     sink.assert_quiet(Duration::from_millis(300)).await;
     assert_eq!(
-        metric(
-            &host,
+        host.metric_sum(
             "sluice_routing_delivered_total",
             &[("kind", "step"), ("name", "dropping/2")]
         )
@@ -555,7 +528,8 @@ async fn retries_follow_the_backoff_then_succeed() {
     )
     .await;
     assert_eq!(
-        metric(&host, "sluice_routing_retries_total", &[("name", "flaky")]).await,
+        host.metric_sum("sluice_routing_retries_total", &[("name", "flaky")])
+            .await,
         3.0
     );
     tokio::time::sleep(Duration::from_millis(300)).await;
@@ -723,7 +697,8 @@ async fn failing_functions_are_retried_then_dead_lettered_or_logged() {
         .unwrap()
         .contains("trapped"));
     assert_eq!(
-        metric(&host, "sluice_invocations_total", &[("function", "trap")]).await,
+        host.metric_sum("sluice_invocations_total", &[("function", "trap")])
+            .await,
         3.0
     );
     // Without a dead letter: logged and counted, never silent.
@@ -990,8 +965,7 @@ async fn the_rates_pipeline_example_converts_enriches_formats_and_dead_letters()
     );
     assert!(ext.contains("rate must be a positive number"), "{ext}");
     assert_eq!(
-        metric(
-            &host,
+        host.metric_sum(
             "sluice_invocations_total",
             &[("function", "currency-convert")]
         )
@@ -1016,8 +990,7 @@ async fn the_rates_pipeline_example_converts_enriches_formats_and_dead_letters()
     assert_eq!(r.status(), StatusCode::ACCEPTED);
     display.assert_quiet(Duration::from_millis(300)).await;
     assert_eq!(
-        metric(
-            &host,
+        host.metric_sum(
             "sluice_invocations_total",
             &[("function", "currency-convert")]
         )
@@ -1120,15 +1093,7 @@ async fn a_config_file_with_a_broken_reference_stops_start_up() {
     )
     .unwrap();
     let data = dir.path().join("data");
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_sluice"))
-        .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
-        .arg(&data)
-        .arg("--config")
-        .arg(&config)
-        .output()
-        .unwrap();
-    assert!(!out.status.success());
-    let err = String::from_utf8_lossy(&out.stderr);
+    let err = crate::harness::start_up_error(&data, &config);
     assert!(err.contains("sink `nowhere` does not exist"), "{err}");
     // Nothing was written for the next start.
     assert_eq!(std::fs::read_dir(data.join("triggers")).unwrap().count(), 0);
@@ -1161,7 +1126,8 @@ async fn a_slow_attempt_times_out_and_is_retried() {
     )
     .await;
     assert_eq!(
-        metric(&host, "sluice_routing_retries_total", &[("name", "slow")]).await,
+        host.metric_sum("sluice_routing_retries_total", &[("name", "slow")])
+            .await,
         1.0
     );
 }

@@ -36,23 +36,6 @@ async fn next_of(sink: &mut Sink, ty: &str) -> Received {
     }
 }
 
-/// One metric sample from `GET /metrics`, 0 when absent.
-async fn metric(host: &Host, line_start: &str) -> u64 {
-    let text = host
-        .client
-        .get(host.url("/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    text.lines()
-        .find_map(|l| l.strip_prefix(line_start))
-        .and_then(|v| v.trim().parse::<f64>().ok())
-        .map_or(0, |v| v as u64)
-}
-
 #[tokio::test]
 async fn a_ping_with_seconds_fires_every_tick_with_its_attributes_and_payload() {
     let mut sink = Sink::start().await;
@@ -117,7 +100,7 @@ async fn a_source_sink_gets_retries_and_a_dead_letter_like_a_trigger() {
         kind = "ping"
         schedule = "* * * * * *"
         sink = "{flaky}"
-        delivery = {{ retry = 4, backoff = "linear", backoff_delay = "50ms" }}
+        delivery = {{ retry = 4, backoff = "linear", backoff_delay = "300ms" }}
 
         [sources.lost]
         kind = "ping"
@@ -132,7 +115,8 @@ async fn a_source_sink_gets_retries_and_a_dead_letter_like_a_trigger() {
     .await;
 
     // Two refused attempts of one event, then it is accepted on the next:
-    // the same id every time (a retry, not the next tick).
+    // the same id every time (a retry, not the next tick). The third attempt
+    // comes 600 ms after the second, time enough to start accepting.
     let first = next_of(&mut flaky, "dev.sluice.sources.ping").await;
     let id = first.header("ce-id").unwrap().to_owned();
     let second = next_of(&mut flaky, "dev.sluice.sources.ping").await;
@@ -405,15 +389,7 @@ async fn a_source_that_cannot_be_used_stops_start_up_with_its_reason() {
         ),
     ] {
         std::fs::write(&config, text).unwrap();
-        let out = Command::new(env!("CARGO_BIN_EXE_sluice"))
-            .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
-            .arg(dir.path().join("data"))
-            .arg("--config")
-            .arg(&config)
-            .output()
-            .unwrap();
-        assert!(!out.status.success());
-        let err = String::from_utf8_lossy(&out.stderr);
+        let err = crate::harness::start_up_error(&dir.path().join("data"), &config);
         assert!(err.contains("source") && err.contains(needle), "{err}");
     }
     // A handler component is not a source function.
@@ -425,15 +401,7 @@ async fn a_source_that_cannot_be_used_stops_start_up_with_its_reason() {
         ),
     )
     .unwrap();
-    let out = Command::new(env!("CARGO_BIN_EXE_sluice"))
-        .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
-        .arg(dir.path().join("data"))
-        .arg("--config")
-        .arg(&config)
-        .output()
-        .unwrap();
-    assert!(!out.status.success());
-    let err = String::from_utf8_lossy(&out.stderr);
+    let err = crate::harness::start_up_error(&dir.path().join("data"), &config);
     assert!(err.contains("sluice:handler/source"), "{err}");
 }
 
@@ -478,7 +446,11 @@ async fn a_source_function_emits_through_its_binding_with_overrides_on_every_eve
     // Six events of three per run: the state (a run counter) moved on.
     assert!(runs.len() >= 2, "{runs:?}");
     // Emits are counted one by one, each before the next event goes out.
-    assert!(metric(&host, "sluice_source_events_total{source=\"ticks\"}").await >= 5);
+    assert!(
+        host.metric_sum("sluice_source_events_total", &[("source", "ticks")])
+            .await
+            >= 5.0
+    );
 }
 
 #[tokio::test]
@@ -520,20 +492,20 @@ async fn outbound_http_is_limited_to_the_allowed_hosts_and_refusals_are_counted(
     assert!(message.contains("HttpRequestDenied"), "{message}");
     assert!(message.contains("allowed_outbound_hosts"), "{message}");
     assert!(
-        metric(
-            &host,
-            "sluice_source_outbound_denied_total{source=\"denied\"}"
+        host.metric_sum(
+            "sluice_source_outbound_denied_total",
+            &[("source", "denied")]
         )
         .await
-            >= 1
+            >= 1.0
     );
     assert_eq!(
-        metric(
-            &host,
-            "sluice_source_outbound_denied_total{source=\"allowed\"}"
+        host.metric_sum(
+            "sluice_source_outbound_denied_total",
+            &[("source", "allowed")]
         )
         .await,
-        0
+        0.0
     );
     host.wait_for_log("refusal logged", |v| {
         v["fields"]["message"]
@@ -571,31 +543,32 @@ async fn a_trapping_source_is_reported_and_runs_again_at_its_next_tick() {
     })
     .await;
     // Ticks after the trap still run and emit.
-    let failures_before = metric(
-        &host,
-        "sluice_source_ticks_total{outcome=\"run_failed\",source=\"flaky\"}",
-    )
-    .await;
-    assert!(failures_before >= 1);
+    let failures_before = host
+        .metric_sum(
+            "sluice_source_ticks_total",
+            &[("outcome", "run_failed"), ("source", "flaky")],
+        )
+        .await;
+    assert!(failures_before >= 1.0);
     assert!(
-        metric(
-            &host,
-            "sluice_invocation_errors_total{function=\"source:flaky\",kind=\"trap\"}"
+        host.metric_sum(
+            "sluice_invocation_errors_total",
+            &[("function", "source:flaky"), ("kind", "trap")]
         )
         .await
-            >= 1
+            >= 1.0
     );
     next_of(&mut sink, "com.example.source.tick").await;
     next_of(&mut sink, "com.example.source.tick").await;
     // A tick is counted once its events are out, so by the second event
     // the first tick has been counted.
     assert!(
-        metric(
-            &host,
-            "sluice_source_ticks_total{outcome=\"emitted\",source=\"flaky\"}"
+        host.metric_sum(
+            "sluice_source_ticks_total",
+            &[("outcome", "emitted"), ("source", "flaky")]
         )
         .await
-            >= 1
+            >= 1.0
     );
 }
 
