@@ -269,8 +269,12 @@ impl Sink {
             let tx = tx.clone();
             let answer = answer.clone();
             async move {
+                // Decide the answer before the test can see the request, so
+                // `respond_with` after seeing a request applies to later ones
+                // only (this server runs on a thread of its own).
+                let status = *answer.lock().unwrap();
                 let _ = tx.send(Received { headers, body });
-                *answer.lock().unwrap()
+                status
             }
         });
         let addr = serve_in_background(app);
