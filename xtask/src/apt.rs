@@ -1,9 +1,60 @@
 //! Installing the Debian packages a task needs, and only those missing:
-//! `apt-get` as root, through `sudo` otherwise.
+//! `apt-get` as root, through `sudo` otherwise. After installing, each file
+//! a task is about to run or link with is checked, so a missing one is named
+//! with its package instead of surfacing later as an `os error 2`.
 
+use std::path::Path;
 use std::process::Command;
 
-use anyhow::{bail, Context, Result};
+use anyhow::{bail, Result};
+
+/// A file a task runs or links with, and the Debian package that ships it.
+#[derive(Debug, Clone, Copy)]
+pub struct Requirement {
+    /// Absolute path of the file.
+    pub path: &'static str,
+    /// The package providing it.
+    pub package: &'static str,
+}
+
+impl Requirement {
+    /// `path`, shipped by `package`.
+    pub const fn new(path: &'static str, package: &'static str) -> Self {
+        Self { path, package }
+    }
+
+    fn present(&self) -> bool {
+        // `exists` follows links, so a dangling one counts as missing.
+        Path::new(self.path).exists()
+    }
+}
+
+/// Make every file in `requirements` present: install the packages of the
+/// missing ones (and any not installed), then check each file again.
+/// `hint` is added to the error (what else the user could do).
+pub fn provide(requirements: &[Requirement], hint: &str) -> Result<()> {
+    let mut missing: Vec<&str> = requirements
+        .iter()
+        .filter(|r| !r.present() || !installed(r.package))
+        .map(|r| r.package)
+        .collect();
+    missing.dedup();
+    if !missing.is_empty() {
+        install(&missing, hint)?;
+    }
+    let absent: Vec<String> = requirements
+        .iter()
+        .filter(|r| !r.present())
+        .map(|r| format!("{} (from package `{}`)", r.path, r.package))
+        .collect();
+    if !absent.is_empty() {
+        bail!(
+            "still missing after apt-get install: {}; install the package by hand{hint}",
+            absent.join(", ")
+        );
+    }
+    Ok(())
+}
 
 /// Whether dpkg has `name` installed.
 pub fn installed(name: &str) -> bool {
@@ -15,17 +66,6 @@ pub fn installed(name: &str) -> bool {
                 && String::from_utf8_lossy(&o.stdout).contains("install ok installed")
         })
         .unwrap_or(false)
-}
-
-/// Install whichever of `packages` are missing; nothing happens when all are
-/// there. `hint` is added to the error when apt-get fails (what else the
-/// user could do).
-pub fn ensure(packages: &[&str], hint: &str) -> Result<()> {
-    let missing: Vec<&str> = packages.iter().copied().filter(|p| !installed(p)).collect();
-    if missing.is_empty() {
-        return Ok(());
-    }
-    install(&missing, hint)
 }
 
 /// `apt-get update` and `apt-get install` `packages`.
@@ -41,10 +81,18 @@ pub fn install(packages: &[&str], hint: &str) -> Result<()> {
             Command::new("apt-get")
         };
         cmd.args(args).env("DEBIAN_FRONTEND", "noninteractive");
-        let status = cmd.status().with_context(|| format!("running {cmd:?}"))?;
+        let status = match cmd.status() {
+            Ok(status) => status,
+            Err(e) => bail!(
+                "could not run {} ({e}); install {} by hand{hint}",
+                crate::describe(&cmd),
+                packages.join(" ")
+            ),
+        };
         if !status.success() {
             bail!(
-                "{cmd:?} failed ({status}); install {} by hand{hint}",
+                "{} failed ({status}); install {} by hand{hint}",
+                crate::describe(&cmd),
                 packages.join(" ")
             );
         }

@@ -12,14 +12,29 @@
 
 mod apt;
 mod interop;
+mod shared_build;
 mod toolchain;
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::process::{Command, ExitCode};
 
 use anyhow::{bail, Context, Result};
 
-fn main() -> Result<()> {
+use apt::Requirement;
+
+/// Runs the task; an expected failure prints one line (the error and its
+/// causes, joined by `: `) and no backtrace, whatever `RUST_BACKTRACE` says.
+fn main() -> ExitCode {
+    match run_task() {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("xtask: error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run_task() -> Result<()> {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let root = workspace_root();
     match args.first().map(String::as_str) {
@@ -121,11 +136,27 @@ fn cargo() -> Command {
 }
 
 fn run(mut cmd: Command) -> Result<()> {
-    let status = cmd.status().with_context(|| format!("running {cmd:?}"))?;
+    let status = cmd
+        .status()
+        .with_context(|| format!("running {}", describe(&cmd)))?;
     if !status.success() {
-        bail!("{cmd:?} failed with {status}");
+        bail!("{} failed with {status}", describe(&cmd));
     }
     Ok(())
+}
+
+/// `cmd` as a shell line (program and arguments, without the environment
+/// that `Command`'s `Debug` also prints).
+fn describe(cmd: &Command) -> String {
+    let mut line = cmd.get_program().to_string_lossy().into_owned();
+    for arg in cmd.get_args() {
+        line.push(' ');
+        line.push_str(&arg.to_string_lossy());
+    }
+    match cmd.get_current_dir() {
+        Some(dir) => format!("`{line}` (in {})", dir.display()),
+        None => format!("`{line}`"),
+    }
 }
 
 fn demo(root: &Path, extra: &[String]) -> Result<()> {
@@ -140,17 +171,26 @@ fn demo(root: &Path, extra: &[String]) -> Result<()> {
     run(cmd)
 }
 
+/// Run every test. The host is tested on its own (`-p sluice`, not
+/// `--workspace`): Cargo unifies features across the packages of one
+/// invocation, and the guest SDK's and xtask's dependencies would change
+/// the features of wasmtime's, so the demo's `cargo run -p sluice` could not
+/// reuse the test build. The guest SDK's tests run in a second invocation.
 fn test(root: &Path, extra: &[String]) -> Result<()> {
     ensure_host_build_deps()?;
     ensure_python3()?;
+    shared_build::check(root)?;
     let kafka = kafka_test_tools(root)?;
-    let mut cmd = cargo();
-    cmd.current_dir(root)
-        .args(["test", "--workspace"])
-        .args(extra)
-        .env("SLUICE_TANSU", &kafka.tansu)
-        .env("SLUICE_KAFKA_PYTHON", &kafka.python);
-    run(cmd)
+    for package in ["sluice", "sluice-guest"] {
+        let mut cmd = cargo();
+        cmd.current_dir(root)
+            .args(["test", "--package", package])
+            .args(extra)
+            .env("SLUICE_TANSU", &kafka.tansu)
+            .env("SLUICE_KAFKA_PYTHON", &kafka.python);
+        run(cmd)?;
+    }
+    Ok(())
 }
 
 /// The source examples' stand-in APIs (examples/*/\*_api.py) are Python
@@ -175,10 +215,16 @@ fn ensure_python3() -> Result<()> {
     Ok(())
 }
 
-/// Debian packages the host itself needs to build: rdkafka's `cmake-build`
-/// compiles the bundled librdkafka with cmake, against libcurl.
+/// What the host itself needs to build: rdkafka's `cmake-build` compiles
+/// the bundled librdkafka with cmake, against libcurl.
 fn ensure_host_build_deps() -> Result<()> {
-    apt::ensure(&["cmake", "libcurl4-openssl-dev"], "")
+    apt::provide(
+        &[
+            Requirement::new("/usr/bin/cmake", "cmake"),
+            Requirement::new("/usr/bin/curl-config", "libcurl4-openssl-dev"),
+        ],
+        "",
+    )
 }
 
 /// Test prerequisites of the Kafka bridge, installed when missing: a

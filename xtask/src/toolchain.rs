@@ -3,17 +3,33 @@
 //! Where rustup has the `wasm32-wasip1` target installed, that is used.
 //! Otherwise Debian's `rustc-web` toolchain is used, building `std` from
 //! source (`rust-web-src`) against Debian's `wasi-libc`; its packages are
-//! installed with apt when missing.
+//! installed with apt when missing, and every file the recipe executes or
+//! links with is checked before the build starts.
 
 use std::path::Path;
 use std::process::Command;
 
 use anyhow::{bail, Context, Result};
 
+use crate::apt::Requirement;
+
 const TARGET: &str = "wasm32-wasip1";
 
-/// Debian packages the fallback recipe needs.
-const DEBIAN_PACKAGES: [&str; 4] = ["rustc-web", "rust-web-src", "lld-22", "wasi-libc"];
+/// What the Debian recipe runs or links with, and the package providing
+/// each. `rustc-web` only *recommends* `cargo-web` and `rust-web-llvm`, and
+/// apt runs without recommends, so every package is named here.
+const DEBIAN_RECIPE: [Requirement; 6] = [
+    Requirement::new("/usr/bin/rustc", "rustc-web"),
+    Requirement::new("/usr/bin/cargo", "cargo-web"),
+    Requirement::new(
+        "/usr/lib/rustlib/src/rust/library/std/Cargo.toml",
+        "rust-web-src",
+    ),
+    // `/usr/bin/rust-lld` is a link to `lld-22`'s binary: both must be there.
+    Requirement::new("/usr/bin/rust-lld", "rust-web-llvm"),
+    Requirement::new("/usr/bin/lld-22", "lld-22"),
+    Requirement::new("/usr/lib/wasm32-wasi/libc.a", "wasi-libc"),
+];
 
 /// A way to build wasm32-wasip1 crates.
 pub enum WasmToolchain {
@@ -30,8 +46,8 @@ impl WasmToolchain {
         if rustup_has_target() {
             return Ok(Self::Rustup);
         }
-        crate::apt::ensure(
-            &DEBIAN_PACKAGES,
+        crate::apt::provide(
+            &DEBIAN_RECIPE,
             &format!(", or `rustup target add {TARGET}`"),
         )?;
         Ok(Self::Debian)
@@ -64,9 +80,14 @@ impl WasmToolchain {
         cmd.args(packages)
             .current_dir(dir)
             .env("CARGO_TARGET_DIR", target_dir);
-        let status = cmd.status().with_context(|| format!("running {cmd:?}"))?;
+        let status = cmd
+            .status()
+            .with_context(|| format!("running {}", crate::describe(&cmd)))?;
         if !status.success() {
-            bail!("building the functions failed ({status}); command: {cmd:?}");
+            bail!(
+                "building the functions failed ({status}); command: {}",
+                crate::describe(&cmd)
+            );
         }
         Ok(())
     }
