@@ -131,8 +131,31 @@ fn componentize(module: &[u8]) -> Result<Vec<u8>> {
 }
 
 /// The cargo that runs this xtask, so nested builds use the same toolchain.
+///
+/// Without the variables `cargo run` set for xtask itself: build scripts
+/// that watch one of them (ring's watches `CARGO_MANIFEST_DIR`) would
+/// otherwise see it change between `cargo xtask test` and a plain
+/// `cargo run -p sluice`, and rebuild everything above them.
 fn cargo() -> Command {
-    Command::new(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()))
+    let mut cmd = Command::new(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()));
+    for (key, _) in std::env::vars_os() {
+        let Some(key) = key.to_str() else { continue };
+        let set_by_cargo_run = key.starts_with("CARGO_PKG_")
+            || matches!(
+                key,
+                "CARGO_MANIFEST_DIR"
+                    | "CARGO_MANIFEST_PATH"
+                    | "CARGO_MANIFEST_LINKS"
+                    | "CARGO_CRATE_NAME"
+                    | "CARGO_BIN_NAME"
+                    | "CARGO_PRIMARY_PACKAGE"
+                    | "CARGO_RUSTC_CURRENT_DIR"
+            );
+        if set_by_cargo_run {
+            cmd.env_remove(key);
+        }
+    }
+    cmd
 }
 
 fn run(mut cmd: Command) -> Result<()> {
