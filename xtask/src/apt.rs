@@ -68,40 +68,50 @@ pub fn installed(name: &str) -> bool {
         .unwrap_or(false)
 }
 
+/// `apt-get purge` `packages`.
+pub fn purge(packages: &[&str]) -> Result<()> {
+    eprintln!("xtask: purging {} with apt-get", packages.join(" "));
+    let mut args = vec!["purge", "-y", "-qq"];
+    args.extend_from_slice(packages);
+    apt_get(&args, packages, "")
+}
+
 /// `apt-get update` and `apt-get install` `packages`.
 pub fn install(packages: &[&str], hint: &str) -> Result<()> {
     eprintln!("xtask: installing {} with apt-get", packages.join(" "));
-    let sudo = !is_root();
-    let apt = |args: &[&str]| -> Result<()> {
-        let mut cmd = if sudo {
-            let mut c = Command::new("sudo");
-            c.arg("apt-get");
-            c
-        } else {
-            Command::new("apt-get")
-        };
-        cmd.args(args).env("DEBIAN_FRONTEND", "noninteractive");
-        let status = match cmd.status() {
-            Ok(status) => status,
-            Err(e) => bail!(
-                "could not run {} ({e}); install {} by hand{hint}",
-                crate::describe(&cmd),
-                packages.join(" ")
-            ),
-        };
-        if !status.success() {
-            bail!(
-                "{} failed ({status}); install {} by hand{hint}",
-                crate::describe(&cmd),
-                packages.join(" ")
-            );
-        }
-        Ok(())
-    };
-    apt(&["update", "-qq"])?;
+    apt_get(&["update", "-qq"], packages, hint)?;
     let mut args = vec!["install", "-y", "-qq", "--no-install-recommends"];
     args.extend_from_slice(packages);
-    apt(&args)
+    apt_get(&args, packages, hint)
+}
+
+/// Run `apt-get args` (through sudo when not root); on failure, say to
+/// install (or remove) `packages` by hand.
+fn apt_get(args: &[&str], packages: &[&str], hint: &str) -> Result<()> {
+    let mut cmd = if is_root() {
+        Command::new("apt-get")
+    } else {
+        let mut c = Command::new("sudo");
+        c.arg("apt-get");
+        c
+    };
+    cmd.args(args).env("DEBIAN_FRONTEND", "noninteractive");
+    let status = match cmd.status() {
+        Ok(status) => status,
+        Err(e) => bail!(
+            "could not run {} ({e}); handle {} by hand{hint}",
+            crate::describe(&cmd),
+            packages.join(" ")
+        ),
+    };
+    if !status.success() {
+        bail!(
+            "{} failed ({status}); handle {} by hand{hint}",
+            crate::describe(&cmd),
+            packages.join(" ")
+        );
+    }
+    Ok(())
 }
 
 fn is_root() -> bool {

@@ -8,6 +8,10 @@
 //!   tests drive (Python into `target/interop/venv`, JavaScript into
 //!   `target/interop/node`), then run the whole test suite.
 //!
+//! - `purge`: undo what the other tasks set up (the Debian packages they
+//!   install, and `target/`), to check the set-up the way a fresh machine
+//!   sees it.
+//!
 //! Every step is idempotent: run them as often as you like.
 
 mod apt;
@@ -48,8 +52,11 @@ fn run_task() -> Result<()> {
             interop::install(&root)?;
             test(&root, &args[1..])
         }
+        Some("purge") => purge(&root),
         _ => {
-            eprintln!("usage: cargo xtask <functions | demo [ARGS] | test [CARGO TEST ARGS]>");
+            eprintln!(
+                "usage: cargo xtask <functions | demo [ARGS] | test [CARGO TEST ARGS] | purge>"
+            );
             std::process::exit(2);
         }
     }
@@ -240,14 +247,37 @@ fn ensure_python3() -> Result<()> {
 
 /// What the host itself needs to build: rdkafka's `cmake-build` compiles
 /// the bundled librdkafka with cmake, against libcurl.
+const HOST_BUILD: [Requirement; 2] = [
+    Requirement::new("/usr/bin/cmake", "cmake"),
+    Requirement::new("/usr/bin/curl-config", "libcurl4-openssl-dev"),
+];
+
 fn ensure_host_build_deps() -> Result<()> {
-    apt::provide(
-        &[
-            Requirement::new("/usr/bin/cmake", "cmake"),
-            Requirement::new("/usr/bin/curl-config", "libcurl4-openssl-dev"),
-        ],
-        "",
-    )
+    apt::provide(&HOST_BUILD, "")
+}
+
+/// Purge the Debian packages the tasks install and remove `target/` (the
+/// functions, the host build, the venvs and node folders of the tests). The
+/// packages those pulled in as dependencies stay (`apt-get autoremove`
+/// takes them); rustup's toolchain and python3 are left alone, since the
+/// tasks only use them.
+fn purge(root: &Path) -> Result<()> {
+    let installed: Vec<&str> = toolchain::DEBIAN_RECIPE
+        .iter()
+        .chain(HOST_BUILD.iter())
+        .map(|r| r.package)
+        .filter(|p| apt::installed(p))
+        .collect();
+    if !installed.is_empty() {
+        apt::purge(&installed)?;
+    }
+    let target = root.join("target");
+    if target.exists() {
+        eprintln!("xtask: removing {}", target.display());
+        std::fs::remove_dir_all(&target)
+            .with_context(|| format!("removing {}", target.display()))?;
+    }
+    Ok(())
 }
 
 /// Test prerequisites of the Kafka bridge, installed when missing: a

@@ -18,7 +18,7 @@ const TARGET: &str = "wasm32-wasip1";
 /// What the Debian recipe runs or links with, and the package providing
 /// each. `rustc-web` only *recommends* `cargo-web` and `rust-web-llvm`, and
 /// apt runs without recommends, so every package is named here.
-const DEBIAN_RECIPE: [Requirement; 6] = [
+pub const DEBIAN_RECIPE: [Requirement; 6] = [
     Requirement::new("/usr/bin/rustc", "rustc-web"),
     Requirement::new("/usr/bin/cargo", "cargo-web"),
     Requirement::new(
