@@ -1,9 +1,20 @@
 #!/usr/bin/env bash
-# End-to-end HTTP benchmark: POST /functions/echo on a running Sluice host
-# against a native hyper server that decodes, echoes and encodes the same
-# CloudEvent (host/examples/native_echo.rs), at several concurrencies,
-# with wrk as the load generator. Everything runs on 127.0.0.1 and stops by
-# itself. Prints a Markdown table with the Sluice/native ratio.
+# End-to-end HTTP benchmark of one job, an echo of a binary-mode CloudEvent,
+# served three ways on 127.0.0.1, with wrk as the load generator:
+#
+# - native: a hyper server that decodes, echoes and encodes the CloudEvent
+#   with Sluice's binding, no wasm (host/examples/native_echo.rs): the
+#   baseline;
+# - `wasmtime serve` 48.0.8 running functions/http-echo (a wasi:http
+#   component doing the same job), pooling allocator on, a fresh instance per
+#   request (its default);
+# - Sluice: POST /functions/echo, a fresh instance per event, and the same
+#   function with `reuse`.
+#
+# Each concurrency runs ROUNDS rounds (default 3), the servers interleaved
+# within a round; the table shows medians. Everything stops by itself.
+# `wasmtime serve` is installed once into target/tools/wasmtime (a `cargo
+# install --locked` that takes about 16 minutes on 2 cores), then reused.
 #
 #   scripts/bench-http.sh [SECONDS_PER_RUN] [CONCURRENCIES...]
 set -euo pipefail
@@ -13,11 +24,19 @@ duration="${1:-5}"; shift || true
 concurrencies=("${@:-1 16 64}")
 # shellcheck disable=SC2206
 concurrencies=(${concurrencies[*]})
+rounds="${ROUNDS:-3}"
 
 if ! command -v wrk >/dev/null; then
   echo "installing wrk" >&2
   if [ "$(id -u)" = 0 ]; then apt-get update -qq && apt-get install -y -qq wrk >/dev/null
   else sudo apt-get update -qq && sudo apt-get install -y -qq wrk >/dev/null; fi
+fi
+
+wasmtime_version=48.0.8
+wasmtime="$PWD/target/tools/wasmtime/bin/wasmtime"
+if ! "$wasmtime" --version 2>/dev/null | grep -q "$wasmtime_version"; then
+  echo "installing wasmtime-cli $wasmtime_version into target/tools/wasmtime (once; about 16 minutes on 2 cores)" >&2
+  cargo install --locked --quiet "wasmtime-cli@$wasmtime_version" --root target/tools/wasmtime
 fi
 
 cargo xtask functions >/dev/null
@@ -51,7 +70,9 @@ LUA
 RUST_LOG=warn target/release/sluice serve --listen 127.0.0.1:19090 --data-dir "$work/data" \
   --config "$work/sluice.toml" >/dev/null & pids+=($!)
 target/release/examples/native_echo 127.0.0.1:19091 2>/dev/null & pids+=($!)
-for port in 19090 19091; do
+"$wasmtime" serve -O pooling-allocator=y --addr 127.0.0.1:19092 \
+  target/functions/http-echo.wasm 2>/dev/null & pids+=($!)
+for port in 19090 19091 19092; do
   for _ in $(seq 1 200); do
     (echo >/dev/tcp/127.0.0.1/$port) 2>/dev/null && break
     sleep 0.05
@@ -62,6 +83,7 @@ done
 cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
 sluice_pid="${pids[0]}"
 native_pid="${pids[1]}"
+wasmtime_pid="${pids[2]}"
 
 # wrk prints "Requests/sec: N" and, with --latency, "50% 1.23ms" lines.
 # The server's CPU time per request comes from /proc/PID/stat around the run.
@@ -81,16 +103,28 @@ run() { # url concurrency server-pid -> "rps p50 p99 cpu-us-per-request"
   echo "$rps $p50 $p99 $cpu"
 }
 
+# The median of the numbers on stdin.
+median() { sort -g | awk '{ v[NR] = $1 } END { print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", a / b }'; }
+
 echo
-echo "### HTTP end to end: POST /functions/echo (wrk, ${duration}s per run, 2 cores shared with the load generator)"
+echo "### HTTP end to end: an echo of one CloudEvent (wrk, $rounds rounds of ${duration}s, medians; 2 cores shared with the load generator)"
 echo
-echo "| concurrency | native events/s (baseline) | native p50 / p99 | Sluice events/s | Sluice p50 / p99 | Sluice / native | Sluice with \`reuse\` events/s | reuse / native | server CPU µs per request: native / Sluice / reuse |"
-echo "|---|---|---|---|---|---|---|---|---|"
+echo "| concurrency | native events/s (baseline) | \`wasmtime serve\` events/s | Sluice events/s | Sluice with \`reuse\` events/s | Sluice / native | Sluice / \`wasmtime serve\` | reuse / native | p50 / p99: native, \`wasmtime serve\`, Sluice | server CPU µs per request: native / \`wasmtime serve\` / Sluice / reuse |"
+echo "|---|---|---|---|---|---|---|---|---|---|"
 for c in "${concurrencies[@]}"; do
-  read -r nrps np50 np99 ncpu < <(run "http://127.0.0.1:19091/" "$c" "$native_pid")
-  read -r srps sp50 sp99 scpu < <(run "http://127.0.0.1:19090/functions/echo" "$c" "$sluice_pid")
-  read -r rrps _ _ rcpu < <(run "http://127.0.0.1:19090/functions/echo-reuse" "$c" "$sluice_pid")
-  ratio="$(awk -v a="$srps" -v b="$nrps" 'BEGIN { printf "%.2f", a / b }')"
-  rratio="$(awk -v a="$rrps" -v b="$nrps" 'BEGIN { printf "%.2f", a / b }')"
-  echo "| $c | $nrps | $np50 / $np99 | $srps | $sp50 / $sp99 | $ratio | $rrps | $rratio | $ncpu / $scpu / $rcpu |"
+  : > "$work/rounds"
+  for _ in $(seq 1 "$rounds"); do
+    {
+      echo "native $(run "http://127.0.0.1:19091/" "$c" "$native_pid")"
+      echo "wasmtime $(run "http://127.0.0.1:19092/" "$c" "$wasmtime_pid")"
+      echo "sluice $(run "http://127.0.0.1:19090/functions/echo" "$c" "$sluice_pid")"
+      echo "reuse $(run "http://127.0.0.1:19090/functions/echo-reuse" "$c" "$sluice_pid")"
+    } >> "$work/rounds"
+  done
+  col() { awk -v s="$1" -v f="$2" '$1 == s { print $f }' "$work/rounds" | median; }
+  # p50/p99 as wrk prints them (with units): those of the median round by events/s.
+  lat() { awk -v s="$1" '$1 == s { print $2, $3 "/" $4 }' "$work/rounds" | sort -g | awk -v n="$rounds" 'NR == int((n + 1) / 2) { print $2 }'; }
+  n="$(col native 2)"; w="$(col wasmtime 2)"; s="$(col sluice 2)"; r="$(col reuse 2)"
+  echo "| $c | $n | $w | $s | $r | **$(ratio "$s" "$n")** | **$(ratio "$s" "$w")** | $(ratio "$r" "$n") | $(lat native), $(lat wasmtime), $(lat sluice) | $(col native 5) / $(col wasmtime 5) / $(col sluice 5) / $(col reuse 5) |"
 done

@@ -121,20 +121,40 @@ fn function_crates(functions: &Path) -> Result<Vec<String>> {
     Ok(names)
 }
 
-/// Wrap a wasm32-wasip1 core module into a component with the WASI
-/// preview1 reactor adapter (the module exports functions, not `_start`).
+/// Wrap a wasm32-wasip1 core module into a component with a WASI preview1
+/// adapter: the proxy adapter for a `wasi:http` handler (a module that
+/// exports `wasi:http/incoming-handler`, served by `wasmtime serve` in the
+/// HTTP bench), the reactor adapter for everything else (Sluice's worlds
+/// export functions, not `_start`).
 fn componentize(module: &[u8]) -> Result<Vec<u8>> {
     use wasi_preview1_component_adapter_provider::{
-        WASI_SNAPSHOT_PREVIEW1_ADAPTER_NAME, WASI_SNAPSHOT_PREVIEW1_REACTOR_ADAPTER,
+        WASI_SNAPSHOT_PREVIEW1_ADAPTER_NAME, WASI_SNAPSHOT_PREVIEW1_PROXY_ADAPTER,
+        WASI_SNAPSHOT_PREVIEW1_REACTOR_ADAPTER,
+    };
+    let adapter = if exports_http_handler(module)? {
+        WASI_SNAPSHOT_PREVIEW1_PROXY_ADAPTER
+    } else {
+        WASI_SNAPSHOT_PREVIEW1_REACTOR_ADAPTER
     };
     wit_component::ComponentEncoder::default()
         .validate(true)
         .module(module)?
-        .adapter(
-            WASI_SNAPSHOT_PREVIEW1_ADAPTER_NAME,
-            WASI_SNAPSHOT_PREVIEW1_REACTOR_ADAPTER,
-        )?
+        .adapter(WASI_SNAPSHOT_PREVIEW1_ADAPTER_NAME, adapter)?
         .encode()
+}
+
+/// Whether the core module exports `wasi:http/incoming-handler`'s `handle`.
+fn exports_http_handler(module: &[u8]) -> Result<bool> {
+    for payload in wasmparser::Parser::new(0).parse_all(module) {
+        if let wasmparser::Payload::ExportSection(exports) = payload? {
+            for export in exports {
+                if export?.name.starts_with("wasi:http/incoming-handler@") {
+                    return Ok(true);
+                }
+            }
+        }
+    }
+    Ok(false)
 }
 
 /// The cargo that runs this xtask, so nested builds use the same toolchain.
