@@ -1,14 +1,21 @@
-//! Outbound HTTP for source functions: `wasi:http/outgoing-handler`,
-//! allowed only to the hosts the binding lists (like Spin's
-//! `allowed_outbound_hosts`). A refused request fails inside the guest with
-//! `error-code.http-request-denied`; the host logs and counts it.
+//! The outbound HTTP capability (source functions only):
+//! `wasi:http/outgoing-handler`, allowed only to the hosts the binding
+//! lists (like Spin's `allowed_outbound_hosts`). A refused request fails
+//! inside the guest with `error-code.http-request-denied`; the host logs
+//! and counts it.
 
 use std::future::Future;
 use std::sync::Arc;
 
-use wasmtime_wasi_http::{RequestOptions, WasiBody, WasiHttpHooks};
+use wasmtime::component::Linker;
+use wasmtime_wasi_http::{RequestOptions, WasiBody, WasiHttpCtx, WasiHttpHooks, WasiHttpView};
 
 use crate::metrics::SourceMetrics;
+
+/// An `allowed_outbound_hosts` entry that is not `*`, `host` or `host:port`.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("`{0}` is not `*`, `host` or `host:port`")]
+pub struct BadEntry(pub String);
 
 /// Hosts a source function may reach.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -16,18 +23,26 @@ pub struct AllowList {
     entries: Vec<Entry>,
 }
 
+/// One parsed entry of an [`AllowList`].
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub(super) enum Entry {
+pub enum Entry {
+    /// `*`: every host.
     Any,
-    Host { host: String, port: Option<u16> },
+    /// One host, on one port or any.
+    Host {
+        /// Lower-case host name or address.
+        host: String,
+        /// The port, when the entry names one.
+        port: Option<u16>,
+    },
 }
 
 impl AllowList {
     /// Parse the binding's list.
     ///
     /// # Errors
-    /// A message naming the bad entry.
-    pub fn new(entries: &[String]) -> Result<Self, String> {
+    /// The first bad entry.
+    pub fn new(entries: &[String]) -> Result<Self, BadEntry> {
         Ok(Self {
             entries: entries
                 .iter()
@@ -38,18 +53,19 @@ impl AllowList {
 
     /// Parse one entry: `*`, `host` or `host:port` (a scheme prefix such as
     /// `https://` is accepted and ignored).
-    pub(super) fn parse_entry(entry: &str) -> Result<Entry, String> {
+    ///
+    /// # Errors
+    /// When `entry` is none of these.
+    pub fn parse_entry(entry: &str) -> Result<Entry, BadEntry> {
         let e = entry.trim();
         if e == "*" {
             return Ok(Entry::Any);
         }
         let e = e.split_once("://").map_or(e, |(_, rest)| rest);
         let e = e.trim_end_matches('/');
-        let authority: http::uri::Authority = e
-            .parse()
-            .map_err(|_| format!("`{entry}` is not `*`, `host` or `host:port`"))?;
+        let authority: http::uri::Authority = e.parse().map_err(|_| BadEntry(entry.to_owned()))?;
         if authority.host().is_empty() || e.contains('@') {
-            return Err(format!("`{entry}` is not `*`, `host` or `host:port`"));
+            return Err(BadEntry(entry.to_owned()));
         }
         Ok(Entry::Host {
             host: authority.host().to_ascii_lowercase(),
@@ -67,15 +83,64 @@ impl AllowList {
     }
 }
 
-/// The `wasi:http` hooks of one run: checks each request against the
-/// allow-list before the default client sends it.
+/// What one function may reach, and where its refusals are counted;
+/// shared by all its instances.
+#[derive(Clone)]
 pub struct OutboundPolicy {
-    /// The source's name, for logs and metrics.
+    /// The function's name (the source's), for logs and metrics.
     pub source: Arc<str>,
     /// What is allowed.
     pub allowed: Arc<AllowList>,
-    /// Where refusals are counted.
-    pub metrics: SourceMetrics,
+    /// Where refusals are counted (`None`: not counted).
+    pub metrics: Option<SourceMetrics>,
+}
+
+impl OutboundPolicy {
+    /// A policy that refuses every request.
+    pub fn deny_all() -> Self {
+        Self {
+            source: Arc::from(""),
+            allowed: Arc::new(AllowList::default()),
+            metrics: None,
+        }
+    }
+}
+
+/// The `wasi:http` state of one instance: its context and the policy its
+/// requests are checked against.
+pub struct HttpState {
+    ctx: WasiHttpCtx,
+    hooks: OutboundPolicy,
+}
+
+impl HttpState {
+    /// A fresh state under `policy`.
+    pub fn new(policy: OutboundPolicy) -> Self {
+        Self {
+            ctx: WasiHttpCtx::new(),
+            hooks: policy,
+        }
+    }
+
+    /// The view `wasi:http`'s host functions use.
+    pub fn view<'a>(
+        &'a mut self,
+        table: &'a mut wasmtime::component::ResourceTable,
+    ) -> wasmtime_wasi_http::WasiHttpCtxView<'a> {
+        wasmtime_wasi_http::WasiHttpCtxView {
+            ctx: &mut self.ctx,
+            table,
+            hooks: &mut self.hooks,
+        }
+    }
+}
+
+/// Link `wasi:http/outgoing-handler` and `wasi:http/types` (async).
+///
+/// # Errors
+/// When the linker already defines them.
+pub fn add_to_linker<T: WasiHttpView + 'static>(linker: &mut Linker<T>) -> wasmtime::Result<()> {
+    wasmtime_wasi_http::p2::add_only_http_to_linker_async(linker)
 }
 
 type SendResult = wasmtime_wasi_http::Result<(
@@ -98,7 +163,9 @@ impl WasiHttpHooks for OutboundPolicy {
         });
         if !self.allowed.allows(&host, port) {
             tracing::warn!(source = %self.source, %host, port, uri = %uri, "outbound request refused: host not in allowed_outbound_hosts");
-            self.metrics.outbound_denied(&self.source);
+            if let Some(m) = &self.metrics {
+                m.outbound_denied(&self.source);
+            }
             return Box::new(async { Err(wasmtime_wasi_http::Error::HttpRequestDenied) });
         }
         tracing::debug!(source = %self.source, uri = %uri, "outbound request");
