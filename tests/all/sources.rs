@@ -732,6 +732,50 @@ async fn a_source_deadline_counts_cpu_time_not_time_waiting_on_outbound_http() {
 }
 
 #[tokio::test]
+async fn a_source_past_its_memory_cap_is_stopped_as_oom_and_the_host_goes_on() {
+    let mut sink = Sink::start().await;
+    let (host, _dir) = host_with(&format!(
+        r#"
+        [sources.hog]
+        kind = "function"
+        path = "{src}"
+        schedule = "* * * * * *"
+        memory_mib = 16
+        sink = "{sink}"
+        config = {{ mode = "hog" }}
+
+        [sources.ticks]
+        kind = "function"
+        path = "{src}"
+        schedule = "* * * * * *"
+        sink = "{sink}"
+        "#,
+        src = function("test-source").display(),
+        sink = sink.url(),
+    ))
+    .await;
+    let failed = host
+        .wait_for_log("the hog's failed run", |v| {
+            v["fields"]["message"]
+                .as_str()
+                .is_some_and(|m| m.contains("source run failed"))
+                && v["fields"]["source"] == "hog"
+        })
+        .await;
+    assert_eq!(failed["fields"]["kind"], "oom", "{failed}");
+    assert!(
+        host.metric_sum(
+            "sluice_invocation_errors_total",
+            &[("function", "source:hog"), ("kind", "oom")]
+        )
+        .await
+            >= 1.0
+    );
+    // The other source is not affected.
+    next_of(&mut sink, "com.example.source.tick").await;
+}
+
+#[tokio::test]
 async fn sigterm_stops_running_sources_first_then_drains_and_exits_cleanly() {
     let mut sink = Sink::start().await;
     let (host, _dir) = host_with(&format!(
