@@ -258,3 +258,34 @@ impl Drop for LineWriter {
         self.emit();
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn records_over_the_invocation_budget_are_dropped_and_counted() {
+        let log = GuestLog::new(Arc::from("f"), function_budget());
+        log.begin("e1");
+        for i in 0..MAX_RECORDS_PER_INVOCATION + 5 {
+            log.record(Level::Info, &format!("line {i}"));
+        }
+        assert_eq!(log.dropped(), 5);
+        // The next invocation starts with a fresh count.
+        log.begin("e2");
+        log.record(Level::Info, "again");
+        assert_eq!(log.dropped(), 0);
+    }
+
+    #[test]
+    fn the_stderr_tail_keeps_the_last_lines_for_a_trap_message() {
+        let log = GuestLog::new(Arc::from("f"), function_budget());
+        log.begin("e");
+        for line in ["a", "b", "c", "panicked at x"] {
+            log.line(true, line);
+        }
+        assert_eq!(log.stderr_tail(), "b | c | panicked at x");
+        log.begin("next");
+        assert_eq!(log.stderr_tail(), "");
+    }
+}

@@ -199,4 +199,31 @@ mod tests {
             .allows("h", 1));
         assert!(AllowList::new(&["a b".into()]).is_err());
     }
+
+    #[tokio::test]
+    async fn a_request_outside_the_list_is_refused_before_it_is_sent() {
+        use http_body_util::{BodyExt, Empty};
+        let mut policy = OutboundPolicy {
+            source: Arc::from("s"),
+            allowed: Arc::new(AllowList::new(&["127.0.0.1:1".into()]).unwrap()),
+            metrics: None,
+        };
+        // Port 2 is not allowed; nothing listens there either, so only a
+        // refusal before sending can answer `HttpRequestDenied`.
+        let body = Empty::new()
+            .map_err(|e: std::convert::Infallible| match e {})
+            .boxed_unsync();
+        let request = http::Request::get("http://127.0.0.1:2/")
+            .body(body)
+            .unwrap();
+        let sent = policy.send_request(request, None, Box::new(async { Ok(()) }));
+        let result = Box::into_pin(sent).await;
+        assert!(
+            matches!(result, Err(wasmtime_wasi_http::Error::HttpRequestDenied)),
+            "{:?}",
+            result.err()
+        );
+        // A policy for guests that were given none refuses everything.
+        assert!(!OutboundPolicy::deny_all().allowed.allows("127.0.0.1", 1));
+    }
 }

@@ -55,3 +55,19 @@ impl WasiState {
 pub fn add_to_linker<T: WasiView + 'static>(linker: &mut Linker<T>) -> wasmtime::Result<()> {
     wasmtime_wasi::p2::add_to_linker_async(linker)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::runtime::host::log::function_budget;
+
+    #[test]
+    fn the_context_is_built_on_first_use_only() {
+        let log = GuestLog::new(Arc::from("f"), function_budget());
+        let mut wasi = WasiState::new(Arc::from([("K".to_owned(), "v".to_owned())]));
+        let mut table = ResourceTable::new();
+        assert!(wasi.ctx.is_none());
+        wasi.view(&mut table, &log);
+        assert!(wasi.ctx.is_some());
+    }
+}
