@@ -195,13 +195,11 @@ impl App {
             durable,
             kafka_broker,
         });
-        if app.durable.is_some() {
-            let replaying = app.clone();
-            tokio::spawn(async move {
-                if let Some(d) = &replaying.durable {
-                    d.replay(&replaying.dispatcher).await;
-                }
-            });
+        // The replay holds what it uses, not the app, so the app (and its
+        // Kafka clients) is released only where `serve` releases it.
+        if let Some(d) = app.durable.clone() {
+            let dispatcher = app.dispatcher.clone();
+            tokio::spawn(async move { d.replay(&dispatcher).await });
         }
         Ok(app)
     }
