@@ -13,7 +13,7 @@ use crate::metrics::Metrics;
 use crate::registry::{FunctionStore, ObjectStore};
 use crate::routing::{Routes, Table};
 use crate::runtime::Runtime;
-use crate::sources::{PreparedSources, Sources};
+use crate::sources::{PreparedSources, SourceContext, Sources};
 
 /// Most deliveries running at once before the ingress waits.
 const MAX_IN_FLIGHT: usize = 4096;
@@ -81,18 +81,20 @@ pub struct App {
     /// Durable copies of the routing objects.
     pub stores: Stores,
     /// Runs deliveries.
-    pub dispatcher: Dispatcher,
+    pub dispatcher: Arc<Dispatcher>,
     /// Ingress limits.
     pub ingress: IngressConfig,
     /// Every metric, for `GET /metrics`.
     pub metrics: Metrics,
-    /// The running event sources (stopped when the app is dropped).
+    /// The running event sources: ping sources, source functions, Kafka
+    /// sources and the Kafka broker's consumer (signalled to stop when the
+    /// app is dropped; [`Sources::stop`] stops them and waits).
     pub sources: Sources,
     /// The sources as the config file declares them (read-only at
     /// `GET /admin/v1/sources`).
     pub source_specs: std::collections::BTreeMap<crate::registry::Name, crate::sources::SourceSpec>,
     /// The durable ingress log (`None` when `[durability] enabled = false`).
-    pub durable: Option<DurableIngress>,
+    pub durable: Option<Arc<DurableIngress>>,
     /// Kafka as the broker (`[kafka.broker]`): `POST /` produces to it.
     pub kafka_broker: Option<crate::kafka::KafkaBroker>,
 }
@@ -147,7 +149,7 @@ impl App {
             tracing::warn!("{e}; its events will fail until the function is deployed");
         }
         let routes = Arc::new(Routes::new(table));
-        let dispatcher = Dispatcher::new(
+        let dispatcher = Arc::new(Dispatcher::new(
             runtime.clone(),
             routes.clone(),
             crate::kafka::KafkaSinks::new(&config.kafka, &metrics.kafka)
@@ -155,24 +157,32 @@ impl App {
             metrics.delivery.clone(),
             metrics.routing.clone(),
             MAX_IN_FLIGHT,
-        );
-        let sources = PreparedSources::prepare(
-            &config.sources,
-            &runtime,
-            metrics.sources.clone(),
-            &data_dir,
-        )
-        .await?;
+        ));
+        let prepared =
+            PreparedSources::prepare(&config.sources, &runtime, &metrics.sources, &data_dir)
+                .await?;
         let durable = if config.durability.enabled {
-            Some(
+            Some(Arc::new(
                 DurableIngress::open(&data_dir, &config.durability, metrics.durable.clone())
                     .context("opening the durable log")?,
-            )
+            ))
         } else {
             None
         };
         let kafka_broker = crate::kafka::KafkaBroker::new(&config.kafka, &metrics.kafka)
             .context("creating the kafka broker producer")?;
+        let kafka_sources =
+            crate::kafka::source::prepare(&config.kafka).context("starting kafka sources")?;
+        // Sources get the way into routing, not the app.
+        let sources = Sources::new(SourceContext::new(
+            dispatcher.clone(),
+            durable.clone(),
+            metrics.clone(),
+        ));
+        sources.start(prepared);
+        for k in kafka_sources {
+            sources.spawn(k);
+        }
         let app = Arc::new(Self {
             runtime,
             routes,
@@ -180,20 +190,16 @@ impl App {
             dispatcher,
             ingress: config.ingress,
             metrics,
-            sources: Sources::none(),
+            sources,
             source_specs: config.sources.clone(),
             durable,
             kafka_broker,
         });
-        app.sources.start(sources, Arc::downgrade(&app));
-        crate::kafka::source::start(&app, &config.kafka).context("starting kafka sources")?;
-        if app.durable.is_some() {
-            let replaying = app.clone();
-            tokio::spawn(async move {
-                if let Some(d) = &replaying.durable {
-                    d.replay(&replaying.dispatcher).await;
-                }
-            });
+        // The replay holds what it uses, not the app, so the app (and its
+        // Kafka clients) is released only where `serve` releases it.
+        if let Some(d) = app.durable.clone() {
+            let dispatcher = app.dispatcher.clone();
+            tokio::spawn(async move { d.replay(&dispatcher).await });
         }
         Ok(app)
     }

@@ -602,6 +602,241 @@ async fn a_source_past_its_deadline_is_stopped_and_runs_again_at_its_next_tick()
     next_of(&mut sink, "com.example.source.tick").await;
 }
 
+#[tokio::test]
+async fn a_source_function_uses_its_precompiled_artifact_on_its_second_start() {
+    let mut sink = Sink::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("sluice.toml");
+    std::fs::write(
+        &config,
+        format!(
+            r#"
+            [sources.ticks]
+            kind = "function"
+            path = "{}"
+            schedule = "* * * * * *"
+            sink = "{}"
+            config = {{ mode = "emit", count = "1" }}
+            "#,
+            function("test-source").display(),
+            sink.url()
+        ),
+    )
+    .unwrap();
+    let data = dir.path().join("data");
+    let compiles = [("function", "source:ticks")];
+
+    // First start: no artifact yet, so the runtime compiles and caches one.
+    let host = Host::start_with(&data, Some(&config), &[]).await;
+    host.wait_for_log("the compile", |v| {
+        v["fields"]["message"]
+            .as_str()
+            .is_some_and(|m| m.starts_with("source function compiled"))
+            && v["fields"]["source"] == "ticks"
+    })
+    .await;
+    next_of(&mut sink, "com.example.source.tick").await;
+    assert_eq!(
+        host.metric_sum("sluice_artifact_compiles_total", &compiles)
+            .await,
+        1.0
+    );
+    // Its runs are the runtime's invocations, under the source's label.
+    assert!(
+        host.metric_sum("sluice_invocations_total", &compiles).await >= 1.0,
+        "source runs are not counted as invocations"
+    );
+    host.stop();
+    let artifacts: Vec<_> = std::fs::read_dir(data.join("sources").join("artifacts"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    assert_eq!(artifacts.len(), 1, "{artifacts:?}");
+    assert!(
+        artifacts[0].extension().is_some_and(|e| e == "cwasm"),
+        "{artifacts:?}"
+    );
+
+    // Second start: the same bytes on the same engine load the artifact.
+    let host = Host::start_with(&data, Some(&config), &[]).await;
+    host.wait_for_log("the artifact load", |v| {
+        v["fields"]["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("loaded from its precompiled artifact"))
+            && v["fields"]["source"] == "ticks"
+    })
+    .await;
+    next_of(&mut sink, "com.example.source.tick").await;
+    assert_eq!(
+        host.metric_sum("sluice_artifact_compiles_total", &compiles)
+            .await,
+        0.0,
+        "the second start compiled again"
+    );
+    assert!(host.logs_with("source function compiled").is_empty());
+}
+
+#[tokio::test]
+async fn a_source_deadline_counts_cpu_time_not_time_waiting_on_outbound_http() {
+    // An API that takes four times the source's deadline to answer.
+    let slow = crate::harness::serve_in_background(axum::Router::new().fallback(|| async {
+        tokio::time::sleep(Duration::from_millis(800)).await;
+        "slow answer"
+    }));
+    let mut sink = Sink::start().await;
+    let (host, _dir) = host_with(&format!(
+        r#"
+        [sources.waiting]
+        kind = "function"
+        path = "{src}"
+        schedule = "* * * * * *"
+        timeout = "200ms"
+        sink = "{sink}"
+        config = {{ mode = "fetch", url = "http://{slow}/rates" }}
+        allowed_outbound_hosts = ["{slow}"]
+
+        [sources.spinning]
+        kind = "function"
+        path = "{src}"
+        schedule = "* * * * * *"
+        timeout = "200ms"
+        sink = "{sink}"
+        config = {{ mode = "spin-odd" }}
+        "#,
+        src = function("test-source").display(),
+        sink = sink.url(),
+    ))
+    .await;
+    // Waiting 800 ms on the request is not running: the run completes.
+    let fetched = next_of(&mut sink, "com.example.source.fetched").await;
+    assert_eq!(fetched.header("ce-source"), Some("/sluice/sources/waiting"));
+    assert_eq!(&fetched.body[..], b"slow answer");
+    // Spinning is: that run is stopped at its deadline.
+    let failed = host
+        .wait_for_log("the spinning run's timeout", |v| {
+            v["fields"]["message"]
+                .as_str()
+                .is_some_and(|m| m.contains("source run failed"))
+                && v["fields"]["source"] == "spinning"
+        })
+        .await;
+    assert_eq!(failed["fields"]["kind"], "timeout", "{failed}");
+    assert_eq!(
+        host.metric_sum(
+            "sluice_invocation_errors_total",
+            &[("function", "source:waiting")]
+        )
+        .await,
+        0.0
+    );
+}
+
+#[tokio::test]
+async fn a_source_past_its_memory_cap_is_stopped_as_oom_and_the_host_goes_on() {
+    let mut sink = Sink::start().await;
+    let (host, _dir) = host_with(&format!(
+        r#"
+        [sources.hog]
+        kind = "function"
+        path = "{src}"
+        schedule = "* * * * * *"
+        memory_mib = 16
+        sink = "{sink}"
+        config = {{ mode = "hog" }}
+
+        [sources.ticks]
+        kind = "function"
+        path = "{src}"
+        schedule = "* * * * * *"
+        sink = "{sink}"
+        "#,
+        src = function("test-source").display(),
+        sink = sink.url(),
+    ))
+    .await;
+    let failed = host
+        .wait_for_log("the hog's failed run", |v| {
+            v["fields"]["message"]
+                .as_str()
+                .is_some_and(|m| m.contains("source run failed"))
+                && v["fields"]["source"] == "hog"
+        })
+        .await;
+    assert_eq!(failed["fields"]["kind"], "oom", "{failed}");
+    assert!(
+        host.metric_sum(
+            "sluice_invocation_errors_total",
+            &[("function", "source:hog"), ("kind", "oom")]
+        )
+        .await
+            >= 1.0
+    );
+    // The other source is not affected.
+    next_of(&mut sink, "com.example.source.tick").await;
+}
+
+#[tokio::test]
+async fn sigterm_stops_running_sources_first_then_drains_and_exits_cleanly() {
+    let mut sink = Sink::start().await;
+    let (host, _dir) = host_with(&format!(
+        r#"
+        [functions.echo]
+        path = "{echo}"
+
+        [sources.beat]
+        kind = "ping"
+        schedule = "* * * * * *"
+        data = "tick"
+        sink = "broker"
+
+        [sources.ticks]
+        kind = "function"
+        path = "{src}"
+        schedule = "* * * * * *"
+        sink = "{sink}"
+
+        [triggers.pings]
+        filter = {{ type = "dev.sluice.sources.ping" }}
+        function = "echo"
+        sink = "{sink}"
+        "#,
+        echo = function("echo").display(),
+        src = function("test-source").display(),
+        sink = sink.url(),
+    ))
+    .await;
+    next_of(&mut sink, "dev.sluice.sources.ping.echoed").await;
+    next_of(&mut sink, "com.example.source.tick").await;
+    let logs = host.logs.clone();
+    let status = host.stop();
+    assert!(status.success(), "{status}");
+    // The log is read on a thread of its own: wait for its end.
+    let deadline = Instant::now() + WAIT;
+    let position = |message: &str| {
+        logs.lock()
+            .unwrap()
+            .iter()
+            .position(|v| v["fields"]["message"] == message)
+    };
+    while position("stopped").is_none() {
+        assert!(Instant::now() < deadline, "no `stopped` record");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let sources = position("sources stopped").expect("sources stopped");
+    let drained = position("deliveries drained").expect("deliveries drained");
+    assert!(
+        sources < drained,
+        "deliveries drained before the sources stopped"
+    );
+    // Every source ended on the signal, none had to be dropped.
+    assert!(
+        !logs.lock().unwrap().iter().any(|v| v["fields"]["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("still busy"))),
+        "a source had to be dropped"
+    );
+}
+
 /// A stand-in API script from `examples/`, on a free loopback port.
 struct StandIn {
     child: Child,

@@ -7,7 +7,9 @@
 //! - `trap-odd`: trap on odd runs (counted from the wall clock's seconds),
 //!   emit `com.example.source.tick` on even ones;
 //! - `spin-odd`: the same, but spin forever (until the CPU deadline) instead
-//!   of trapping.
+//!   of trapping;
+//! - `hog`: allocate (and touch) memory without bound, until the host's
+//!   memory cap stops the run.
 
 use sluice_guest::source::{http, Context, Output};
 use sluice_guest::{source, Error, Event};
@@ -57,6 +59,13 @@ fn run(cx: Context) -> Result<Output, Error> {
                 panic!("odd second {secs}: trapping on purpose");
             }
             vec![tick(0)?]
+        }
+        "hog" => {
+            let mut hoard: Vec<Vec<u8>> = Vec::new();
+            loop {
+                hoard.push(vec![0xA5; 1 << 20]);
+                std::hint::black_box(&hoard);
+            }
         }
         other => return Err(Error::new(format!("unknown mode `{other}`"))),
     };

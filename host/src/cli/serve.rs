@@ -8,7 +8,8 @@ use crate::app::App;
 use crate::config::Config;
 
 /// Load the config, build the host, listen, and serve until Ctrl-C or
-/// SIGTERM; then finish running deliveries and exit.
+/// SIGTERM; then stop the sources, finish running deliveries, release the
+/// clients, and return.
 pub async fn run(args: ServeArgs) -> Result<()> {
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
     let ansi = std::io::IsTerminal::is_terminal(&std::io::stdout());
@@ -35,25 +36,27 @@ pub async fn run(args: ServeArgs) -> Result<()> {
         .with_context(|| format!("listening on {}", args.listen))?;
     let addr = listener.local_addr()?;
     tracing::info!(%addr, data_dir = %args.data_dir.display(), "sluice is serving");
-    crate::ingress::serve(app, listener, shutdown)
+    // Sources stop first (no new events), then the ingress stops and
+    // drains the deliveries.
+    let stopping = app.clone();
+    let shutdown = async move {
+        shutdown.await;
+        stopping.sources.stop().await;
+    };
+    crate::ingress::serve(app.clone(), listener, shutdown)
         .await
         .context("serving")?;
-    tracing::info!("stopped");
     // Everything durable is closed. What is left is dropping clients, and a
-    // Kafka client's close waits for a broker that may be gone: bound it.
-    std::thread::spawn(|| {
-        std::thread::sleep(TEARDOWN_LIMIT);
-        tracing::warn!(
-            "releasing clients took over {TEARDOWN_LIMIT:?} (an unreachable Kafka broker?); exiting"
-        );
-        std::process::exit(0);
-    });
+    // Kafka producer's close waits for a broker that may be gone: drop them
+    // on a thread of their own, and stop waiting after a bound.
+    crate::kafka::release::release("the host's clients", app, TEARDOWN_LIMIT).await;
+    tracing::info!("stopped");
     Ok(())
 }
 
 /// Longest the process waits, after it stopped serving, for its clients
-/// (Kafka consumers and producers) to close.
-const TEARDOWN_LIMIT: std::time::Duration = std::time::Duration::from_secs(5);
+/// (Kafka producers) to close.
+const TEARDOWN_LIMIT: std::time::Duration = std::time::Duration::from_secs(2);
 
 /// A future that completes on Ctrl-C (SIGINT) or SIGTERM. On Unix the
 /// handlers are installed now, when this is called, not when the future is

@@ -5,6 +5,7 @@
 pub mod binding;
 mod broker;
 mod config;
+pub mod release;
 mod sink;
 pub mod source;
 

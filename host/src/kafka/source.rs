@@ -6,7 +6,6 @@
 //! before that re-delivers the record instead of losing it.
 
 use std::collections::BTreeMap;
-use std::sync::Arc;
 use std::time::Duration;
 
 use rdkafka::consumer::{CommitMode, Consumer, StreamConsumer};
@@ -15,21 +14,42 @@ use rdkafka::ClientConfig;
 
 use super::binding::{from_record, Origin, Record};
 use super::config::{KafkaConfig, KafkaSourceConfig};
-use crate::app::App;
+use super::release::Detached;
 use crate::event::Event;
 use crate::registry::Name;
+use crate::sources::{Source, SourceContext};
 
-/// Start one task per declared source. They run until the process exits.
+/// Longest a stopping source waits for its consumer to close (leave the
+/// group, commit stored offsets) before it lets the close finish in the
+/// background.
+pub const CLOSE_LIMIT: Duration = Duration::from_secs(2);
+
+/// One consumer-group member: a `[kafka.sources.NAME]` source, or the
+/// consumer of `[kafka.broker]`'s topic.
+pub struct KafkaSource {
+    name: Name,
+    consumer: Detached<StreamConsumer>,
+    ordered: bool,
+}
+
+/// Build and subscribe one consumer per declared source, and one for the
+/// broker's topic when Kafka is the broker. Start them with
+/// `Sources::spawn`.
 ///
 /// # Errors
 /// When librdkafka refuses a source's configuration or subscription.
-pub fn start(app: &Arc<App>, config: &KafkaConfig) -> Result<(), rdkafka::error::KafkaError> {
+pub fn prepare(config: &KafkaConfig) -> Result<Vec<KafkaSource>, rdkafka::error::KafkaError> {
+    let mut sources = Vec::new();
     for (name, source) in &config.sources {
         let consumer = consumer(config, source)?;
         let topics: Vec<&str> = source.topics.iter().map(String::as_str).collect();
         consumer.subscribe(&topics)?;
         tracing::info!(source = %name, topics = ?source.topics, group = %source.group, "kafka source started");
-        tokio::spawn(run(app.clone(), name.clone(), consumer, source.ordered));
+        sources.push(KafkaSource {
+            name: name.clone(),
+            consumer: Detached::new(consumer),
+            ordered: source.ordered,
+        });
     }
     if let Some(broker) = &config.broker {
         let source = KafkaSourceConfig {
@@ -43,9 +63,13 @@ pub fn start(app: &Arc<App>, config: &KafkaConfig) -> Result<(), rdkafka::error:
         consumer.subscribe(&[broker.topic.as_str()])?;
         tracing::info!(topic = %broker.topic, group = %broker.group, "kafka broker mode: consuming");
         let name: Name = "kafka-broker".parse().unwrap_or_else(|_| unreachable!());
-        tokio::spawn(run(app.clone(), name, consumer, true));
+        sources.push(KafkaSource {
+            name,
+            consumer: Detached::new(consumer),
+            ordered: true,
+        });
     }
-    Ok(())
+    Ok(sources)
 }
 
 fn consumer(
@@ -67,14 +91,37 @@ fn consumer(
 /// Most records handed to the durable log in one append (unordered mode).
 const MAX_BATCH: usize = 512;
 
-async fn run(app: Arc<App>, name: Name, consumer: StreamConsumer, ordered: bool) {
-    let batching = !ordered && app.durable.is_some();
+impl Source for KafkaSource {
+    fn name(&self) -> &Name {
+        &self.name
+    }
+
+    /// Consume until the shutdown signal; the batch in hand is handed on
+    /// first. Then close the consumer, waiting at most [`CLOSE_LIMIT`].
+    async fn run(self, cx: SourceContext) {
+        consume(&self.name, &self.consumer, self.ordered, &cx).await;
+        let what = format!("the consumer of kafka source `{}`", self.name);
+        self.consumer.release(&what, CLOSE_LIMIT).await;
+        tracing::debug!(source = %self.name, "kafka source stopped");
+    }
+}
+
+async fn consume(name: &Name, consumer: &StreamConsumer, ordered: bool, cx: &SourceContext) {
+    let batching = !ordered && cx.durable();
+    let stop = cx.shutdown();
     loop {
-        let first = match consumer.recv().await {
+        let first = tokio::select! {
+            m = consumer.recv() => m,
+            () = stop.cancelled() => return,
+        };
+        let first = match first {
             Ok(m) => m,
             Err(e) => {
                 tracing::warn!(source = %name, "kafka: {e}");
-                tokio::time::sleep(Duration::from_millis(200)).await;
+                tokio::select! {
+                    () = tokio::time::sleep(Duration::from_millis(200)) => {}
+                    () = stop.cancelled() => return,
+                }
                 continue;
             }
         };
@@ -86,7 +133,7 @@ async fn run(app: Arc<App>, name: Name, consumer: StreamConsumer, ordered: bool)
                 _ => break,
             }
         }
-        if hand_on(&app, &name, &batch, ordered).await {
+        if hand_on(cx, name, &batch, ordered).await {
             for msg in &batch {
                 if let Err(e) = consumer.store_offset_from_message(msg) {
                     tracing::warn!(source = %name, "storing the offset failed: {e}");
@@ -96,7 +143,10 @@ async fn run(app: Arc<App>, name: Name, consumer: StreamConsumer, ordered: bool)
         }
         // Not handed on (the log refused): read the batch again later.
         let _ = consumer.commit_consumer_state(CommitMode::Async);
-        tokio::time::sleep(Duration::from_millis(500)).await;
+        tokio::select! {
+            () = tokio::time::sleep(Duration::from_millis(500)) => {}
+            () = stop.cancelled() => return,
+        }
         let mut first_offsets: BTreeMap<(&str, i32), i64> = BTreeMap::new();
         for msg in &batch {
             let o = first_offsets
@@ -114,30 +164,33 @@ async fn run(app: Arc<App>, name: Name, consumer: StreamConsumer, ordered: bool)
 }
 
 /// Hand the records' events on; `true` when their offsets may be committed.
-async fn hand_on(app: &App, name: &Name, batch: &[BorrowedMessage<'_>], ordered: bool) -> bool {
+async fn hand_on(
+    cx: &SourceContext,
+    name: &Name,
+    batch: &[BorrowedMessage<'_>],
+    ordered: bool,
+) -> bool {
     let events: Vec<Event> = batch.iter().filter_map(|m| to_event(name, m)).collect();
-    app.metrics.kafka.consumed(
+    cx.metrics().kafka.consumed(
         name.as_str(),
         batch.len() as u64,
         (batch.len() - events.len()) as u64,
     );
-    match (&app.durable, ordered) {
-        (Some(d), false) => match d.accept(&app.dispatcher, events).await {
+    if !ordered && cx.durable() {
+        return match cx.publish_durably(events).await {
             Ok(()) => true,
             Err(e) => {
                 tracing::warn!(source = %name, "durable log refused kafka records: {e}");
                 false
             }
-        },
-        _ => {
-            // One at a time: the next record waits until this one's
-            // deliveries ended, which keeps per-partition order.
-            for event in events {
-                app.dispatcher.dispatch_tracked(event).await.await;
-            }
-            true
-        }
+        };
     }
+    // One at a time: the next record waits until this one's deliveries
+    // ended, which keeps per-partition order.
+    for event in events {
+        cx.publish_tracked(event).await.await;
+    }
+    true
 }
 
 /// The event `msg` carries; `None` (logged) for an invalid CloudEvent.

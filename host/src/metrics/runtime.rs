@@ -21,6 +21,7 @@ pub struct RuntimeMetrics {
     live_instances: IntGaugeVec,
     loaded: IntGauge,
     evictions: IntCounter,
+    artifact_compiles: IntCounterVec,
 }
 
 impl RuntimeMetrics {
@@ -41,6 +42,7 @@ impl RuntimeMetrics {
             live_instances: register(r, IntGaugeVec::new(opts!("live_instances", "Instances alive right now."), &["function"]).expect("valid")),
             loaded: register(r, IntGauge::new("loaded_functions", "Functions loaded in memory (the rest are scaled to zero).").expect("valid")),
             evictions: register(r, IntCounter::new("evictions_total", "Functions unloaded after being idle or to make room.").expect("valid")),
+            artifact_compiles: register(r, IntCounterVec::new(opts!("artifact_compiles_total", "Components compiled when loaded, because no usable precompiled artifact was found."), &["function"]).expect("valid")),
         }
     }
 
@@ -91,6 +93,11 @@ impl RuntimeMetrics {
             errors: self.errors.clone(),
             function: function.to_owned(),
         }
+    }
+
+    /// `function` had no usable precompiled artifact and was compiled.
+    pub fn artifact_compiled(&self, function: &str) {
+        self.artifact_compiles.with_label_values(&[function]).inc();
     }
 
     /// A function was loaded.

@@ -7,13 +7,15 @@
 //! deserialization, so a file damaged on disk is rebuilt rather than
 //! trusted; Sluice never deserializes bytes it did not produce itself.
 
+use std::path::{Path, PathBuf};
+
 use wasmtime::component::{Component, Linker};
 use wasmtime::Engine;
 use xxhash_rust::xxh3::xxh3_128;
 
 use super::bindings::HandlerPre;
-use super::state::HostState;
-use crate::registry::{Digest, FunctionRecord, FunctionStore};
+use super::host::HostState;
+use crate::registry::{Digest, FunctionRecord, FunctionStore, RegistryError};
 
 const CHECKSUM_LEN: usize = 16;
 
@@ -99,21 +101,69 @@ fn unframe(file: &[u8]) -> Option<&[u8]> {
     (sum == xxh3_128(body).to_le_bytes()).then_some(body)
 }
 
-/// Load a function's component from its artifact, rebuilding the artifact
-/// from the original upload when needed.
-pub(super) fn load_artifact(
-    engine: &Engine,
-    engine_key: &str,
-    store: &FunctionStore,
-    record: &FunctionRecord,
-) -> Result<Component, String> {
-    let path = store.artifact_path(record, engine_key);
-    match std::fs::read(&path) {
+/// Why a stored component could not be loaded.
+#[derive(Debug, thiserror::Error)]
+pub enum LoadError {
+    /// Reading or writing a file failed.
+    #[error("{action} {}: {source}", path.display())]
+    Io {
+        /// What was being done.
+        action: &'static str,
+        /// The file.
+        path: PathBuf,
+        /// Why it failed.
+        source: std::io::Error,
+    },
+    /// The function store refused.
+    #[error(transparent)]
+    Registry(#[from] RegistryError),
+    /// The stored original does not match the recorded digest.
+    #[error(
+        "the stored component of `{function}` does not match its digest {digest}; redeploy it"
+    )]
+    DigestMismatch {
+        /// The function.
+        function: String,
+        /// The recorded digest.
+        digest: Digest,
+    },
+    /// The bytes are not a component (or not one this engine compiles).
+    #[error("{0}")]
+    Invalid(String),
+    /// Compiling or deserializing failed.
+    #[error("compiling: {0:#}")]
+    Compile(wasmtime::Error),
+    /// The component does not link against the world it is used as.
+    #[error("the component does not fit the sluice:handler/{world} world: {reason:#}")]
+    DoesNotFit {
+        /// `handler` or `source`.
+        world: &'static str,
+        /// The linker's reason.
+        reason: wasmtime::Error,
+    },
+    /// The compile task itself failed.
+    #[error("internal error while loading: {0}")]
+    Internal(String),
+}
+
+/// A component read from its artifact, or compiled because the artifact
+/// was missing, stale or damaged.
+pub(super) struct Artifact {
+    /// The component.
+    pub component: Component,
+    /// The freshly written artifact, when it had to be compiled.
+    pub compiled: Option<Vec<u8>>,
+}
+
+/// Read the artifact at `path`; `None` (logged) when it is missing, made by
+/// another engine configuration, or damaged, so the caller compiles.
+fn read_artifact(engine: &Engine, path: &Path) -> Result<Option<Component>, LoadError> {
+    match std::fs::read(path) {
         Ok(file) => match unframe(&file) {
             // SAFETY: the checksum matches what this host wrote for this
             // engine configuration, so these are bytes it produced itself.
             Some(body) => match unsafe { Component::deserialize(engine, body) } {
-                Ok(c) => return Ok(c),
+                Ok(c) => return Ok(Some(c)),
                 Err(e) => {
                     tracing::warn!(path = %path.display(), "artifact refused, rebuilding: {e:#}")
                 }
@@ -122,26 +172,104 @@ pub(super) fn load_artifact(
                 tracing::warn!(path = %path.display(), "artifact checksum mismatch (corrupt on disk), rebuilding")
             }
         },
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-            tracing::info!(function = %record.name, "no artifact for this engine, compiling");
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(source) => {
+            return Err(LoadError::Io {
+                action: "reading",
+                path: path.to_owned(),
+                source,
+            })
         }
-        Err(e) => return Err(format!("reading {}: {e}", path.display())),
     }
-    let original = store.original(record).map_err(|e| e.to_string())?;
-    if Digest::of(&original) != record.digest {
-        return Err(format!(
-            "the stored component of `{}` does not match its digest {}; redeploy it",
-            record.name, record.digest
-        ));
-    }
+    Ok(None)
+}
+
+/// Compile `original` into a component and its framed artifact.
+fn compile_artifact(engine: &Engine, original: &[u8]) -> Result<Artifact, LoadError> {
+    check_preamble(original).map_err(|e| LoadError::Invalid(e.to_string()))?;
     let serialized = engine
-        .precompile_component(&original)
-        .map_err(|e| format!("recompiling: {e:#}"))?;
-    store
-        .put_artifact(record, engine_key, &frame(&serialized))
-        .map_err(|e| e.to_string())?;
+        .precompile_component(original)
+        .map_err(|e| LoadError::Invalid(format!("invalid component: {e:#}")))?;
     // SAFETY: produced just above by this engine.
-    unsafe { Component::deserialize(engine, &serialized) }.map_err(|e| format!("{e:#}"))
+    let component =
+        unsafe { Component::deserialize(engine, &serialized) }.map_err(LoadError::Compile)?;
+    Ok(Artifact {
+        component,
+        compiled: Some(frame(&serialized)),
+    })
+}
+
+/// Load a function's component from its artifact, rebuilding the artifact
+/// from the original upload when needed.
+pub(super) fn load_artifact(
+    engine: &Engine,
+    engine_key: &str,
+    store: &FunctionStore,
+    record: &FunctionRecord,
+) -> Result<Artifact, LoadError> {
+    let path = store.artifact_path(record, engine_key);
+    if let Some(component) = read_artifact(engine, &path)? {
+        return Ok(Artifact {
+            component,
+            compiled: None,
+        });
+    }
+    tracing::info!(function = %record.name, "no usable artifact for this engine, compiling");
+    let original = store.original(record)?;
+    if Digest::of(&original) != record.digest {
+        return Err(LoadError::DigestMismatch {
+            function: record.name.to_string(),
+            digest: record.digest.clone(),
+        });
+    }
+    let artifact = compile_artifact(engine, &original)?;
+    if let Some(bytes) = &artifact.compiled {
+        store.put_artifact(record, engine_key, bytes)?;
+    }
+    Ok(artifact)
+}
+
+/// Where the artifact of a component with `digest` lives in the
+/// content-addressed cache `dir`, for this engine configuration.
+pub(super) fn cached_artifact_path(dir: &Path, digest: &Digest, engine_key: &str) -> PathBuf {
+    dir.join(format!("{}.{engine_key}.cwasm", digest.as_str()))
+}
+
+/// Load the component `original` through the content-addressed artifact
+/// cache `dir` (source functions, which are not in the function store):
+/// the artifact named by its digest and the engine's key is used when it is
+/// there and intact; otherwise `original` is compiled, and the caller
+/// writes the artifact with [`store_cached`] once the component links.
+pub(super) fn load_cached(
+    engine: &Engine,
+    path: &Path,
+    original: &[u8],
+) -> Result<Artifact, LoadError> {
+    if let Some(component) = read_artifact(engine, path)? {
+        return Ok(Artifact {
+            component,
+            compiled: None,
+        });
+    }
+    compile_artifact(engine, original)
+}
+
+/// Write a freshly compiled artifact into the cache (atomically: a
+/// temporary file renamed into place).
+pub(super) fn store_cached(path: &Path, artifact: &[u8]) -> Result<(), LoadError> {
+    let io = |action: &'static str| {
+        move |source| LoadError::Io {
+            action,
+            path: path.to_owned(),
+            source,
+        }
+    };
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir).map_err(io("creating the directory of"))?;
+    }
+    let tmp = path.with_extension(format!("tmp{}", std::process::id()));
+    std::fs::write(&tmp, artifact).map_err(io("writing"))?;
+    std::fs::rename(&tmp, path).map_err(io("renaming into place"))
 }
 
 #[cfg(test)]

@@ -1,22 +1,27 @@
-//! Running handlers: one shared engine, a fresh sandboxed instance per
-//! event, CPU and memory limits, and a cache of loaded functions that lets
-//! idle functions scale to zero.
+//! Running wasm: one shared engine, a fresh sandboxed instance per event
+//! (or per source tick), CPU and memory limits, and a cache of loaded
+//! functions that lets idle functions scale to zero. Handlers and source
+//! functions take the same path: admission, precompiled artifacts, the CPU
+//! deadline, the memory cap, the guest log and the metrics.
 //!
 //! - [`Runtime::compile`] validates an uploaded component against the
 //!   `sluice:handler` world and precompiles it.
 //! - [`Runtime::invoke`] runs one event through one function.
+//! - [`Runtime::load_source`] loads a source function ([`source`]).
 //! - Loaded functions ([`Loaded`]: the deserialized component and its
 //!   `InstancePre`) live in a `moka` cache with a time-to-idle; an evicted
 //!   function costs nothing until its next event loads it again from the
 //!   precompiled artifact (a cold start).
+//! - [`host`]: what guests may import, one module per capability.
 
 mod admission;
 pub(crate) mod bindings;
 mod engine;
 mod error;
-pub(crate) mod guest_log;
+pub mod host;
 mod instance;
 mod loader;
+pub mod source;
 mod state;
 
 use std::sync::Arc;
@@ -30,17 +35,18 @@ use wasmtime::Engine;
 
 pub use self::engine::EPOCH_TICK;
 pub use self::error::{ErrorKind, InvokeError};
-pub use self::loader::{CompileError, Compiled};
+pub use self::loader::{CompileError, Compiled, LoadError};
+pub use self::source::{RunOutput, SourceFunction, SourceSettings};
 
 pub use self::admission::Wait;
 pub use self::state::MemoryCap;
 
 use self::admission::Admission;
 use self::bindings::sluice::handler::types as wit;
-use self::bindings::{Handler, HandlerPre};
-use self::guest_log::{FunctionBudget, GuestLog};
+use self::bindings::HandlerPre;
+use self::host::log::{FunctionBudget, GuestLog};
+use self::host::HostState;
 use self::instance::Instance;
-use self::state::HostState;
 use crate::config::RuntimeConfig;
 use crate::event::Event;
 use crate::metrics::{FunctionMetrics, RuntimeMetrics};
@@ -73,6 +79,7 @@ pub struct Runtime {
     engine: Engine,
     engine_key: String,
     linker: Linker<HostState>,
+    source_linker: Linker<HostState>,
     functions: Arc<FunctionStore>,
     loaded: moka::sync::Cache<Name, Arc<Loaded>>,
     admissions: Mutex<HashMap<Name, Arc<Admission>>>,
@@ -97,10 +104,8 @@ impl Runtime {
         metrics: RuntimeMetrics,
     ) -> Result<Self, StartError> {
         let engine = engine::build(&config).map_err(StartError)?;
-        let mut linker = Linker::new(&engine);
-        wasmtime_wasi::p2::add_to_linker_async(&mut linker).map_err(StartError)?;
-        Handler::add_to_linker::<_, wasmtime::component::HasSelf<_>>(&mut linker, |s| s)
-            .map_err(StartError)?;
+        let linker = host::handler_linker(&engine).map_err(StartError)?;
+        let source_linker = host::source_linker(&engine).map_err(StartError)?;
         let listener_metrics = metrics.clone();
         let loaded: moka::sync::Cache<Name, Arc<Loaded>> = moka::sync::Cache::builder()
             .max_capacity(config.max_resident)
@@ -128,6 +133,7 @@ impl Runtime {
             _ticker: ticker,
             engine,
             linker,
+            source_linker,
             functions,
             loaded,
             admissions: Mutex::new(HashMap::new()),
@@ -139,17 +145,6 @@ impl Runtime {
     /// The runtime's settings.
     pub fn config(&self) -> &RuntimeConfig {
         &self.config
-    }
-
-    /// The shared engine (source functions run on it too, under the same
-    /// epoch ticker and instance pool).
-    pub(crate) fn engine(&self) -> &Engine {
-        &self.engine
-    }
-
-    /// The metric handle (source functions report their runs through it).
-    pub(crate) fn metrics(&self) -> &RuntimeMetrics {
-        &self.metrics
     }
 
     /// The function store this runtime loads from.
@@ -223,17 +218,7 @@ impl Runtime {
                 return Err(e);
             }
         };
-        let metrics = &loaded.metrics;
-        metrics.started(cold);
-        let started = Instant::now();
-        metrics.live_instances().inc();
-        let result = self.run(name, &loaded, event).await;
-        metrics.live_instances().dec();
-        metrics.finished(
-            started.elapsed(),
-            result.as_ref().err().map(InvokeError::kind),
-        );
-        result
+        metered(&loaded.metrics, cold, self.run(name, &loaded, event)).await
     }
 
     /// Call the handler in an instance: a reused idle one when the function
@@ -351,15 +336,18 @@ impl Runtime {
             .functions
             .get(name)
             .ok_or_else(|| InvokeError::NotFound(name.clone()))?;
-        let component =
+        let artifact =
             loader::load_artifact(&self.engine, &self.engine_key, &self.functions, &record)
-                .map_err(|reason| InvokeError::Load {
+                .map_err(|e| InvokeError::Load {
                     function: name.clone(),
-                    reason,
+                    reason: e.to_string(),
                 })?;
+        if artifact.compiled.is_some() {
+            self.metrics.artifact_compiled(name.as_str());
+        }
         let pre = self
             .linker
-            .instantiate_pre(&component)
+            .instantiate_pre(&artifact.component)
             .and_then(HandlerPre::new)
             .map_err(|e| InvokeError::Load {
                 function: name.clone(),
@@ -374,7 +362,7 @@ impl Runtime {
                 * 1024
                 * 1024,
             env: s.env.iter().map(|(k, v)| (k.clone(), v.clone())).collect(),
-            log_budget: guest_log::function_budget(),
+            log_budget: host::log::function_budget(),
             reuse: s.reuse.filter(|&n| n > 1),
             idle: Mutex::new(Vec::new()),
             metrics: self.metrics.function(name.as_str()),
@@ -394,6 +382,25 @@ impl Runtime {
         .await
         .map_err(|e| CompileError::Internal(e.to_string()))?
     }
+}
+
+/// Count one run in `metrics` (started, live while it runs, its duration
+/// and error kind): the same for handlers and source functions.
+async fn metered<R>(
+    metrics: &FunctionMetrics,
+    cold: bool,
+    run: impl std::future::Future<Output = Result<R, InvokeError>>,
+) -> Result<R, InvokeError> {
+    metrics.started(cold);
+    let started = Instant::now();
+    metrics.live_instances().inc();
+    let result = run.await;
+    metrics.live_instances().dec();
+    metrics.finished(
+        started.elapsed(),
+        result.as_ref().err().map(InvokeError::kind),
+    );
+    result
 }
 
 /// Turn an instantiation error into the invocation error it stands for.
@@ -416,7 +423,7 @@ fn classify_instantiation(err: &wasmtime::Error) -> InvokeError {
 /// Turn a wasmtime error into the invocation error it stands for.
 /// Shared by handlers and source functions: `memory` is the store's cap,
 /// `timeout` its deadline, `log` its guest log (for a panic message).
-pub(crate) fn classify(
+fn classify(
     err: &wasmtime::Error,
     memory: &MemoryCap,
     timeout: Duration,

@@ -9,6 +9,22 @@ use chrono::{DateTime, SecondsFormat, Utc};
 use chrono_tz::Tz;
 use croner::Cron;
 
+/// A schedule that cannot be used.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ScheduleError {
+    /// The expression does not parse.
+    #[error("schedule `{expr}` is not a valid cron expression: {reason}")]
+    Cron {
+        /// The expression.
+        expr: String,
+        /// The parser's reason.
+        reason: String,
+    },
+    /// The zone is unknown.
+    #[error("timezone `{0}` is not an IANA time zone name")]
+    Timezone(String),
+}
+
 /// A parsed cron expression and the zone it is read in.
 #[derive(Debug, Clone)]
 pub struct Schedule {
@@ -21,16 +37,20 @@ impl Schedule {
     /// name; default UTC).
     ///
     /// # Errors
-    /// A message naming the bad expression or zone.
-    pub fn new(expr: &str, tz: Option<&str>) -> Result<Self, String> {
-        let cron = croner::parser::CronParser::new()
-            .parse(expr)
-            .map_err(|e| format!("schedule `{expr}` is not a valid cron expression: {e}"))?;
+    /// [`ScheduleError`] naming the bad expression or zone.
+    pub fn new(expr: &str, tz: Option<&str>) -> Result<Self, ScheduleError> {
+        let cron =
+            croner::parser::CronParser::new()
+                .parse(expr)
+                .map_err(|e| ScheduleError::Cron {
+                    expr: expr.to_owned(),
+                    reason: e.to_string(),
+                })?;
         let tz = match tz {
             None => Tz::UTC,
             Some(name) => name
                 .parse::<Tz>()
-                .map_err(|_| format!("timezone `{name}` is not an IANA time zone name"))?,
+                .map_err(|_| ScheduleError::Timezone(name.to_owned()))?,
         };
         Ok(Self { cron, tz })
     }

@@ -9,10 +9,57 @@ use std::time::Duration;
 
 use base64::Engine as _;
 
-use super::schedule::Schedule;
+use super::schedule::{Schedule, ScheduleError};
 use crate::config::{DeliverySpec, Destination, Sink};
 use crate::event::validate_extension_name;
 use crate::registry::Name;
+use crate::runtime::host::outbound_http::{AllowList, BadEntry};
+
+/// Why a `[sources.NAME]` section cannot be used.
+#[derive(Debug, thiserror::Error)]
+pub enum SpecError {
+    /// `sink` is not a target.
+    #[error("invalid sink `{target}`: {reason}")]
+    Target {
+        /// What was written.
+        target: String,
+        /// Why it is not a target.
+        reason: String,
+    },
+    /// `schedule` or `timezone` is invalid.
+    #[error(transparent)]
+    Schedule(#[from] ScheduleError),
+    /// An `overrides` key is not an extension attribute name.
+    #[error("overrides: {0}")]
+    Override(crate::event::InvalidEvent),
+    /// `delivery` is invalid.
+    #[error("delivery: {0}")]
+    Delivery(String),
+    /// A source bound to the broker declares delivery options.
+    #[error(
+        "delivery: a source bound to the broker has no delivery of its own; \
+         set delivery options on the triggers that route its events"
+    )]
+    DeliveryToBroker,
+    /// Both `data` and `data_base64` are set.
+    #[error("set `data` or `data_base64`, not both")]
+    BothData,
+    /// `data` cannot be encoded as JSON.
+    #[error("data: {0}")]
+    Json(serde_json::Error),
+    /// `data_base64` does not decode.
+    #[error("data_base64 is not valid base64: {0}")]
+    Base64(base64::DecodeError),
+    /// An `allowed_outbound_hosts` entry is invalid.
+    #[error("allowed_outbound_hosts: {0}")]
+    Outbound(#[from] BadEntry),
+    /// `timeout` is zero.
+    #[error("timeout must be positive")]
+    ZeroTimeout,
+    /// `memory_mib` is zero.
+    #[error("memory_mib must be positive")]
+    ZeroMemory,
+}
 
 /// One declared source: a `kind` and its settings.
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
@@ -42,8 +89,12 @@ pub enum Target {
 }
 
 impl FromStr for Target {
-    type Err = String;
+    type Err = SpecError;
     fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let invalid = |reason: String| SpecError::Target {
+            target: s.to_owned(),
+            reason,
+        };
         if s == "broker" {
             return Ok(Self::Broker);
         }
@@ -51,12 +102,10 @@ impl FromStr for Target {
             return name
                 .parse()
                 .map(Self::Function)
-                .map_err(|e| format!("invalid sink `{s}`: {e}"));
+                .map_err(|e| invalid(e.to_string()));
         }
         s.parse().map(Self::Sink).map_err(|_| {
-            format!(
-                "invalid sink `{s}`: use `broker`, `function:NAME`, an http(s):// URL, or `log`"
-            )
+            invalid("use `broker`, `function:NAME`, an http(s):// URL, or `log`".into())
         })
     }
 }
@@ -181,7 +230,10 @@ pub struct FunctionSourceSpec {
 
 impl SourceSpec {
     /// The cron expression and zone.
-    pub fn schedule(&self) -> Result<Schedule, String> {
+    ///
+    /// # Errors
+    /// When either is invalid.
+    pub fn schedule(&self) -> Result<Schedule, ScheduleError> {
         let (expr, tz) = match self {
             Self::Ping(p) => (&p.schedule, &p.timezone),
             Self::Function(f) => (&f.schedule, &f.timezone),
@@ -224,20 +276,17 @@ impl SourceSpec {
     /// Check everything the schema cannot.
     ///
     /// # Errors
-    /// A message naming the bad setting.
-    pub fn validate(&self) -> Result<(), String> {
+    /// [`SpecError`] naming the bad setting.
+    pub fn validate(&self) -> Result<(), SpecError> {
         self.schedule()?;
         for name in self.overrides().keys() {
-            validate_extension_name(name).map_err(|e| format!("overrides: {e}"))?;
+            validate_extension_name(name).map_err(SpecError::Override)?;
         }
         if let Some(d) = self.delivery() {
-            d.validate().map_err(|e| format!("delivery: {e}"))?;
+            d.validate()
+                .map_err(|e| SpecError::Delivery(e.to_string()))?;
             if self.target() == &Target::Broker {
-                return Err(
-                    "delivery: a source bound to the broker has no delivery of its \
-                     own; set delivery options on the triggers that route its events"
-                        .into(),
-                );
+                return Err(SpecError::DeliveryToBroker);
             }
         }
         match self {
@@ -245,15 +294,12 @@ impl SourceSpec {
                 p.payload()?;
             }
             Self::Function(f) => {
-                for h in &f.allowed_outbound_hosts {
-                    super::outbound::AllowList::parse_entry(h)
-                        .map_err(|e| format!("allowed_outbound_hosts: {e}"))?;
-                }
+                AllowList::new(&f.allowed_outbound_hosts)?;
                 if f.timeout.is_some_and(|t| t.is_zero()) {
-                    return Err("timeout must be positive".into());
+                    return Err(SpecError::ZeroTimeout);
                 }
                 if f.memory_mib == Some(0) {
-                    return Err("memory_mib must be positive".into());
+                    return Err(SpecError::ZeroMemory);
                 }
             }
         }
@@ -275,21 +321,21 @@ impl PingSpec {
     ///
     /// # Errors
     /// When both data forms are set or the base64 does not decode.
-    pub fn payload(&self) -> Result<Payload, String> {
+    pub fn payload(&self) -> Result<Payload, SpecError> {
         let (data, default_type) = match (&self.data, &self.data_base64) {
-            (Some(_), Some(_)) => return Err("set `data` or `data_base64`, not both".into()),
+            (Some(_), Some(_)) => return Err(SpecError::BothData),
             (Some(serde_json::Value::String(s)), None) => {
                 (Some(s.clone().into_bytes()), Some("text/plain"))
             }
             (Some(v), None) => (
-                Some(serde_json::to_vec(v).map_err(|e| e.to_string())?),
+                Some(serde_json::to_vec(v).map_err(SpecError::Json)?),
                 Some("application/json"),
             ),
             (None, Some(b)) => (
                 Some(
                     base64::engine::general_purpose::STANDARD
                         .decode(b.trim())
-                        .map_err(|e| format!("data_base64 is not valid base64: {e}"))?,
+                        .map_err(SpecError::Base64)?,
                 ),
                 None,
             ),
@@ -311,7 +357,7 @@ mod tests {
 
     fn parse(toml_text: &str) -> Result<SourceSpec, String> {
         let spec: SourceSpec = toml::from_str(toml_text).map_err(|e| e.to_string())?;
-        spec.validate()?;
+        spec.validate().map_err(|e| e.to_string())?;
         Ok(spec)
     }
 

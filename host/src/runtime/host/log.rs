@@ -1,5 +1,6 @@
-//! A guest's log output (the `log` import, stdout and stderr) as records in
-//! the host's structured log, tagged with the function name and event id.
+//! The logging capability: a guest's log output (the `sluice:handler/log`
+//! import, stdout and stderr) as records in the host's structured log,
+//! tagged with the function name and event id.
 //!
 //! A noisy handler cannot flood the log: each invocation may write at most
 //! [`MAX_RECORDS_PER_INVOCATION`] records, and each function at most
@@ -18,7 +19,39 @@ use std::task::{Context, Poll};
 use tokio::io::AsyncWrite;
 use wasmtime_wasi::cli::{IsTerminal, StdoutStream};
 
-use super::bindings::Level;
+use crate::runtime::bindings::sluice::handler::log as wit;
+use crate::runtime::bindings::Level;
+
+/// A store whose guests may log: it names the log of its instance.
+pub trait LogView: Send {
+    /// The instance's log.
+    fn guest_log(&self) -> &GuestLog;
+}
+
+/// The `log` import's host side, borrowed from the store for one call.
+pub struct LogHost<'a>(&'a GuestLog);
+
+impl wit::Host for LogHost<'_> {
+    fn log(&mut self, level: Level, message: String) {
+        self.0.record(level, &message);
+    }
+}
+
+struct HasLog;
+
+impl wasmtime::component::HasData for HasLog {
+    type Data<'a> = LogHost<'a>;
+}
+
+/// Link the `sluice:handler/log` import.
+///
+/// # Errors
+/// When the linker already defines it.
+pub fn add_to_linker<T: LogView + 'static>(
+    linker: &mut wasmtime::component::Linker<T>,
+) -> wasmtime::Result<()> {
+    wit::add_to_linker::<T, HasLog>(linker, |s| LogHost(s.guest_log()))
+}
 
 /// Most records one invocation may write; the rest are counted and dropped.
 pub const MAX_RECORDS_PER_INVOCATION: u32 = 100;
@@ -223,5 +256,36 @@ impl AsyncWrite for LineWriter {
 impl Drop for LineWriter {
     fn drop(&mut self) {
         self.emit();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn records_over_the_invocation_budget_are_dropped_and_counted() {
+        let log = GuestLog::new(Arc::from("f"), function_budget());
+        log.begin("e1");
+        for i in 0..MAX_RECORDS_PER_INVOCATION + 5 {
+            log.record(Level::Info, &format!("line {i}"));
+        }
+        assert_eq!(log.dropped(), 5);
+        // The next invocation starts with a fresh count.
+        log.begin("e2");
+        log.record(Level::Info, "again");
+        assert_eq!(log.dropped(), 0);
+    }
+
+    #[test]
+    fn the_stderr_tail_keeps_the_last_lines_for_a_trap_message() {
+        let log = GuestLog::new(Arc::from("f"), function_budget());
+        log.begin("e");
+        for line in ["a", "b", "c", "panicked at x"] {
+            log.line(true, line);
+        }
+        assert_eq!(log.stderr_tail(), "b | c | panicked at x");
+        log.begin("next");
+        assert_eq!(log.stderr_tail(), "");
     }
 }
