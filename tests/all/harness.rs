@@ -32,10 +32,13 @@ pub fn function(name: &str) -> PathBuf {
 }
 
 /// An HTTP client for tests: rustls with the built-in roots (and `ca`, a
-/// PEM file, when given), so it needs nothing from the system.
+/// PEM file, when given), so it needs nothing from the system. Idle
+/// connections are dropped after 500 ms, well before any host closes them
+/// (`header_timeout`), so a request never races a closing connection.
 pub fn client_trusting(ca: Option<&Path>) -> reqwest::Client {
     sluice::security::tls::reqwest_builder(ca)
         .unwrap()
+        .pool_idle_timeout(Duration::from_millis(500))
         .build()
         .unwrap()
 }

@@ -147,7 +147,17 @@ impl Config {
             path: path.to_path_buf(),
             source,
         })?;
-        let mut config: Config = toml::from_str(&text).map_err(|e| ConfigError::Parse {
+        Self::parse(&text, path)
+    }
+
+    /// Parse and validate the text of a config file found at `path` (which
+    /// only resolves relative paths and names the file in errors; it is not
+    /// read). The fuzz target `fuzz/config` drives this.
+    ///
+    /// # Errors
+    /// When the text cannot be parsed or validated.
+    pub fn parse(text: &str, path: &Path) -> Result<Self, ConfigError> {
+        let mut config: Config = toml::from_str(text).map_err(|e| ConfigError::Parse {
             path: path.to_path_buf(),
             message: e.to_string(),
         })?;
