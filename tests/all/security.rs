@@ -646,6 +646,31 @@ async fn uploads_have_a_size_cap_and_a_compile_deadline() {
         .is_empty());
 }
 
+#[tokio::test]
+async fn an_allow_list_of_digests_limits_what_a_write_token_can_deploy() {
+    use sha2::Digest as _;
+    let echo = std::fs::read(function("echo")).unwrap();
+    let allowed = hex::encode(sha2::Sha256::digest(&echo));
+    let (host, _dir) = host_with(
+        &format!("[admin]\nallowed_digests = [\"sha256:{allowed}\"]\n"),
+        &[],
+    )
+    .await;
+    host.deploy_ok("echo", "echo").await;
+    let r = host.deploy("drop", "drop").await;
+    assert_eq!(r.status(), StatusCode::FORBIDDEN);
+    assert!(r.text().await.unwrap().contains("admin.allowed_digests"));
+    let names: Vec<String> = host
+        .get_json("/admin/v1/functions")
+        .await
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["name"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(names, ["echo"]);
+}
+
 /// A CA, and a certificate it signed for 127.0.0.1 and localhost, as PEM
 /// files in `dir`: (ca, cert, key).
 fn test_pki(dir: &Path) -> (PathBuf, PathBuf, PathBuf) {

@@ -6,11 +6,14 @@
 //! - `demo`: build the functions, then run the host on `examples/quickstart`.
 //! - `test`: build the functions, install the CloudEvents SDKs the interop
 //!   tests drive (Python into `target/interop/venv`, JavaScript into
-//!   `target/interop/node`), then run the whole test suite.
+//!   `target/interop/node`), then run the whole test suite and `cargo deny`
+//!   (see `deny.rs`).
+//! - `deny`: only the `cargo deny` checks.
 //!
 //! Every step is idempotent: run them as often as you like.
 
 mod apt;
+mod deny;
 mod interop;
 mod shared_build;
 mod toolchain;
@@ -46,10 +49,14 @@ fn run_task() -> Result<()> {
         Some("test") => {
             build_functions(&root)?;
             interop::install(&root)?;
-            test(&root, &args[1..])
+            test(&root, &args[1..])?;
+            deny::check(&root)
         }
+        Some("deny") => deny::check(&root),
         _ => {
-            eprintln!("usage: cargo xtask <functions | demo [ARGS] | test [CARGO TEST ARGS]>");
+            eprintln!(
+                "usage: cargo xtask <functions | demo [ARGS] | test [CARGO TEST ARGS] | deny>"
+            );
             std::process::exit(2);
         }
     }

@@ -77,6 +77,15 @@ pub async fn put(
         "admin.max_upload_bytes",
     )
     .await?;
+    if !app.admin.allowed_digests.is_empty() {
+        let digest = crate::registry::Digest::of(&body);
+        if !app.admin.allowed_digests.contains(digest.as_str()) {
+            return Err(ApiError::new(
+                StatusCode::FORBIDDEN,
+                format!("the component {digest} is not in admin.allowed_digests"),
+            ));
+        }
+    }
     let compiled = app
         .admin
         .compile

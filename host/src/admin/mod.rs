@@ -39,6 +39,9 @@ pub struct AdminState {
     pub max_upload_bytes: usize,
     /// Longest an upload's body may take to arrive.
     pub body_timeout: std::time::Duration,
+    /// The only component digests (lower-case hex) that may be uploaded,
+    /// when not empty.
+    pub allowed_digests: std::collections::BTreeSet<String>,
 }
 
 impl AdminState {
@@ -48,6 +51,11 @@ impl AdminState {
             compile: CompilePool::new(config),
             max_upload_bytes: config.max_upload_bytes,
             body_timeout: config.connections.body_timeout,
+            allowed_digests: config
+                .allowed_digests
+                .iter()
+                .map(|d| d.strip_prefix("sha256:").unwrap_or(d).to_ascii_lowercase())
+                .collect(),
         }
     }
 }

@@ -81,6 +81,12 @@ pub struct AdminConfig {
     /// Connection limits and timeouts.
     #[serde(default = "ConnectionLimits::events")]
     pub connections: ConnectionLimits,
+    /// When not empty, only components with one of these SHA-256 digests
+    /// (hex, as `GET /admin/v1/functions` shows them) may be uploaded (403
+    /// otherwise), so a stolen write token cannot deploy new code. Empty by
+    /// default.
+    #[serde(default)]
+    pub allowed_digests: Vec<String>,
     /// Serve TLS on the admin listener.
     #[serde(default)]
     pub tls: Option<TlsFiles>,
@@ -95,6 +101,7 @@ impl Default for AdminConfig {
             compile_queue: default_compile_queue(),
             compile_timeout: default_compile_timeout(),
             connections: ConnectionLimits::events(),
+            allowed_digests: Vec::new(),
             tls: None,
         }
     }
@@ -246,6 +253,14 @@ impl AdminConfig {
         }
         if self.max_upload_bytes < 8 {
             return Err("admin.max_upload_bytes is too small for any component".into());
+        }
+        for d in &self.allowed_digests {
+            let hex = d.strip_prefix("sha256:").unwrap_or(d);
+            if hex.len() != 64 || !hex.bytes().all(|b| b.is_ascii_hexdigit()) {
+                return Err(format!(
+                    "admin.allowed_digests: `{d}` is not a SHA-256 digest (64 hex digits)"
+                ));
+            }
         }
         Ok(())
     }
