@@ -14,8 +14,9 @@ use anyhow::Result;
 /// The cargo-deny release the checks are written for.
 const VERSION: &str = "0.20.2";
 
-/// Where an advisory database put there by hand is looked for (a clone of
-/// the RustSec advisory-db repository).
+/// Where cargo-deny keeps the advisory database (deny.toml's `db-path`):
+/// a clone of the RustSec advisory-db repository in a folder named after
+/// its URL, `advisory-db-3157b0e258782691`.
 pub const ADVISORY_DB: &str = "target/tools/advisory-db";
 
 /// Install cargo-deny when missing, then run the checks.
@@ -42,16 +43,24 @@ pub fn check(root: &Path) -> Result<()> {
     let mut offline = deny();
     offline.args(["check", "bans", "licenses", "sources"]);
     super::run(offline)?;
-    let db = root.join(ADVISORY_DB);
-    if db.join(".git").exists() || db.join("crates").is_dir() {
+    let have_db = std::fs::read_dir(root.join(ADVISORY_DB)).is_ok_and(|entries| {
+        entries.flatten().any(|e| {
+            e.file_name().to_string_lossy().starts_with("advisory-db-")
+                && e.path().join("crates").is_dir()
+        })
+    });
+    if have_db {
+        // `--offline`: use the database as it is, never fetch.
         let mut advisories = deny();
-        advisories.args(["check", "--disable-fetch", "advisories"]);
+        advisories.args(["--offline", "check", "advisories"]);
         super::run(advisories)?;
     } else {
         eprintln!(
             "xtask: cargo deny: advisories NOT checked: the RustSec database is fetched from \
              GitHub, which this machine cannot reach; clone \
-             https://github.com/rustsec/advisory-db into {ADVISORY_DB} to check them"
+             https://github.com/rustsec/advisory-db into \
+             {ADVISORY_DB}/advisory-db-3157b0e258782691 (or run `cargo deny check advisories` \
+             once where GitHub is reachable) to check them"
         );
     }
     Ok(())
