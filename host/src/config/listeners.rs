@@ -222,10 +222,14 @@ impl IngressConfig {
             ));
         }
         self.connections.validate("ingress")?;
-        if self.max_json_depth < 2 || self.max_attributes < 4 {
-            return Err(
-                "ingress: max_json_depth must be at least 2 and max_attributes at least 4".into(),
-            );
+        let ceiling = crate::cloudevents::JsonLimits::CEILING;
+        if !(2..=ceiling.max_depth).contains(&self.max_json_depth)
+            || !(4..=ceiling.max_members).contains(&self.max_attributes)
+        {
+            return Err(format!(
+                "ingress: max_json_depth must be 2 to {} and max_attributes 4 to {}",
+                ceiling.max_depth, ceiling.max_members
+            ));
         }
         if let Some(r) = &self.rate_limit {
             if !(r.requests_per_second.is_finite() && r.requests_per_second > 0.0)
@@ -330,4 +334,73 @@ const fn default_max_connections() -> usize {
 }
 const fn default_max_connections_per_client() -> usize {
     128
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::config::Config;
+
+    fn check(toml: &str) -> Result<(), String> {
+        Config::parse(toml, std::path::Path::new("/x/sluice.toml"))
+            .map(|_| ())
+            .map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn limits_out_of_range_are_refused_with_the_key() {
+        assert!(check("[ingress]\nmax_json_depth = 64\n").is_ok());
+        for (toml, key) in [
+            ("[ingress]\nmax_json_depth = 129\n", "max_json_depth"),
+            ("[ingress]\nmax_attributes = 2\n", "max_attributes"),
+            ("[ingress]\nmax_body_bytes = 1000\n", "max_body_bytes"),
+            (
+                "[ingress.connections]\nheader_timeout = \"0s\"\n",
+                "header_timeout",
+            ),
+            (
+                "[ingress.connections]\nmax_header_bytes = 100\n",
+                "max_header_bytes",
+            ),
+            (
+                "[admin.connections]\nmax_connections = 0\n",
+                "max_connections",
+            ),
+            (
+                "[ingress.rate_limit]\nrequests_per_second = 0\n",
+                "rate_limit",
+            ),
+            ("[admin]\ncompile_concurrency = 0\n", "compile_concurrency"),
+            ("[admin]\nallowed_digests = [\"abc\"]\n", "allowed_digests"),
+            ("[admin]\ntokens = \"x\"\n", "tokens"),
+        ] {
+            let err = check(toml).unwrap_err();
+            assert!(err.contains(key), "{toml}: {err}");
+        }
+    }
+
+    #[test]
+    fn paths_resolve_against_the_file_and_rates_become_periods() {
+        let c = Config::parse(
+            "[admin]\ntokens_file = \"t\"\n[ingress]\ntls = { cert = \"c.pem\", key = \"/k.pem\" }\n\
+             rate_limit = { requests_per_second = 0.5 }\n[outbound]\nca_file = \"ca.pem\"\n",
+            std::path::Path::new("/etc/sluice/sluice.toml"),
+        )
+        .unwrap();
+        assert_eq!(
+            c.admin.tokens_file.unwrap(),
+            std::path::Path::new("/etc/sluice/t")
+        );
+        let tls = c.ingress.tls.unwrap();
+        assert_eq!(tls.cert, std::path::Path::new("/etc/sluice/c.pem"));
+        assert_eq!(tls.key, std::path::Path::new("/k.pem"));
+        assert_eq!(
+            c.outbound.ca_file.unwrap(),
+            std::path::Path::new("/etc/sluice/ca.pem")
+        );
+        let r = c.ingress.rate_limit.unwrap();
+        assert_eq!(
+            (r.burst(), r.period()),
+            (1, std::time::Duration::from_secs(2))
+        );
+    }
 }

@@ -17,16 +17,18 @@ pub const SENDER_TOKENS_ENV: &str = "SLUICE_SENDER_TOKENS";
 /// The shortest secret accepted: 16 characters.
 pub const MIN_SECRET_LEN: usize = 16;
 
-/// What a token may do on the admin API.
+/// What a token may do, ordered by what it allows on the admin API
+/// (`Send` allows nothing there).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, serde::Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Scope {
+    /// Sending events (sender tokens have this scope only); nothing on the
+    /// admin API.
+    Send,
     /// List, get, graph, metrics, audit log: every `GET`.
     Read,
     /// Read, and deploy, delete, change routing.
     Write,
-    /// Sending events (sender tokens have this scope only).
-    Send,
 }
 
 impl Scope {
