@@ -87,6 +87,14 @@ impl Drop for Slot {
     }
 }
 
+/// Whether a request carries a body (RFC 9112 §6.3).
+fn has_body<B>(request: &http::Request<B>) -> bool {
+    let h = request.headers();
+    h.contains_key(http::header::TRANSFER_ENCODING)
+        || h.get(http::header::CONTENT_LENGTH)
+            .is_some_and(|v| v.as_bytes() != b"0")
+}
+
 /// Serve `router` on `listener` until `stop` is cancelled, then stop
 /// accepting, let every open connection finish its request (idle ones are
 /// closed at once), and return.
@@ -140,7 +148,23 @@ pub async fn serve(
         let router = router.clone();
         let service = hyper::service::service_fn(move |mut request: http::Request<Incoming>| {
             request.extensions_mut().insert(ClientAddr(peer));
-            router.clone().oneshot(request.map(axum::body::Body::new))
+            let has_body = has_body(&request);
+            let response = router.clone().oneshot(request.map(axum::body::Body::new));
+            async move {
+                let mut response = response.await?;
+                if has_body
+                    && (response.status().is_client_error() || response.status().is_server_error())
+                {
+                    // A refusal may leave the body unread, and then the
+                    // connection cannot carry another request: say so, so
+                    // a client never reuses it and races its closing.
+                    response.headers_mut().insert(
+                        http::header::CONNECTION,
+                        http::HeaderValue::from_static("close"),
+                    );
+                }
+                Ok::<_, std::convert::Infallible>(response)
+            }
         });
         let builder = builder.clone();
         let watcher = graceful.watcher();
