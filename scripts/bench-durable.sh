@@ -63,9 +63,9 @@ LUA
   echo "]'"
 } > "$work/batch.lua"
 
-RUST_LOG=warn target/release/sluice serve --listen 127.0.0.1:19190 --data-dir "$work/data-on" \
+RUST_LOG=warn target/release/sluice serve --listen 127.0.0.1:19190 --admin-listen 127.0.0.1:19192 --data-dir "$work/data-on" \
   --config "$work/on.toml" >"$work/on.log" 2>&1 & pids+=($!)
-RUST_LOG=warn target/release/sluice serve --listen 127.0.0.1:19191 --data-dir "$work/data-off" \
+RUST_LOG=warn target/release/sluice serve --listen 127.0.0.1:19191 --admin-listen 127.0.0.1:19193 --data-dir "$work/data-off" \
   --config "$work/off.toml" >"$work/off.log" 2>&1 & pids+=($!)
 for port in 19190 19191; do
   for _ in $(seq 1 200); do

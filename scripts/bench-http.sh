@@ -67,7 +67,7 @@ wrk.headers["ce-type"] = "dev.sluice.bench"
 wrk.headers["content-type"] = "application/json"
 LUA
 
-RUST_LOG=warn target/release/sluice serve --listen 127.0.0.1:19090 --data-dir "$work/data" \
+RUST_LOG=warn target/release/sluice serve --listen 127.0.0.1:19090 --admin-listen 127.0.0.1:19092 --data-dir "$work/data" \
   --config "$work/sluice.toml" >/dev/null & pids+=($!)
 target/release/examples/native_echo 127.0.0.1:19091 2>/dev/null & pids+=($!)
 "$wasmtime" serve -O pooling-allocator=y --addr 127.0.0.1:19092 \

@@ -62,7 +62,7 @@ ordered = $ordered
 topic = "out"
 $linger
 TOML
-  RUST_LOG=warn target/release/sluice serve --listen 127.0.0.1:0 --data-dir "$work/data-$variant" \
+  RUST_LOG=warn target/release/sluice serve --listen 127.0.0.1:0 --admin-listen 127.0.0.1:0 --data-dir "$work/data-$variant" \
     --config "$work/k$variant.toml" >/dev/null & host=$!; pids+=($host)
   result="$("$py" "$client" rate "$brokers" out "$n" 300)"
   kill "$host"

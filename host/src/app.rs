@@ -84,6 +84,10 @@ pub struct App {
     pub dispatcher: Arc<Dispatcher>,
     /// Ingress limits.
     pub ingress: IngressConfig,
+    /// Tokens, audit log, rate limit, TLS (see `docs/security.md`).
+    pub security: Arc<crate::security::Security>,
+    /// The admin API's compile pool and upload limits.
+    pub admin: crate::admin::AdminState,
     /// Every metric, for `GET /metrics`.
     pub metrics: Metrics,
     /// The running event sources: ping sources, source functions, Kafka
@@ -112,6 +116,11 @@ impl App {
         std::fs::create_dir_all(&data_dir)
             .with_context(|| format!("creating data directory {}", data_dir.display()))?;
         let metrics = Metrics::new();
+        let security = Arc::new(
+            crate::security::Security::load(&config, &data_dir, metrics.security.clone())
+                .context("security settings")?,
+        );
+        crate::sinks::set_extra_ca(config.outbound.ca_file.clone());
         let functions = Arc::new(FunctionStore::open(&data_dir)?);
         let runtime = Arc::new(Runtime::new(
             config.runtime.clone(),
@@ -189,6 +198,8 @@ impl App {
             stores,
             dispatcher,
             ingress: config.ingress,
+            security,
+            admin: crate::admin::AdminState::new(&config.admin),
             metrics,
             sources,
             source_specs: config.sources.clone(),

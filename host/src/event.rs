@@ -245,7 +245,7 @@ fn invalid(name: &str, reason: impl Into<String>) -> InvalidEvent {
 /// A `String` value (core spec "Type System"): no control characters
 /// (U+0000–U+001F, U+007F–U+009F) and no Unicode noncharacters. Unpaired
 /// surrogates cannot occur in a Rust string; decoders refuse them earlier.
-fn validate_string(name: &str, value: &str) -> Result<(), InvalidEvent> {
+pub(crate) fn validate_string(name: &str, value: &str) -> Result<(), InvalidEvent> {
     match value
         .chars()
         .find(|&c| c.is_control() || is_noncharacter(c))

@@ -17,6 +17,7 @@
 //!
 //! [`registry`] stores what users deploy through [`admin`] or declare in
 //! [`config`]; [`app`] assembles the pieces; [`cli`] is the command line.
+//! [`security`] guards both listeners (tokens, limits, TLS, audit log).
 
 pub mod admin;
 pub mod app;
@@ -32,5 +33,6 @@ pub mod metrics;
 pub mod registry;
 pub mod routing;
 pub mod runtime;
+pub mod security;
 pub mod sinks;
 pub mod sources;

@@ -52,7 +52,7 @@ async fn bad_uploads_are_refused_with_a_reason_and_the_old_version_stays() {
     // Wrong content type.
     let r = host
         .client
-        .put(host.url("/admin/v1/functions/f"))
+        .put(host.admin_url("/admin/v1/functions/f"))
         .header("content-type", "text/plain")
         .body(std::fs::read(function("echo")).unwrap())
         .send()
@@ -91,7 +91,7 @@ async fn upload_answers_name_digest_size_and_list_get_delete_work() {
     // A trigger on a function that does not exist is refused.
     let r = host
         .client
-        .put(host.url("/admin/v1/triggers/u"))
+        .put(host.admin_url("/admin/v1/triggers/u"))
         .json(&json!({"function": "ghost"}))
         .send()
         .await
@@ -100,7 +100,7 @@ async fn upload_answers_name_digest_size_and_list_get_delete_work() {
     // Malformed trigger JSON is refused with serde's reason.
     let r = host
         .client
-        .put(host.url("/admin/v1/triggers/u"))
+        .put(host.admin_url("/admin/v1/triggers/u"))
         .json(&json!({"function": "echo", "sink": "ftp://x"}))
         .send()
         .await
@@ -110,28 +110,28 @@ async fn upload_answers_name_digest_size_and_list_get_delete_work() {
     // Deleting a function in use is refused; after its trigger goes, it can go.
     let r = host
         .client
-        .delete(host.url("/admin/v1/functions/echo"))
+        .delete(host.admin_url("/admin/v1/functions/echo"))
         .send()
         .await
         .unwrap();
     assert_eq!(r.status(), StatusCode::CONFLICT);
     let r = host
         .client
-        .delete(host.url("/admin/v1/triggers/t"))
+        .delete(host.admin_url("/admin/v1/triggers/t"))
         .send()
         .await
         .unwrap();
     assert_eq!(r.status(), StatusCode::NO_CONTENT);
     let r = host
         .client
-        .delete(host.url("/admin/v1/functions/echo"))
+        .delete(host.admin_url("/admin/v1/functions/echo"))
         .send()
         .await
         .unwrap();
     assert_eq!(r.status(), StatusCode::NO_CONTENT);
     let r = host
         .client
-        .get(host.url("/admin/v1/functions/echo"))
+        .get(host.admin_url("/admin/v1/functions/echo"))
         .send()
         .await
         .unwrap();
@@ -170,11 +170,13 @@ async fn functions_and_triggers_survive_a_restart() {
 async fn cli_deploys_binds_sends_and_lists() {
     let host = Host::start().await;
     let mut sink = crate::harness::Sink::start().await;
-    let base = host.url("");
+    let (admin, events) = (host.admin_url(""), host.url(""));
     let cli = |args: &[&str]| {
         let out = Command::new(env!("CARGO_BIN_EXE_sluice"))
             .args(args)
-            .args(["--host", &base])
+            .env("SLUICE_ADMIN_URL", &admin)
+            .env("SLUICE_URL", &events)
+            .env_remove("SLUICE_ADMIN_TOKEN")
             .output()
             .unwrap();
         let stdout = String::from_utf8_lossy(&out.stdout).into_owned();

@@ -36,7 +36,7 @@ async fn every_accepted_event_arrives_after_a_sigkill_and_restart() {
     for s in 0..SENDERS {
         let (accepted, url) = (accepted.clone(), url.clone());
         senders.push(tokio::spawn(async move {
-            let client = reqwest::Client::new();
+            let client = crate::harness::client();
             for i in (s..N).step_by(SENDERS) {
                 let id = format!("e{i:04}");
                 let r = client

@@ -31,10 +31,36 @@ pub fn function(name: &str) -> PathBuf {
     path
 }
 
+/// An HTTP client for tests: rustls with the built-in roots (and `ca`, a
+/// PEM file, when given), so it needs nothing from the system. Idle
+/// connections are dropped after 500 ms, well before any host closes them
+/// (`header_timeout`), so a request never races a closing connection.
+pub fn client_trusting(ca: Option<&Path>) -> reqwest::Client {
+    sluice::security::tls::reqwest_builder(ca)
+        .unwrap()
+        .pool_idle_timeout(Duration::from_millis(500))
+        .build()
+        .unwrap()
+}
+
+/// [`client_trusting`] with the built-in roots only.
+pub fn client() -> reqwest::Client {
+    client_trusting(None)
+}
+
 /// A running `sluice serve` process, killed on drop.
 pub struct Host {
     child: Child,
+    /// The event listener.
     pub addr: SocketAddr,
+    /// The admin listener.
+    pub admin_addr: SocketAddr,
+    /// `http` or `https` on the event listener.
+    pub scheme: &'static str,
+    /// `http` or `https` on the admin listener.
+    pub admin_scheme: &'static str,
+    /// Sent as a bearer token with every admin request of the harness.
+    pub admin_token: Option<String>,
     pub data_dir: PathBuf,
     pub logs: Arc<Mutex<Vec<serde_json::Value>>>,
     pub client: reqwest::Client,
@@ -53,10 +79,13 @@ impl Host {
     /// Start a host on `data_dir`, with an optional config file and extra
     /// environment.
     pub async fn start_with(data_dir: &Path, config: Option<&Path>, env: &[(&str, &str)]) -> Self {
+        sluice::security::tls::install_provider();
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_sluice"));
         cmd.args([
             "serve",
             "--listen",
+            "127.0.0.1:0",
+            "--admin-listen",
             "127.0.0.1:0",
             "--log-json",
             "--data-dir",
@@ -85,31 +114,54 @@ impl Host {
                     continue;
                 };
                 if v["fields"]["message"] == "sluice is serving" {
-                    if let Some(a) = v["fields"]["addr"].as_str() {
-                        let _ = addr_tx.send(a.parse::<SocketAddr>().unwrap());
+                    let f = &v["fields"];
+                    let addr = |k: &str| f[k].as_str().and_then(|a| a.parse::<SocketAddr>().ok());
+                    if let (Some(a), Some(admin)) = (addr("addr"), addr("admin_addr")) {
+                        let tls = |k: &str| if f[k] == true { "https" } else { "http" };
+                        let _ = addr_tx.send((a, admin, tls("tls"), tls("admin_tls")));
                     }
                 }
                 eprintln!("sluice: {line}");
                 sink.lock().unwrap().push(v);
             }
         });
-        let addr = tokio::task::spawn_blocking(move || addr_rx.recv_timeout(START_TIMEOUT))
-            .await
-            .unwrap()
-            .unwrap_or_else(|_| panic!("sluice did not start within {START_TIMEOUT:?}"));
+        let (addr, admin_addr, scheme, admin_scheme) =
+            tokio::task::spawn_blocking(move || addr_rx.recv_timeout(START_TIMEOUT))
+                .await
+                .unwrap()
+                .unwrap_or_else(|_| panic!("sluice did not start within {START_TIMEOUT:?}"));
         Self {
             child,
             addr,
+            admin_addr,
+            scheme,
+            admin_scheme,
+            admin_token: None,
             data_dir: data_dir.to_path_buf(),
             logs,
-            client: reqwest::Client::new(),
+            client: client(),
             _tmp: None,
         }
     }
 
-    /// `http://ADDR` + `path`.
+    /// The event listener's `http://ADDR` + `path`.
     pub fn url(&self, path: &str) -> String {
-        format!("http://{}{path}", self.addr)
+        format!("{}://{}{path}", self.scheme, self.addr)
+    }
+
+    /// The admin listener's `http://ADDR` + `path` (the admin API,
+    /// `/metrics`).
+    pub fn admin_url(&self, path: &str) -> String {
+        format!("{}://{}{path}", self.admin_scheme, self.admin_addr)
+    }
+
+    /// A request to the admin listener, with [`Host::admin_token`].
+    pub fn admin(&self, method: reqwest::Method, path: &str) -> reqwest::RequestBuilder {
+        let r = self.client.request(method, self.admin_url(path));
+        match &self.admin_token {
+            Some(t) => r.bearer_auth(t),
+            None => r,
+        }
     }
 
     /// Upload a component from `functions/` as `name`.
@@ -120,13 +172,15 @@ impl Host {
 
     /// Upload raw bytes as `name`, with a query string (e.g. `?timeout=1s`).
     pub async fn upload(&self, name: &str, bytes: Vec<u8>, query: &str) -> reqwest::Response {
-        self.client
-            .put(self.url(&format!("/admin/v1/functions/{name}{query}")))
-            .header("content-type", "application/wasm")
-            .body(bytes)
-            .send()
-            .await
-            .unwrap()
+        self.admin(
+            reqwest::Method::PUT,
+            &format!("/admin/v1/functions/{name}{query}"),
+        )
+        .header("content-type", "application/wasm")
+        .body(bytes)
+        .send()
+        .await
+        .unwrap()
     }
 
     /// Deploy, asserting success.
@@ -143,8 +197,7 @@ impl Host {
     /// Create a trigger, asserting success.
     pub async fn trigger_ok(&self, name: &str, spec: serde_json::Value) {
         let r = self
-            .client
-            .put(self.url(&format!("/admin/v1/triggers/{name}")))
+            .admin(reqwest::Method::PUT, &format!("/admin/v1/triggers/{name}"))
             .json(&spec)
             .send()
             .await
@@ -186,10 +239,9 @@ impl Host {
             .collect()
     }
 
-    /// `GET path` on the host, as JSON.
+    /// `GET path` on the admin listener, as JSON.
     pub async fn get_json(&self, path: &str) -> serde_json::Value {
-        self.client
-            .get(self.url(path))
+        self.admin(reqwest::Method::GET, path)
             .send()
             .await
             .unwrap()
@@ -355,8 +407,7 @@ impl Host {
     /// The samples of `name` whose labels include `labels`, in order.
     async fn samples(&self, name: &str, labels: &[(&str, &str)]) -> Vec<f64> {
         let text = self
-            .client
-            .get(self.url("/metrics"))
+            .admin(reqwest::Method::GET, "/metrics")
             .send()
             .await
             .unwrap()
@@ -403,7 +454,14 @@ impl Host {
 /// fails, and return what it wrote to stderr (the reason).
 pub fn start_up_error(data_dir: &Path, config: &Path) -> String {
     let out = std::process::Command::new(env!("CARGO_BIN_EXE_sluice"))
-        .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
+        .args([
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+            "--admin-listen",
+            "127.0.0.1:0",
+            "--data-dir",
+        ])
         .arg(data_dir)
         .arg("--config")
         .arg(config)

@@ -331,7 +331,7 @@ group = "fleet"
     .unwrap();
     let a = Host::start_with(&dir.path().join("a"), Some(&cfg), &[]).await;
     let b = Host::start_with(&dir.path().join("b"), Some(&cfg), &[]).await;
-    let client = reqwest::Client::new();
+    let client = crate::harness::client();
     let mut accepted = BTreeSet::new();
     let mut seen = BTreeSet::new();
     let mut first_seen: BTreeMap<String, Vec<usize>> = BTreeMap::new();

@@ -15,4 +15,5 @@ mod isolation;
 mod kafka;
 mod routing;
 mod runtime;
+mod security;
 mod sources;

@@ -18,7 +18,7 @@ const WAIT: Duration = Duration::from_secs(10);
 async fn put(host: &Host, kind: &str, name: &str, spec: Value) -> (StatusCode, String) {
     let r = host
         .client
-        .put(host.url(&format!("/admin/v1/{kind}/{name}")))
+        .put(host.admin_url(&format!("/admin/v1/{kind}/{name}")))
         .json(&spec)
         .send()
         .await
@@ -799,7 +799,7 @@ async fn invalid_definitions_are_refused_and_change_nothing() {
     ];
     let before: Value = host
         .client
-        .get(host.url("/admin/v1/routing"))
+        .get(host.admin_url("/admin/v1/routing"))
         .send()
         .await
         .unwrap()
@@ -843,21 +843,21 @@ async fn invalid_definitions_are_refused_and_change_nothing() {
     // Deleting what is in use is refused.
     let r = host
         .client
-        .delete(host.url("/admin/v1/sinks/out"))
+        .delete(host.admin_url("/admin/v1/sinks/out"))
         .send()
         .await
         .unwrap();
     assert_eq!(r.status(), StatusCode::CONFLICT);
     let r = host
         .client
-        .delete(host.url("/admin/v1/sequences/a"))
+        .delete(host.admin_url("/admin/v1/sequences/a"))
         .send()
         .await
         .unwrap();
     assert_eq!(r.status(), StatusCode::CONFLICT, "b uses a");
     let mut after: Value = host
         .client
-        .get(host.url("/admin/v1/routing"))
+        .get(host.admin_url("/admin/v1/routing"))
         .send()
         .await
         .unwrap()
@@ -869,7 +869,7 @@ async fn invalid_definitions_are_refused_and_change_nothing() {
     // The trigger still has its stored definition.
     let r = host
         .client
-        .get(host.url("/admin/v1/triggers/t"))
+        .get(host.admin_url("/admin/v1/triggers/t"))
         .send()
         .await
         .unwrap();
@@ -1025,7 +1025,7 @@ async fn graph_draws_a_config_file_and_a_running_host() {
     );
 
     let host = Host::start_with(&dir.path().join("data"), Some(&config), &[]).await;
-    let from_host = run(&["--host", &host.url("")]);
+    let from_host = run(&["--host", &host.admin_url("")]);
     assert_eq!(
         from_host, from_file,
         "the host draws what the file declares"
@@ -1063,7 +1063,7 @@ async fn changes_apply_at_once_without_dropping_in_flight_events() {
     );
     let r = host
         .client
-        .delete(host.url("/admin/v1/triggers/slow"))
+        .delete(host.admin_url("/admin/v1/triggers/slow"))
         .send()
         .await
         .unwrap();

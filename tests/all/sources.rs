@@ -183,7 +183,7 @@ async fn the_admin_api_lists_sources_and_graph_draws_them_from_a_running_host() 
     assert_eq!(hourly["delivery"]["dead_letter"], "log");
     assert_eq!(listed["beat"]["sink"], "broker");
 
-    let from_host = sluice_cli(&["graph", "--host", &host.url("")]);
+    let from_host = sluice_cli(&["graph", "--host", &host.admin_url("")]);
     for needle in [
         "src_beat --> broker",
         "src_hourly --> ",

@@ -6,8 +6,9 @@
 //! - `demo`: build the functions, then run the host on `examples/quickstart`.
 //! - `test`: build the functions, install the CloudEvents SDKs the interop
 //!   tests drive (Python into `target/interop/venv`, JavaScript into
-//!   `target/interop/node`), then run the whole test suite.
-//!
+//!   `target/interop/node`), then run the whole test suite and `cargo deny`
+//!   (see `deny.rs`).
+//! - `deny`: only the `cargo deny` checks.
 //! - `purge`: undo what the other tasks set up (the Debian packages they
 //!   install, and `target/`), to check the set-up the way a fresh machine
 //!   sees it.
@@ -15,6 +16,7 @@
 //! Every step is idempotent: run them as often as you like.
 
 mod apt;
+mod deny;
 mod interop;
 mod shared_build;
 mod toolchain;
@@ -50,12 +52,14 @@ fn run_task() -> Result<()> {
         Some("test") => {
             build_functions(&root)?;
             interop::install(&root)?;
-            test(&root, &args[1..])
+            test(&root, &args[1..])?;
+            deny::check(&root)
         }
+        Some("deny") => deny::check(&root),
         Some("purge") => purge(&root),
         _ => {
             eprintln!(
-                "usage: cargo xtask <functions | demo [ARGS] | test [CARGO TEST ARGS] | purge>"
+                "usage: cargo xtask <functions | demo [ARGS] | test [CARGO TEST ARGS] | deny | purge>"
             );
             std::process::exit(2);
         }

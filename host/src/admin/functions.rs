@@ -2,17 +2,17 @@
 
 use std::sync::Arc;
 
-use axum::body::Bytes;
-use axum::extract::{Path, Query, State};
-use axum::http::{header, HeaderMap, StatusCode};
-use axum::Json;
+use axum::extract::{Path, Query, Request, State};
+use axum::http::{header, StatusCode};
+use axum::{Extension, Json};
 
-use super::parse_name;
+use super::{parse_name, record, PoolError};
 use crate::app::App;
 use crate::config::FunctionSettings;
 use crate::ingress::ApiError;
 use crate::registry::FunctionRecord;
 use crate::runtime::CompileError;
+use crate::security::Principal;
 
 /// Optional limits given with an upload.
 #[derive(Debug, Default, serde::Deserialize)]
@@ -31,16 +31,20 @@ pub struct UploadParams {
     reuse: Option<u32>,
 }
 
-/// `PUT /functions/{name}`: validate, precompile and store a component.
-/// A refused upload leaves the deployed version in place.
+/// `PUT /functions/{name}`: validate, precompile (on the bounded pool)
+/// and store a component. A refused upload leaves the deployed version in
+/// place. The body is read within `admin.max_upload_bytes` (413) and
+/// `admin.connections.body_timeout` (408).
 pub async fn put(
     State(app): State<Arc<App>>,
     Path(name): Path<String>,
     Query(params): Query<UploadParams>,
-    headers: HeaderMap,
-    body: Bytes,
+    who: Option<Extension<Principal>>,
+    request: Request,
 ) -> Result<(StatusCode, Json<FunctionRecord>), ApiError> {
     let name = parse_name(&name)?;
+    let (parts, body) = request.into_parts();
+    let headers = parts.headers;
     let ct = headers
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok());
@@ -65,13 +69,37 @@ pub async fn put(
     settings
         .validate(app.runtime.config())
         .map_err(ApiError::bad_request)?;
+    let body = crate::ingress::read_body(
+        &headers,
+        body,
+        app.admin.max_upload_bytes,
+        app.admin.body_timeout,
+        "admin.max_upload_bytes",
+    )
+    .await?;
+    if !app.admin.allowed_digests.is_empty() {
+        let digest = crate::registry::Digest::of(&body);
+        if !app.admin.allowed_digests.contains(digest.as_str()) {
+            return Err(ApiError::new(
+                StatusCode::FORBIDDEN,
+                format!("the component {digest} is not in admin.allowed_digests"),
+            ));
+        }
+    }
     let compiled = app
-        .runtime
-        .compile(body.clone())
+        .admin
+        .compile
+        .compile(&app.runtime, body.clone())
         .await
         .map_err(|e| match e {
-            CompileError::Invalid(reason) => ApiError::bad_request(reason),
-            CompileError::Internal(reason) => ApiError::internal(reason),
+            PoolError::Compile(CompileError::Invalid(reason)) => ApiError::bad_request(reason),
+            PoolError::Compile(CompileError::Internal(reason)) => ApiError::internal(reason),
+            e @ PoolError::Busy(_) => {
+                ApiError::new(StatusCode::SERVICE_UNAVAILABLE, e.to_string()).retry_after(1)
+            }
+            e @ PoolError::TimedOut(_) => {
+                ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, e.to_string())
+            }
         })?;
     let functions = app.runtime.functions().clone();
     let record = tokio::task::spawn_blocking(move || {
@@ -86,6 +114,7 @@ pub async fn put(
     .map_err(ApiError::internal)??;
     app.runtime.unload(&record.name);
     tracing::info!(function = %record.name, digest = %record.digest, size = record.size, "deployed");
+    record_change(&app, &who, "put", &record)?;
     Ok((StatusCode::CREATED, Json(record)))
 }
 
@@ -107,10 +136,27 @@ pub async fn get(
         .ok_or_else(|| ApiError::not_found("function", &name))
 }
 
+fn record_change(
+    app: &App,
+    who: &Option<Extension<Principal>>,
+    action: &str,
+    r: &FunctionRecord,
+) -> Result<(), ApiError> {
+    record(
+        app,
+        who,
+        action,
+        "function",
+        r.name.as_str(),
+        Some(r.digest.as_str().to_owned()),
+    )
+}
+
 /// `DELETE /functions/{name}`; refused while a trigger, sequence or parallel still uses it.
 pub async fn delete(
     State(app): State<Arc<App>>,
     Path(name): Path<String>,
+    who: Option<Extension<Principal>>,
 ) -> Result<StatusCode, ApiError> {
     let name = parse_name(&name)?;
     let users = app.routes.snapshot().users_of_function(&name);
@@ -123,10 +169,14 @@ pub async fn delete(
             ),
         ));
     }
+    let Some(existing) = app.runtime.functions().get(&name) else {
+        return Err(ApiError::not_found("function", &name));
+    };
     if !app.runtime.functions().remove(&name)? {
         return Err(ApiError::not_found("function", &name));
     }
     app.runtime.unload(&name);
     tracing::info!(function = %name, "removed");
+    record_change(&app, &who, "delete", &existing)?;
     Ok(StatusCode::NO_CONTENT)
 }

@@ -1,4 +1,8 @@
-//! The admin API under `/admin/v1`: deploy functions, bind triggers.
+//! The admin listener (`--admin-listen`, default `127.0.0.1:8081`): the
+//! admin API under `/admin/v1`, `GET /metrics` and `GET /healthz`. Every
+//! request but `/healthz` passes [`crate::security::admin_guard`] (read
+//! scope for `GET`, write scope for changes); every change is written to
+//! the audit log before it is answered.
 //!
 //! | method and path | body | answer |
 //! |---|---|---|
@@ -10,23 +14,78 @@
 //! | `GET /{kind}`, `GET /{kind}/{name}` | | 200, 404 |
 //! | `DELETE /{kind}/{name}` | | 204, 404, 409 while another object refers to it |
 //! | `GET /routing` | | 200 the whole routing table |
+//! | `GET /sources` | | 200 the event sources |
+//! | `GET /audit?limit=N` | | 200 the newest N (default 100) audit entries, oldest first |
 
+mod compile;
 mod functions;
 mod routing;
 
 use std::sync::Arc;
 
-use axum::extract::DefaultBodyLimit;
+use axum::extract::{Query, State};
 use axum::routing::get;
-use axum::Router;
+use axum::{Extension, Json, Router};
 
+pub use self::compile::{CompilePool, PoolError};
 use crate::app::App;
+use crate::security::{AuditEntry, Principal};
 
-/// Largest component accepted for upload.
-pub const MAX_COMPONENT_BYTES: usize = 64 * 1024 * 1024;
+/// What the admin API holds beside the [`App`]'s shared parts.
+pub struct AdminState {
+    /// Where uploads compile.
+    pub compile: CompilePool,
+    /// Largest upload, in bytes.
+    pub max_upload_bytes: usize,
+    /// Longest an upload's body may take to arrive.
+    pub body_timeout: std::time::Duration,
+    /// The only component digests (lower-case hex) that may be uploaded,
+    /// when not empty.
+    pub allowed_digests: std::collections::BTreeSet<String>,
+}
 
-/// The admin routes, to be nested under `/admin/v1`.
-pub fn router() -> Router<Arc<App>> {
+impl AdminState {
+    /// The state for these settings.
+    pub fn new(config: &crate::config::AdminConfig) -> Self {
+        Self {
+            compile: CompilePool::new(config),
+            max_upload_bytes: config.max_upload_bytes,
+            body_timeout: config.connections.body_timeout,
+            allowed_digests: config
+                .allowed_digests
+                .iter()
+                .map(|d| d.strip_prefix("sha256:").unwrap_or(d).to_ascii_lowercase())
+                .collect(),
+        }
+    }
+}
+
+/// The whole router of the admin listener.
+pub fn router(app: Arc<App>) -> Router {
+    Router::new()
+        .nest("/admin/v1", api())
+        .route("/metrics", get(metrics))
+        .route("/healthz", get(|| async { "ok\n" }))
+        .layer(axum::middleware::from_fn_with_state(
+            app.security.clone(),
+            crate::security::admin_guard,
+        ))
+        .with_state(app)
+}
+
+/// `GET /metrics`: the Prometheus text exposition.
+async fn metrics(State(app): State<Arc<App>>) -> impl axum::response::IntoResponse {
+    (
+        [(
+            axum::http::header::CONTENT_TYPE,
+            "text/plain; version=0.0.4; charset=utf-8",
+        )],
+        app.metrics.render(),
+    )
+}
+
+/// The admin routes, nested under `/admin/v1`.
+fn api() -> Router<Arc<App>> {
     Router::new()
         .route("/functions", get(functions::list))
         .route(
@@ -35,7 +94,7 @@ pub fn router() -> Router<Arc<App>> {
                 .put(functions::put)
                 .delete(functions::delete),
         )
-        .layer(DefaultBodyLimit::max(MAX_COMPONENT_BYTES))
+        .route("/audit", get(audit))
         .merge(kind::<crate::config::TriggerSpec>("triggers"))
         .merge(kind::<crate::config::SinkSpec>("sinks"))
         .merge(kind::<crate::config::SequenceSpec>("sequences"))
@@ -54,6 +113,37 @@ fn kind<K: routing::Kind>(plural: &str) -> Router<Arc<App>> {
                 .put(routing::put::<K>)
                 .delete(routing::delete::<K>),
         )
+}
+
+/// `?limit=N` of `GET /audit`.
+#[derive(Debug, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct AuditQuery {
+    limit: Option<usize>,
+}
+
+/// `GET /audit`: the newest entries, oldest first.
+async fn audit(State(app): State<Arc<App>>, Query(q): Query<AuditQuery>) -> Json<Vec<AuditEntry>> {
+    Json(app.security.audit.recent(q.limit.unwrap_or(100)))
+}
+
+/// Record one change in the audit log; a change that cannot be recorded
+/// is not made (the caller checks before changing anything when it can).
+fn record(
+    app: &App,
+    who: &Option<Extension<Principal>>,
+    action: &str,
+    kind: &str,
+    name: &str,
+    digest: Option<String>,
+) -> Result<(), crate::ingress::ApiError> {
+    let token = who
+        .as_ref()
+        .map_or(crate::security::ANONYMOUS, |Extension(p)| p.name.as_str());
+    app.security
+        .audit
+        .record(token, action, kind, name, digest)
+        .map_err(|e| crate::ingress::ApiError::internal(format!("writing the audit log: {e}")))
 }
 
 /// Parse a path segment as a name, answering 400 when it is not one.

@@ -11,15 +11,16 @@ use std::sync::Arc;
 use axum::extract::rejection::JsonRejection;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
-use axum::Json;
+use axum::{Extension, Json};
 use serde::{de::DeserializeOwned, Serialize};
 
-use super::parse_name;
+use super::{parse_name, record};
 use crate::app::App;
 use crate::config::{ParallelSpec, SequenceSpec, SinkSpec, TriggerSpec};
 use crate::ingress::ApiError;
 use crate::registry::{Name, ObjectStore};
 use crate::routing::Table;
+use crate::security::Principal;
 
 /// A kind of routing object the admin API manages.
 pub trait Kind: Serialize + DeserializeOwned + Clone + Send + Sync + 'static {
@@ -60,6 +61,7 @@ kind!(ParallelSpec, "parallel", parallels);
 pub async fn put<K: Kind>(
     State(app): State<Arc<App>>,
     Path(name): Path<String>,
+    who: Option<Extension<Principal>>,
     spec: Result<Json<K>, JsonRejection>,
 ) -> Result<(StatusCode, Json<K>), ApiError> {
     let name = parse_name(&name)?;
@@ -73,6 +75,7 @@ pub async fn put<K: Kind>(
         Ok::<_, ApiError>(())
     })?;
     tracing::info!(kind = K::KIND, name = %name, "routing object set");
+    record(&app, &who, "put", K::KIND, name.as_str(), None)?;
     Ok((StatusCode::CREATED, Json(spec)))
 }
 
@@ -99,6 +102,7 @@ pub async fn get<K: Kind>(
 pub async fn delete<K: Kind>(
     State(app): State<Arc<App>>,
     Path(name): Path<String>,
+    who: Option<Extension<Principal>>,
 ) -> Result<StatusCode, ApiError> {
     let name = parse_name(&name)?;
     let functions = app.runtime.functions().clone();
@@ -116,6 +120,7 @@ pub async fn delete<K: Kind>(
         Ok(())
     })?;
     tracing::info!(kind = K::KIND, name = %name, "routing object removed");
+    record(&app, &who, "delete", K::KIND, name.as_str(), None)?;
     Ok(StatusCode::NO_CONTENT)
 }
 

@@ -1,10 +1,13 @@
-//! Client commands over a running host's HTTP API.
+//! Client commands over a running host's admin API (`--host`,
+//! `SLUICE_ADMIN_URL`) and event listener (`sluice send`: `--url`,
+//! `SLUICE_URL`).
 
 use std::path::Path;
 
 use anyhow::{bail, Context, Result};
 use bytes::Bytes;
 
+use super::{EventsArg, HostArg};
 use crate::cloudevents::{decode, encode, Mode};
 use crate::config::{Filter, TriggerSpec};
 use crate::event::Event;
@@ -13,8 +16,100 @@ fn url(base: &str, path: &str) -> String {
     format!("{}{path}", base.trim_end_matches('/'))
 }
 
-/// Fail with the server's reason unless the status is a success.
-async fn check(response: reqwest::Response) -> Result<reqwest::Response> {
+/// The environment variable holding the admin token.
+pub const ADMIN_TOKEN_ENV: &str = "SLUICE_ADMIN_TOKEN";
+/// The environment variable holding a sender token for `sluice send`.
+pub const SENDER_TOKEN_ENV: &str = "SLUICE_SENDER_TOKEN";
+
+/// A client of one host's admin API, with its token.
+pub struct Admin {
+    base: String,
+    http: reqwest::Client,
+    token: Option<String>,
+}
+
+impl Admin {
+    /// The client `arg` describes; the token comes from
+    /// `SLUICE_ADMIN_TOKEN_FILE`/`--token-file`, else `SLUICE_ADMIN_TOKEN`.
+    ///
+    /// # Errors
+    /// When the token or CA file cannot be read.
+    pub fn new(arg: &HostArg) -> Result<Self> {
+        let token = match &arg.token_file {
+            Some(path) => Some(
+                std::fs::read_to_string(path)
+                    .with_context(|| format!("reading the admin token from {}", path.display()))?
+                    .trim()
+                    .to_owned(),
+            ),
+            None => std::env::var(ADMIN_TOKEN_ENV)
+                .ok()
+                .filter(|t| !t.is_empty()),
+        };
+        Ok(Self {
+            base: arg.url.clone(),
+            http: http_client(arg.ca_file.as_deref())?,
+            token,
+        })
+    }
+
+    fn request(&self, method: reqwest::Method, path: &str) -> reqwest::RequestBuilder {
+        let r = self.http.request(method, url(&self.base, path));
+        match &self.token {
+            Some(t) => r.bearer_auth(t),
+            None => r,
+        }
+    }
+
+    async fn send(&self, request: reqwest::RequestBuilder) -> Result<reqwest::Response> {
+        let response = request
+            .send()
+            .await
+            .map_err(|e| connect_error(&e, &self.base, "the admin API"))?;
+        check(
+            response,
+            self.token.is_some(),
+            "SLUICE_ADMIN_TOKEN or SLUICE_ADMIN_TOKEN_FILE",
+        )
+        .await
+    }
+}
+
+/// An HTTP client trusting the built-in roots and `ca_file`.
+fn http_client(ca_file: Option<&Path>) -> Result<reqwest::Client> {
+    Ok(crate::security::tls::reqwest_builder(ca_file)?.build()?)
+}
+
+/// Say what failed to connect, plainly.
+fn connect_error(e: &reqwest::Error, base: &str, what: &str) -> anyhow::Error {
+    if e.is_connect() {
+        let mut source: Option<&dyn std::error::Error> = Some(e);
+        let mut refused = false;
+        while let Some(s) = source {
+            if let Some(io) = s.downcast_ref::<std::io::Error>() {
+                refused |= io.kind() == std::io::ErrorKind::ConnectionRefused;
+            }
+            source = s.source();
+        }
+        if refused {
+            return anyhow::anyhow!(
+                "cannot reach {what} at {base}: connection refused (is `sluice serve` running, \
+                 and is this its address? the admin API is on --admin-listen, default \
+                 127.0.0.1:8081; set --host or SLUICE_ADMIN_URL)"
+            );
+        }
+        return anyhow::anyhow!("cannot reach {what} at {base}: {e:#}");
+    }
+    anyhow::anyhow!("talking to {what} at {base}: {e:#}")
+}
+
+/// Fail with the server's reason unless the status is a success; 401 and
+/// 403 say what to do about the token.
+async fn check(
+    response: reqwest::Response,
+    had_token: bool,
+    token_env: &str,
+) -> Result<reqwest::Response> {
     if response.status().is_success() {
         return Ok(response);
     }
@@ -24,12 +119,23 @@ async fn check(response: reqwest::Response) -> Result<reqwest::Response> {
         .ok()
         .and_then(|v| v.get("error").and_then(|e| e.as_str()).map(str::to_owned))
         .unwrap_or(body);
-    bail!("{status}: {reason}")
+    match status {
+        reqwest::StatusCode::UNAUTHORIZED if had_token => {
+            bail!("{status}: {reason} (the token was refused: check {token_env})")
+        }
+        reqwest::StatusCode::UNAUTHORIZED => {
+            bail!("{status}: {reason} (no token was sent: set {token_env})")
+        }
+        reqwest::StatusCode::FORBIDDEN => bail!(
+            "{status}: {reason} (the token is valid but may not do this: use a token with the write scope)"
+        ),
+        _ => bail!("{status}: {reason}"),
+    }
 }
 
 /// `sluice deploy`.
 pub async fn deploy(
-    host: &str,
+    admin: &Admin,
     name: &str,
     file: &Path,
     timeout: Option<String>,
@@ -45,22 +151,23 @@ pub async fn deploy(
     if let Some(m) = memory_mib {
         query.push(("memory_mib", m.to_string()));
     }
-    let response = reqwest::Client::new()
-        .put(url(host, &format!("/admin/v1/functions/{name}")))
-        .query(&query)
-        .header("content-type", "application/wasm")
-        .body(bytes)
-        .send()
-        .await
-        .with_context(|| format!("connecting to {host}"))?;
-    let record: serde_json::Value = check(response).await?.json().await?;
+    let response = admin
+        .send(
+            admin
+                .request(reqwest::Method::PUT, &format!("/admin/v1/functions/{name}"))
+                .query(&query)
+                .header("content-type", "application/wasm")
+                .body(bytes),
+        )
+        .await?;
+    let record: serde_json::Value = response.json().await?;
     println!("{}", serde_json::to_string_pretty(&record)?);
     Ok(())
 }
 
 /// `sluice trigger`.
 pub async fn trigger(
-    host: &str,
+    admin: &Admin,
     name: &str,
     function: &str,
     ty: Option<String>,
@@ -79,20 +186,20 @@ pub async fn trigger(
         function.parse()?,
         sink.map(|s| s.parse()).transpose()?,
     );
-    let response = reqwest::Client::new()
-        .put(url(host, &format!("/admin/v1/triggers/{name}")))
-        .json(&spec)
-        .send()
-        .await
-        .with_context(|| format!("connecting to {host}"))?;
-    check(response).await?;
+    admin
+        .send(
+            admin
+                .request(reqwest::Method::PUT, &format!("/admin/v1/triggers/{name}"))
+                .json(&spec),
+        )
+        .await?;
     println!("trigger `{name}` set");
     Ok(())
 }
 
 /// `sluice send`.
 pub async fn send(
-    host: &str,
+    events: &EventsArg,
     ty: String,
     source: String,
     id: Option<String>,
@@ -111,16 +218,23 @@ pub async fn send(
         event.data = Some(Bytes::from(d));
     }
     event.validate()?;
-    let target = to.unwrap_or_else(|| url(host, "/"));
+    let target = to.unwrap_or_else(|| url(&events.url, "/"));
     let encoded = encode(&event, Mode::Binary);
-    let response = reqwest::Client::new()
+    let mut request = http_client(events.ca_file.as_deref())?
         .post(&target)
         .headers(encoded.headers)
-        .body(encoded.body)
+        .body(encoded.body);
+    let token = std::env::var(SENDER_TOKEN_ENV)
+        .ok()
+        .filter(|t| !t.is_empty());
+    if let Some(t) = &token {
+        request = request.bearer_auth(t);
+    }
+    let response = request
         .send()
         .await
-        .with_context(|| format!("connecting to {target}"))?;
-    let response = check(response).await?;
+        .map_err(|e| connect_error(&e, &target, "the event listener"))?;
+    let response = check(response, token.is_some(), SENDER_TOKEN_ENV).await?;
     let status = response.status();
     let headers = response.headers().clone();
     let body = response.bytes().await?;
@@ -137,23 +251,17 @@ pub async fn send(
 }
 
 /// `sluice ls`.
-pub async fn ls(host: &str) -> Result<()> {
-    let client = reqwest::Client::new();
-    let functions: Vec<crate::registry::FunctionRecord> = check(
-        client
-            .get(url(host, "/admin/v1/functions"))
-            .send()
-            .await
-            .with_context(|| format!("connecting to {host}"))?,
-    )
-    .await?
-    .json()
-    .await?;
-    let table: crate::routing::Table =
-        check(client.get(url(host, "/admin/v1/routing")).send().await?)
-            .await?
-            .json()
-            .await?;
+pub async fn ls(admin: &Admin) -> Result<()> {
+    let functions: Vec<crate::registry::FunctionRecord> = admin
+        .send(admin.request(reqwest::Method::GET, "/admin/v1/functions"))
+        .await?
+        .json()
+        .await?;
+    let table: crate::routing::Table = admin
+        .send(admin.request(reqwest::Method::GET, "/admin/v1/routing"))
+        .await?
+        .json()
+        .await?;
     let triggers = table.triggers;
     println!("FUNCTIONS");
     for f in functions {
@@ -218,7 +326,7 @@ pub async fn ls(host: &str) -> Result<()> {
 
 /// `sluice graph`: draw a config file's routing, or a running host's.
 pub async fn graph(
-    host: &str,
+    host: &HostArg,
     config: Option<&std::path::Path>,
     format: crate::routing::graph::Format,
 ) -> Result<()> {
@@ -228,20 +336,17 @@ pub async fn graph(
             (crate::routing::Table::from_config(&c), c.sources)
         }
         None => {
-            let client = reqwest::Client::new();
-            let get = |path: &'static str| {
-                let request = client.get(url(host, path)).send();
-                async move {
-                    check(
-                        request
-                            .await
-                            .with_context(|| format!("connecting to {host}"))?,
-                    )
-                    .await
-                }
-            };
-            let table = get("/admin/v1/routing").await?.json().await?;
-            let sources = get("/admin/v1/sources").await?.json().await?;
+            let admin = Admin::new(host)?;
+            let table = admin
+                .send(admin.request(reqwest::Method::GET, "/admin/v1/routing"))
+                .await?
+                .json()
+                .await?;
+            let sources = admin
+                .send(admin.request(reqwest::Method::GET, "/admin/v1/sources"))
+                .await?
+                .json()
+                .await?;
             (table, sources)
         }
     };

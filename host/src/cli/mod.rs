@@ -72,12 +72,12 @@ pub enum Command {
         /// JSON data.
         #[arg(long)]
         data: Option<String>,
-        /// Where to send it (default: the host's ingress, `HOST/`). Use
-        /// `HOST/functions/NAME` to invoke one function and see its reply.
+        /// Where to send it (default: the event listener's `URL/`). Use
+        /// `URL/functions/NAME` to invoke one function and see its reply.
         #[arg(long)]
         to: Option<String>,
         #[command(flatten)]
-        host: HostArg,
+        events: EventsArg,
     },
     /// Print the routing (triggers, functions, sequences, parallels, sinks,
     /// replies, dead letters) as a Mermaid or DOT diagram, from a config
@@ -99,24 +99,53 @@ pub enum Command {
     },
 }
 
-/// Which host the client commands talk to.
+/// Which admin API the client commands talk to, and with which token.
+/// The token is read from `SLUICE_ADMIN_TOKEN` or the file
+/// `SLUICE_ADMIN_TOKEN_FILE` names, never from an argument (`ps` shows
+/// arguments).
 #[derive(Debug, clap::Args)]
 pub struct HostArg {
-    /// Base URL of the host.
+    /// Base URL of the host's admin listener.
     #[arg(
         long = "host",
-        env = "SLUICE_HOST",
+        env = "SLUICE_ADMIN_URL",
+        default_value = "http://127.0.0.1:8081"
+    )]
+    pub url: String,
+    /// A file holding the admin token (default: `$SLUICE_ADMIN_TOKEN`).
+    #[arg(long, env = "SLUICE_ADMIN_TOKEN_FILE")]
+    pub token_file: Option<PathBuf>,
+    /// Extra CA certificates (PEM) to trust for an HTTPS admin listener.
+    #[arg(long, env = "SLUICE_CA_FILE")]
+    pub ca_file: Option<PathBuf>,
+}
+
+/// Which event listener `sluice send` talks to. A sender token, when the
+/// host wants one, is read from `SLUICE_SENDER_TOKEN`.
+#[derive(Debug, clap::Args)]
+pub struct EventsArg {
+    /// Base URL of the host's event listener.
+    #[arg(
+        long = "url",
+        env = "SLUICE_URL",
         default_value = "http://127.0.0.1:8080"
     )]
     pub url: String,
+    /// Extra CA certificates (PEM) to trust for an HTTPS event listener.
+    #[arg(long, env = "SLUICE_CA_FILE")]
+    pub ca_file: Option<PathBuf>,
 }
 
 /// Options of `sluice serve`.
 #[derive(Debug, clap::Args)]
 pub struct ServeArgs {
-    /// Address to listen on.
+    /// Address of the event listener (events only).
     #[arg(long, default_value = "127.0.0.1:8080")]
     pub listen: SocketAddr,
+    /// Address of the admin listener (admin API, `/metrics`). Off loopback
+    /// it needs admin tokens (see docs/security.md).
+    #[arg(long, default_value = "127.0.0.1:8081")]
+    pub admin_listen: SocketAddr,
     /// Where deployed functions and triggers are kept.
     #[arg(long, default_value = "./.sluice")]
     pub data_dir: PathBuf,
@@ -141,7 +170,16 @@ pub async fn run(cli: Cli) -> Result<()> {
             timeout,
             memory_mib,
             host,
-        } => client::deploy(&host.url, &name, &file, timeout, memory_mib).await,
+        } => {
+            client::deploy(
+                &client::Admin::new(&host)?,
+                &name,
+                &file,
+                timeout,
+                memory_mib,
+            )
+            .await
+        }
         Command::Trigger {
             name,
             function,
@@ -149,15 +187,25 @@ pub async fn run(cli: Cli) -> Result<()> {
             source,
             sink,
             host,
-        } => client::trigger(&host.url, &name, &function, ty, source, sink).await,
+        } => {
+            client::trigger(
+                &client::Admin::new(&host)?,
+                &name,
+                &function,
+                ty,
+                source,
+                sink,
+            )
+            .await
+        }
         Command::Send {
             ty,
             source,
             id,
             data,
             to,
-            host,
-        } => client::send(&host.url, ty, source, id, data, to).await,
+            events,
+        } => client::send(&events, ty, source, id, data, to).await,
         Command::Graph {
             config,
             format,
@@ -168,8 +216,8 @@ pub async fn run(cli: Cli) -> Result<()> {
             } else {
                 crate::routing::graph::Format::Mermaid
             };
-            client::graph(&host.url, config.as_deref(), format).await
+            client::graph(&host, config.as_deref(), format).await
         }
-        Command::Ls { host } => client::ls(&host.url).await,
+        Command::Ls { host } => client::ls(&client::Admin::new(&host)?).await,
     }
 }

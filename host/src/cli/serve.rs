@@ -6,6 +6,7 @@ use tracing_subscriber::EnvFilter;
 use super::ServeArgs;
 use crate::app::App;
 use crate::config::Config;
+use crate::security::server::Listener;
 
 /// Load the config, build the host, listen, and serve until Ctrl-C or
 /// SIGTERM; then stop the sources, finish running deliveries, release the
@@ -30,20 +31,52 @@ pub async fn run(args: ServeArgs) -> Result<()> {
         Some(path) => Config::load(path)?,
         None => Config::default(),
     };
+    // Refuse an exposed, unauthenticated admin listener before anything
+    // is deployed or bound.
+    crate::security::check_admin_exposure(
+        args.admin_listen,
+        &crate::security::admin_tokens(&config)?,
+    )?;
+    let events_limits = config.ingress.connections.clone();
+    let admin_limits = config.admin.connections.clone();
     let app = App::build(config, args.data_dir.clone()).await?;
-    let listener = tokio::net::TcpListener::bind(args.listen)
-        .await
-        .with_context(|| format!("listening on {}", args.listen))?;
-    let addr = listener.local_addr()?;
-    tracing::info!(%addr, data_dir = %args.data_dir.display(), "sluice is serving");
-    // Sources stop first (no new events), then the ingress stops and
-    // drains the deliveries.
+    let bind = |addr: std::net::SocketAddr| async move {
+        tokio::net::TcpListener::bind(addr)
+            .await
+            .with_context(|| format!("listening on {addr}"))
+    };
+    let events = Listener {
+        name: "events",
+        tcp: bind(args.listen).await?,
+        tls: app.security.events_tls.clone(),
+        limits: events_limits,
+    };
+    let admin = Listener {
+        name: "admin",
+        tcp: bind(args.admin_listen).await?,
+        tls: app.security.admin_tls.clone(),
+        limits: admin_limits,
+    };
+    let addr = events.tcp.local_addr()?;
+    let admin_addr = admin.tcp.local_addr()?;
+    tracing::info!(
+        %addr,
+        %admin_addr,
+        tls = events.tls.is_some(),
+        admin_tls = admin.tls.is_some(),
+        admin_auth = !app.security.admin_tokens.is_empty(),
+        sender_auth = !app.security.sender_tokens.is_empty(),
+        data_dir = %args.data_dir.display(),
+        "sluice is serving"
+    );
+    // Sources stop first (no new events), then the listeners stop and the
+    // deliveries drain.
     let stopping = app.clone();
     let shutdown = async move {
         shutdown.await;
         stopping.sources.stop().await;
     };
-    crate::ingress::serve(app.clone(), listener, shutdown)
+    crate::ingress::serve(app.clone(), events, admin, shutdown)
         .await
         .context("serving")?;
     // Everything durable is closed. What is left is dropping clients, and a

@@ -21,6 +21,10 @@ pub enum DecodeError {
     /// A body that is not a valid JSON event format document (JSON §3): 400.
     #[error("invalid JSON event: {0}")]
     Json(String),
+    /// A JSON body past a shape limit (nesting depth, members of one
+    /// event): 400.
+    #[error("{0}")]
+    Limit(String),
     /// An event that breaks a spec rule: 400.
     #[error(transparent)]
     Invalid(#[from] InvalidEvent),

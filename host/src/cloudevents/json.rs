@@ -24,8 +24,89 @@ pub(super) fn is_json_content_type(ct: Option<&str>) -> bool {
     essence == "application/json" || essence == "text/json" || essence.ends_with("+json")
 }
 
+/// Shape limits of structured and batched bodies, checked by one linear
+/// scan before anything is parsed, so no input can recurse deeply or make
+/// an event with unbounded attributes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct JsonLimits {
+    /// Deepest nesting of arrays and objects (a batch's array counts).
+    pub max_depth: usize,
+    /// Most members of one event object.
+    pub max_members: usize,
+}
+
+impl JsonLimits {
+    /// The ceilings every decode applies (the Kafka binding's too); the
+    /// ingress may set tighter ones (`ingress.max_json_depth`,
+    /// `ingress.max_attributes`). 128 is serde_json's own recursion limit.
+    pub const CEILING: Self = Self {
+        max_depth: 128,
+        max_members: 1024,
+    };
+}
+
+impl Default for JsonLimits {
+    fn default() -> Self {
+        Self::CEILING
+    }
+}
+
+/// Check `body` against `limits`; event objects sit at `event_depth` (1
+/// for a structured event, 2 inside a batch). Strings are skipped, escapes
+/// included; malformed JSON is left for the parser to refuse.
+pub(super) fn check_shape(
+    body: &[u8],
+    event_depth: usize,
+    limits: &JsonLimits,
+) -> Result<(), DecodeError> {
+    let mut depth = 0usize;
+    let mut members = 0usize;
+    let mut in_string = false;
+    let mut escaped = false;
+    for &b in body {
+        if in_string {
+            if escaped {
+                escaped = false;
+            } else if b == b'\\' {
+                escaped = true;
+            } else if b == b'"' {
+                in_string = false;
+            }
+            continue;
+        }
+        match b {
+            b'"' => in_string = true,
+            b'{' | b'[' => {
+                depth += 1;
+                if depth > limits.max_depth {
+                    return Err(DecodeError::Limit(format!(
+                        "the JSON body nests deeper than {} levels (ingress.max_json_depth)",
+                        limits.max_depth
+                    )));
+                }
+                if depth == event_depth {
+                    members = 0;
+                }
+            }
+            b'}' | b']' => depth = depth.saturating_sub(1),
+            b':' if depth == event_depth => {
+                members += 1;
+                if members > limits.max_members {
+                    return Err(DecodeError::Limit(format!(
+                        "an event has more than {} members (ingress.max_attributes)",
+                        limits.max_members
+                    )));
+                }
+            }
+            _ => {}
+        }
+    }
+    Ok(())
+}
+
 /// Decode one JSON event format document (JSON format §3).
-pub(super) fn decode(body: &[u8]) -> Result<Event, DecodeError> {
+pub(super) fn decode(body: &[u8], limits: &JsonLimits) -> Result<Event, DecodeError> {
+    check_shape(body, 1, limits)?;
     let members: Members<'_> = serde_json::from_slice(body)
         .map_err(|e| DecodeError::Json(format!("a structured event is one JSON object: {e}")))?;
     decode_members(members.0)
@@ -34,7 +115,8 @@ pub(super) fn decode(body: &[u8]) -> Result<Event, DecodeError> {
 /// Decode a batch: a JSON array of event objects (HTTP binding §3.3,
 /// JSON format §4). The whole batch fails on its first bad event, named by
 /// its zero-based index. An empty array is a valid, empty batch.
-pub(super) fn decode_batch(body: &[u8]) -> Result<Vec<Event>, DecodeError> {
+pub(super) fn decode_batch(body: &[u8], limits: &JsonLimits) -> Result<Vec<Event>, DecodeError> {
+    check_shape(body, 2, limits)?;
     let items: Vec<&RawValue> = serde_json::from_slice(body).map_err(|e| {
         DecodeError::Json(format!("a batch is one JSON array of event objects: {e}"))
     })?;
@@ -290,6 +372,48 @@ fn write_object(out: &mut Vec<u8>, event: &Event) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn decode(body: &[u8]) -> Result<Event, DecodeError> {
+        super::decode(body, &JsonLimits::CEILING)
+    }
+
+    fn decode_batch(body: &[u8]) -> Result<Vec<Event>, DecodeError> {
+        super::decode_batch(body, &JsonLimits::CEILING)
+    }
+
+    #[test]
+    fn nesting_and_member_limits_refuse_before_parsing() {
+        let limits = JsonLimits {
+            max_depth: 4,
+            max_members: 6,
+        };
+        let head = r#""specversion":"1.0","id":"1","source":"/s","type":"t""#;
+        // Depth 4 passes (the event, then three levels of data).
+        let ok = format!(r#"{{{head},"data":[[["x"]]]}}"#);
+        assert!(super::decode(ok.as_bytes(), &limits).is_ok());
+        let deep = format!(r#"{{{head},"data":[[[["x"]]]]}}"#);
+        let err = super::decode(deep.as_bytes(), &limits).unwrap_err();
+        assert!(err.to_string().contains("deeper than 4"), "{err}");
+        assert_eq!(err.status(), http::StatusCode::BAD_REQUEST);
+        // Brackets and colons inside strings do not count.
+        let quoted = format!(r#"{{{head},"data":"[[[[[:::\"{{{{"}}"#);
+        assert!(super::decode(quoted.as_bytes(), &limits).is_ok());
+        // Members of the event count; members inside data do not.
+        let wide = format!(r#"{{{head},"a":"1","b":"2","c":"3"}}"#);
+        let err = super::decode(wide.as_bytes(), &limits).unwrap_err();
+        assert!(err.to_string().contains("more than 6 members"), "{err}");
+        let data = format!(r#"{{{head},"data":{{"a":1,"b":2,"c":3,"d":4}}}}"#);
+        assert!(super::decode(data.as_bytes(), &limits).is_ok());
+        // In a batch the events sit one level down, and each is counted alone.
+        let batch = format!(r#"[{{{head},"a":"1"}},{{{head},"b":"1"}}]"#);
+        assert!(super::decode_batch(batch.as_bytes(), &limits).is_ok());
+        // A million open brackets is refused at once, never recursed into.
+        let bomb = "[".repeat(1_000_000);
+        assert!(matches!(
+            super::decode_batch(bomb.as_bytes(), &JsonLimits::CEILING),
+            Err(DecodeError::Limit(_))
+        ));
+    }
 
     #[test]
     fn json_data_is_kept_as_its_raw_text() {

@@ -18,7 +18,8 @@ mod mode;
 #[cfg(test)]
 mod proptests;
 
-pub use decode::{decode, Decoded};
+pub use decode::{check_limits, decode, decode_with, Decoded};
 pub use encode::{encode, encode_batch, Encoded};
 pub use error::DecodeError;
+pub use json::JsonLimits;
 pub use mode::Mode;

@@ -31,6 +31,7 @@
 //! in `docs/routing.md`.
 
 mod durability;
+mod listeners;
 mod objects;
 mod routing;
 mod runtime;
@@ -39,6 +40,10 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 pub use durability::DurabilityConfig;
+pub use listeners::{
+    AdminConfig, ConnectionLimits, IngressConfig, OutboundConfig, RateLimit, TlsFiles,
+    MIN_HEADER_BYTES,
+};
 pub use objects::{Filter, FunctionSettings, Sink, TriggerSpec};
 pub use routing::{
     apply_overrides, Backoff, Branch, DeliverySpec, Destination, FilterExpr, Overrides,
@@ -55,9 +60,15 @@ pub struct Config {
     /// Limits and caches of the wasm runtime.
     #[serde(default)]
     pub runtime: RuntimeConfig,
-    /// Ingress settings.
+    /// The event listener: limits, sender tokens, TLS.
     #[serde(default)]
     pub ingress: IngressConfig,
+    /// The admin listener: tokens, upload and compile limits, TLS.
+    #[serde(default)]
+    pub admin: AdminConfig,
+    /// Outbound HTTPS: extra trust roots.
+    #[serde(default)]
+    pub outbound: OutboundConfig,
     /// The durable ingress log.
     #[serde(default)]
     pub durability: DurabilityConfig,
@@ -83,28 +94,6 @@ pub struct Config {
     /// [`crate::sources`].
     #[serde(default)]
     pub sources: BTreeMap<Name, crate::sources::SourceSpec>,
-}
-
-/// HTTP ingress settings.
-#[derive(Debug, Clone, PartialEq, serde::Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct IngressConfig {
-    /// Largest request body accepted, in bytes (413 past it). Default 1 MiB;
-    /// at least 64 KiB, the event size the CloudEvents spec says must pass.
-    #[serde(default = "default_max_body_bytes")]
-    pub max_body_bytes: usize,
-}
-
-impl Default for IngressConfig {
-    fn default() -> Self {
-        Self {
-            max_body_bytes: default_max_body_bytes(),
-        }
-    }
-}
-
-const fn default_max_body_bytes() -> usize {
-    1024 * 1024
 }
 
 /// A function declared in the config file.
@@ -158,11 +147,24 @@ impl Config {
             path: path.to_path_buf(),
             source,
         })?;
-        let mut config: Config = toml::from_str(&text).map_err(|e| ConfigError::Parse {
+        Self::parse(&text, path)
+    }
+
+    /// Parse and validate the text of a config file found at `path` (which
+    /// only resolves relative paths and names the file in errors; it is not
+    /// read). The fuzz target `fuzz/config` drives this.
+    ///
+    /// # Errors
+    /// When the text cannot be parsed or validated.
+    pub fn parse(text: &str, path: &Path) -> Result<Self, ConfigError> {
+        let mut config: Config = toml::from_str(text).map_err(|e| ConfigError::Parse {
             path: path.to_path_buf(),
             message: e.to_string(),
         })?;
         let base = path.parent().unwrap_or(Path::new("."));
+        config.ingress.resolve(base);
+        config.admin.resolve(base);
+        config.outbound.resolve(base);
         for f in config.functions.values_mut() {
             if f.path.is_relative() {
                 f.path = base.join(&f.path);
@@ -185,12 +187,8 @@ impl Config {
     /// Cross-object checks the schema cannot express.
     fn validate(&self) -> Result<(), String> {
         self.runtime.validate()?;
-        if self.ingress.max_body_bytes < crate::ingress::MIN_BODY_LIMIT {
-            return Err(format!(
-                "ingress.max_body_bytes must be at least {} (64 KiB events must always pass)",
-                crate::ingress::MIN_BODY_LIMIT
-            ));
-        }
+        self.ingress.validate()?;
+        self.admin.validate()?;
         self.durability.validate()?;
         self.kafka.validate()?;
         for (name, f) in &self.functions {

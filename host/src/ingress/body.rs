@@ -1,9 +1,14 @@
-//! Reading an event request's body within the ingress size limit.
+//! Reading a request body within a size limit and a deadline.
 //!
 //! The CloudEvents core spec ("Size Limits") says intermediaries MUST
 //! forward, and consumers SHOULD accept, events of 64 KiB or less; Sluice
-//! accepts bodies up to `ingress.max_body_bytes` (default 1 MiB, never below
-//! 64 KiB) and answers 413 with a JSON reason past it.
+//! accepts event bodies up to `ingress.max_body_bytes` (default 1 MiB, never
+//! below 64 KiB) and answers 413 with a JSON reason past it: at once when
+//! `Content-Length` says so, and otherwise as soon as the bytes read pass
+//! the limit, so an oversized body is never buffered whole. A body that
+//! does not arrive within the listener's `body_timeout` gets 408.
+
+use std::time::Duration;
 
 use axum::body::{Body, Bytes};
 use axum::http::{header, HeaderMap, StatusCode};
@@ -14,31 +19,68 @@ use super::ApiError;
 /// The smallest body limit a configuration may set: the spec's 64 KiB.
 pub const MIN_BODY_LIMIT: usize = 64 * 1024;
 
-/// Read `body`, refusing it with 413 once it is longer than `limit` bytes.
-/// A `Content-Length` over the limit is refused before any byte is read.
+/// Read `body` within the event limit `limit`, without a deadline (the
+/// ingress limits layer has already read it within one).
 ///
 /// # Errors
-/// 413 past the limit; 400 when the body cannot be read.
+/// As [`read_within`].
 pub async fn read(headers: &HeaderMap, body: Body, limit: usize) -> Result<Bytes, ApiError> {
+    read_within(
+        headers,
+        body,
+        limit,
+        Duration::MAX,
+        "ingress.max_body_bytes",
+    )
+    .await
+}
+
+/// Read `body`, refusing it with 413 once it is longer than `limit` bytes
+/// (`key` names the setting in the reason) and with 408 when it takes
+/// longer than `timeout`. A `Content-Length` over the limit is refused
+/// before any byte is read.
+///
+/// # Errors
+/// 413 past the limit; 408 past the deadline; 400 when the body cannot be
+/// read.
+pub async fn read_within(
+    headers: &HeaderMap,
+    body: Body,
+    limit: usize,
+    timeout: Duration,
+    key: &str,
+) -> Result<Bytes, ApiError> {
     let declared = headers
         .get(header::CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse::<u64>().ok());
     if declared.is_some_and(|n| n > limit as u64) {
-        return Err(too_large(limit));
+        return Err(too_large(limit, key));
     }
-    match Limited::new(body, limit).collect().await {
-        Ok(collected) => Ok(collected.to_bytes()),
-        Err(e) if e.is::<LengthLimitError>() => Err(too_large(limit)),
-        Err(e) => Err(ApiError::bad_request(format!(
+    let collect = Limited::new(body, limit).collect();
+    let collected = if timeout == Duration::MAX {
+        Ok(collect.await)
+    } else {
+        tokio::time::timeout(timeout, collect).await
+    };
+    match collected {
+        Err(_) => Err(ApiError::new(
+            StatusCode::REQUEST_TIMEOUT,
+            format!(
+                "the request body did not arrive within {timeout:?} (connections.body_timeout)"
+            ),
+        )),
+        Ok(Ok(collected)) => Ok(collected.to_bytes()),
+        Ok(Err(e)) if e.is::<LengthLimitError>() => Err(too_large(limit, key)),
+        Ok(Err(e)) => Err(ApiError::bad_request(format!(
             "reading the request body: {e}"
         ))),
     }
 }
 
-fn too_large(limit: usize) -> ApiError {
+fn too_large(limit: usize, key: &str) -> ApiError {
     ApiError::new(
         StatusCode::PAYLOAD_TOO_LARGE,
-        format!("the request body is larger than the {limit} byte limit (ingress.max_body_bytes)"),
+        format!("the request body is larger than the {limit} byte limit ({key})"),
     )
 }

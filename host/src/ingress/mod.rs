@@ -1,13 +1,18 @@
-//! The HTTP front door: CloudEvents in, on one listener with the admin API.
+//! The event listener (`--listen`): only what senders need.
 //!
 //! - `POST /`: the broker ingress. Decodes the event(s), answers 202 once
 //!   every matching trigger's delivery has started.
 //! - `POST /functions/{name}`: direct invocation (the Knative "callable"
 //!   contract): the reply event in the response, 204 when there is none.
-//! - `/admin/v1/...`: see [`crate::admin`].
 //! - `OPTIONS` on both: the CloudEvents webhook handshake; other methods
 //!   get 405 (see [`webhook`]).
-//! - `GET /healthz`: liveness; `GET /metrics`: Prometheus metrics.
+//! - `GET /healthz`: liveness.
+//!
+//! Every `POST` first passes [`crate::security::sender_guard`] (sender
+//! token, rate limit) and then [`limits`] (body size and deadline, JSON
+//! shape), so a refused request never reaches a handler. The admin API and
+//! `/metrics` are on the admin listener ([`crate::admin`]); [`serve`] runs
+//! both.
 
 mod body;
 mod events;
@@ -17,18 +22,23 @@ mod webhook;
 
 use std::sync::Arc;
 
-use axum::extract::DefaultBodyLimit;
+use axum::extract::{Request, State};
+use axum::http::{Method, StatusCode};
+use axum::middleware::{from_fn_with_state, Next};
+use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::Router;
+use tokio_util::sync::CancellationToken;
 
-pub use self::body::MIN_BODY_LIMIT;
+pub use self::body::{read_within as read_body, MIN_BODY_LIMIT};
 pub use self::response::ApiError;
 use crate::app::App;
+use crate::cloudevents::JsonLimits;
+use crate::security::server::{self, Listener};
 
-/// The full HTTP router of a host.
+/// The router of the event listener.
 pub fn router(app: Arc<App>) -> Router {
-    let max_body = app.ingress.max_body_bytes;
-    Router::new()
+    let events = Router::new()
         .route(
             "/",
             post(events::accept)
@@ -41,39 +51,93 @@ pub fn router(app: Arc<App>) -> Router {
                 .options(webhook::options_function)
                 .fallback(webhook::method_not_allowed),
         )
+        .route_layer(from_fn_with_state(app.clone(), limits))
+        .route_layer(from_fn_with_state(
+            app.security.clone(),
+            crate::security::sender_guard,
+        ));
+    events
         .route("/healthz", get(|| async { "ok\n" }))
-        .route("/metrics", get(metrics))
-        .nest("/admin/v1", crate::admin::router())
-        .layer(DefaultBodyLimit::max(max_body))
+        .fallback(not_here)
         .with_state(app)
 }
 
-/// `GET /metrics`: the Prometheus text exposition.
-async fn metrics(
-    axum::extract::State(app): axum::extract::State<Arc<App>>,
-) -> impl axum::response::IntoResponse {
-    (
-        [(
-            axum::http::header::CONTENT_TYPE,
-            "text/plain; version=0.0.4; charset=utf-8",
-        )],
-        app.metrics.render(),
+/// Anything else: 404, naming where the admin API went.
+async fn not_here(method: Method, uri: axum::http::Uri) -> ApiError {
+    let hint = if uri.path().starts_with("/admin") || uri.path() == "/metrics" {
+        ": the admin API and /metrics are served on the admin listener (--admin-listen)"
+    } else {
+        ""
+    };
+    ApiError::new(
+        StatusCode::NOT_FOUND,
+        format!("nothing at {method} {}{hint}", uri.path()),
     )
 }
 
-/// Serve `router` on `listener` until `shutdown` completes, then let
-/// running deliveries finish.
+/// Read a `POST` body within `ingress.max_body_bytes` and
+/// `ingress.connections.body_timeout`, and check a structured or batched
+/// body against `ingress.max_json_depth` and `ingress.max_attributes`,
+/// before the handler runs.
+async fn limits(State(app): State<Arc<App>>, request: Request, next: Next) -> Response {
+    if request.method() != Method::POST {
+        return next.run(request).await;
+    }
+    let (parts, body) = request.into_parts();
+    let c = &app.ingress;
+    let bytes = match body::read_within(
+        &parts.headers,
+        body,
+        c.max_body_bytes,
+        c.connections.body_timeout,
+        "ingress.max_body_bytes",
+    )
+    .await
+    {
+        Ok(b) => b,
+        Err(e) => return e.into_response(),
+    };
+    let shape = JsonLimits {
+        max_depth: c.max_json_depth,
+        max_members: c.max_attributes,
+    };
+    if let Err(e) = crate::cloudevents::check_limits(&parts.headers, &bytes, &shape) {
+        return ApiError::from(e).into_response();
+    }
+    next.run(Request::from_parts(parts, axum::body::Body::from(bytes)))
+        .await
+}
+
+/// Serve the event listener and the admin listener until `shutdown`
+/// completes; then stop accepting, let running requests and deliveries
+/// finish, and close the durable log.
 ///
 /// # Errors
-/// When the server fails.
+/// None today; kept for the durable log's close.
 pub async fn serve(
     app: Arc<App>,
-    listener: tokio::net::TcpListener,
+    events: Listener,
+    admin: Listener,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    axum::serve(listener, router(app.clone()))
-        .with_graceful_shutdown(shutdown)
-        .await?;
+    let stop = CancellationToken::new();
+    let metrics = app.metrics.security.clone();
+    let events = tokio::spawn(server::serve(
+        events,
+        router(app.clone()),
+        metrics.clone(),
+        stop.clone(),
+    ));
+    let admin = tokio::spawn(server::serve(
+        admin,
+        crate::admin::router(app.clone()),
+        metrics,
+        stop.clone(),
+    ));
+    shutdown.await;
+    stop.cancel();
+    let _ = events.await;
+    let _ = admin.await;
     if let Some(d) = &app.durable {
         d.wait_replayed().await;
     }

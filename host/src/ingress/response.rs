@@ -40,6 +40,12 @@ impl ApiError {
         Self::new(StatusCode::BAD_REQUEST, reason)
     }
 
+    /// The same error, answered with `Retry-After: secs`.
+    pub fn retry_after(mut self, secs: u32) -> Self {
+        self.retry_after = Some(secs);
+        self
+    }
+
     /// 500 for a failure of the host itself.
     pub fn internal(reason: impl std::fmt::Display) -> Self {
         Self::new(StatusCode::INTERNAL_SERVER_ERROR, reason.to_string())

@@ -114,11 +114,7 @@ pub fn from_record(record: &Record, origin: &Origin<'_>) -> Result<Event, Bindin
     } else {
         return Ok(wrap(record, origin, content_type));
     };
-    if let Some(key) = record
-        .key
-        .as_deref()
-        .and_then(|k| std::str::from_utf8(k).ok())
-    {
+    if let Some(key) = record.key.as_deref().and_then(key_string) {
         event
             .extensions
             .entry(PARTITION_KEY.to_owned())
@@ -151,6 +147,15 @@ fn from_binary(record: &Record, content_type: Option<String>) -> Result<Event, B
     Ok(event)
 }
 
+/// The key as a CloudEvents String: UTF-8 without control characters or
+/// noncharacters (keys that are not are carried as `kafkakeybase64`; found
+/// by fuzzing).
+fn key_string(key: &[u8]) -> Option<&str> {
+    std::str::from_utf8(key)
+        .ok()
+        .filter(|k| crate::event::validate_string(PARTITION_KEY, k).is_ok())
+}
+
 /// A [`RECORD_TYPE`] event around a record that is not a CloudEvent.
 fn wrap(record: &Record, origin: &Origin<'_>, content_type: Option<String>) -> Event {
     let mut event = Event::new(
@@ -173,7 +178,7 @@ fn wrap(record: &Record, origin: &Origin<'_>, content_type: Option<String>) -> E
     );
     ext.insert("kafkaoffset".into(), ExtensionValue::Integer(origin.offset));
     if let Some(key) = &record.key {
-        match std::str::from_utf8(key) {
+        match key_string(key).ok_or(()) {
             Ok(k) => {
                 ext.insert("kafkakey".into(), ExtensionValue::String(k.to_owned()));
                 ext.insert(PARTITION_KEY.into(), ExtensionValue::String(k.to_owned()));
@@ -185,6 +190,12 @@ fn wrap(record: &Record, origin: &Origin<'_>, content_type: Option<String>) -> E
         }
     }
     event.data = record.value.clone().map(Bytes::from);
+    // A `content-type` that is not a media type would make the wrapper an
+    // invalid event: keep the record, not the header (found by fuzzing).
+    if matches!(&event.validate(), Err(InvalidEvent::Attribute { name, .. }) if name == "datacontenttype")
+    {
+        event.datacontenttype = None;
+    }
     event
 }
 
@@ -235,6 +246,33 @@ pub fn to_record(event: &Event, mode: KafkaMode) -> Record {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn a_record_with_a_broken_content_type_is_wrapped_without_it() {
+        let record = Record {
+            key: None,
+            headers: vec![("content-type".into(), b"applicati\x08\0".to_vec())],
+            value: Some(b"{}".to_vec()),
+        };
+        let origin = Origin {
+            topic: "t",
+            partition: 0,
+            offset: 1,
+        };
+        let e = from_record(&record, &origin).unwrap();
+        assert_eq!(e.ty, RECORD_TYPE);
+        assert_eq!(e.datacontenttype, None);
+        assert_eq!(e.validate(), Ok(()));
+        // A key with a control character is carried as Base64.
+        let record = Record {
+            key: Some(b"a\0b".to_vec()),
+            ..record
+        };
+        let e = from_record(&record, &origin).unwrap();
+        assert_eq!(e.validate(), Ok(()));
+        assert!(e.extensions.contains_key("kafkakeybase64"));
+        assert!(!e.extensions.contains_key(PARTITION_KEY));
+    }
+
     use super::*;
 
     const ORIGIN: Origin<'static> = Origin {

@@ -11,6 +11,7 @@ mod durable;
 mod kafka;
 mod routing;
 mod runtime;
+mod security;
 mod sources;
 
 use prometheus::{Encoder, Registry, TextEncoder};
@@ -20,6 +21,7 @@ pub use self::durable::DurableMetrics;
 pub use self::kafka::KafkaMetrics;
 pub use self::routing::RoutingMetrics;
 pub use self::runtime::{FunctionMetrics, RuntimeMetrics};
+pub use self::security::SecurityMetrics;
 pub use self::sources::{SourceMetrics, TickOutcome};
 
 /// Every metric of one host.
@@ -38,6 +40,8 @@ pub struct Metrics {
     pub durable: DurableMetrics,
     /// The Kafka bridge: records consumed and produced.
     pub kafka: KafkaMetrics,
+    /// Refused credentials and connections, rate limiting.
+    pub security: SecurityMetrics,
 }
 
 impl Metrics {
@@ -52,6 +56,7 @@ impl Metrics {
             sources: SourceMetrics::register(&registry),
             durable: DurableMetrics::register(&registry),
             kafka: KafkaMetrics::register(&registry),
+            security: SecurityMetrics::register(&registry),
             registry,
         }
     }
