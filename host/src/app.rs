@@ -6,9 +6,9 @@ use std::sync::Arc;
 
 use anyhow::{Context, Result};
 
+use crate::broker::Broker;
 use crate::config::{Config, IngressConfig, ParallelSpec, SequenceSpec, SinkSpec, TriggerSpec};
 use crate::delivery::Dispatcher;
-use crate::durable::DurableIngress;
 use crate::metrics::Metrics;
 use crate::registry::{FunctionStore, ObjectStore};
 use crate::routing::{Routes, Table};
@@ -43,6 +43,7 @@ impl Stores {
     /// Overlay the config file's objects on the stored ones, check the
     /// result, and only then write the config file's objects to the store.
     fn apply_and_load(&self, c: &Config) -> Result<Table> {
+        let has_kafka_sink = |n: &crate::registry::Name| c.kafka.sinks.contains_key(n);
         let mut table = Table {
             triggers: self.triggers.load_all()?,
             sinks: self.sinks.load_all()?,
@@ -54,7 +55,7 @@ impl Stores {
         table.sequences.extend(c.sequences.clone());
         table.parallels.extend(c.parallels.clone());
         table
-            .check(|_| true)
+            .check(|_| true, has_kafka_sink)
             .map_err(|e| anyhow::anyhow!("routing: {e}"))?;
         for (n, v) in &c.triggers {
             self.triggers.put(n, v)?;
@@ -80,8 +81,10 @@ pub struct App {
     pub routes: Arc<Routes>,
     /// Durable copies of the routing objects.
     pub stores: Stores,
-    /// Runs deliveries.
+    /// Runs deliveries (the broker's; for sources bound to a destination).
     pub dispatcher: Dispatcher,
+    /// The one way into routing: in memory, the durable log or Kafka.
+    pub broker: Arc<Broker>,
     /// Ingress limits.
     pub ingress: IngressConfig,
     /// Every metric, for `GET /metrics`.
@@ -91,10 +94,6 @@ pub struct App {
     /// The sources as the config file declares them (read-only at
     /// `GET /admin/v1/sources`).
     pub source_specs: std::collections::BTreeMap<crate::registry::Name, crate::sources::SourceSpec>,
-    /// The durable ingress log (`None` when `[durability] enabled = false`).
-    pub durable: Option<DurableIngress>,
-    /// Kafka as the broker (`[kafka.broker]`): `POST /` produces to it.
-    pub kafka_broker: Option<crate::kafka::KafkaBroker>,
 }
 
 impl App {
@@ -143,10 +142,13 @@ impl App {
         let table = stores.apply_and_load(&config)?;
         // Stored objects may refer to functions that are gone: warn, and
         // let those deliveries fail (and dead-letter) until they are back.
-        if let Err(e) = table.check(|f| functions.get(f).is_some()) {
+        if let Err(e) = table.check(
+            |f| functions.get(f).is_some(),
+            |n| config.kafka.sinks.contains_key(n),
+        ) {
             tracing::warn!("{e}; its events will fail until the function is deployed");
         }
-        let routes = Arc::new(Routes::new(table));
+        let routes = Arc::new(Routes::measured(table, metrics.routing.clone()));
         let dispatcher = Dispatcher::new(
             runtime.clone(),
             routes.clone(),
@@ -163,38 +165,22 @@ impl App {
             &data_dir,
         )
         .await?;
-        let durable = if config.durability.enabled {
-            Some(
-                DurableIngress::open(&data_dir, &config.durability, metrics.durable.clone())
-                    .context("opening the durable log")?,
-            )
-        } else {
-            None
-        };
-        let kafka_broker = crate::kafka::KafkaBroker::new(&config.kafka, &metrics.kafka)
-            .context("creating the kafka broker producer")?;
+        // Chosen once: in Kafka-broker mode no local log is opened.
+        let broker = Broker::open(&config, &data_dir, &metrics, dispatcher.clone())?;
         let app = Arc::new(Self {
             runtime,
             routes,
             stores,
             dispatcher,
+            broker,
             ingress: config.ingress,
             metrics,
             sources: Sources::none(),
             source_specs: config.sources.clone(),
-            durable,
-            kafka_broker,
         });
         app.sources.start(sources, Arc::downgrade(&app));
         crate::kafka::source::start(&app, &config.kafka).context("starting kafka sources")?;
-        if app.durable.is_some() {
-            let replaying = app.clone();
-            tokio::spawn(async move {
-                if let Some(d) = &replaying.durable {
-                    d.replay(&replaying.dispatcher).await;
-                }
-            });
-        }
+        app.broker.replay();
         Ok(app)
     }
 }

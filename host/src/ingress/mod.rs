@@ -74,13 +74,6 @@ pub async fn serve(
     axum::serve(listener, router(app.clone()))
         .with_graceful_shutdown(shutdown)
         .await?;
-    if let Some(d) = &app.durable {
-        d.wait_replayed().await;
-    }
-    app.dispatcher.drain().await;
-    tracing::debug!("deliveries drained");
-    if let Some(d) = &app.durable {
-        d.close().await;
-    }
+    app.broker.shutdown().await;
     Ok(())
 }

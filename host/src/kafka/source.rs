@@ -68,7 +68,7 @@ fn consumer(
 const MAX_BATCH: usize = 512;
 
 async fn run(app: Arc<App>, name: Name, consumer: StreamConsumer, ordered: bool) {
-    let batching = !ordered && app.durable.is_some();
+    let batching = !ordered && app.broker.is_durable();
     loop {
         let first = match consumer.recv().await {
             Ok(m) => m,
@@ -121,23 +121,21 @@ async fn hand_on(app: &App, name: &Name, batch: &[BorrowedMessage<'_>], ordered:
         batch.len() as u64,
         (batch.len() - events.len()) as u64,
     );
-    match (&app.durable, ordered) {
-        (Some(d), false) => match d.accept(&app.dispatcher, events).await {
+    if !ordered && app.broker.is_durable() {
+        return match app.broker.publish(events).await {
             Ok(()) => true,
             Err(e) => {
-                tracing::warn!(source = %name, "durable log refused kafka records: {e}");
+                tracing::warn!(source = %name, "the broker refused kafka records: {e}");
                 false
             }
-        },
-        _ => {
-            // One at a time: the next record waits until this one's
-            // deliveries ended, which keeps per-partition order.
-            for event in events {
-                app.dispatcher.dispatch_tracked(event).await.await;
-            }
-            true
-        }
+        };
     }
+    // One at a time: the next record waits until this one's deliveries
+    // ended, which keeps per-partition order (the topic is the log).
+    for event in events {
+        app.broker.route_and_wait(event).await;
+    }
+    true
 }
 
 /// The event `msg` carries; `None` (logged) for an invalid CloudEvent.

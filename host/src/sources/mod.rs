@@ -353,11 +353,11 @@ fn complete(
 /// dead letter), as a trigger's subscriber would get it.
 async fn emit(app: &App, source: &Prepared, event: Event) -> Result<(), ()> {
     let Some(to) = source.target.destination() else {
-        let matched = app.dispatcher.dispatch(event).await;
-        if matched == 0 {
-            tracing::debug!(source = %source.name, "source event matched no trigger");
-        }
-        return Ok(());
+        // Exactly like an event POSTed to the ingress: stored by the broker
+        // (the durable log, Kafka), then routed.
+        return app.broker.publish(vec![event]).await.map_err(|e| {
+            tracing::error!(source = %source.name, "the broker did not take a source event: {e}");
+        });
     };
     let reply = app
         .dispatcher
