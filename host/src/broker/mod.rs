@@ -83,6 +83,9 @@ pub enum BrokerError {
     /// Kafka did not acknowledge them.
     #[error("kafka did not take the events: {0}")]
     Kafka(String),
+    /// The host is stopping: its last deliveries are draining.
+    #[error("the host is shutting down")]
+    Closed,
 }
 
 /// Why the broker could not be opened.
@@ -108,6 +111,10 @@ pub struct Broker {
     dispatcher: Dispatcher,
     /// In memory: replies waiting for, or running, their deliveries.
     tasks: TaskTracker,
+    /// `true` once [`Broker::shutdown`] began. Each publish holds a read
+    /// guard, so the shutdown waits for those under way and refuses later
+    /// ones: nothing is stored after the last drain.
+    closed: tokio::sync::RwLock<bool>,
 }
 
 impl Broker {
@@ -141,6 +148,7 @@ impl Broker {
             store,
             dispatcher: dispatcher.clone(),
             tasks: TaskTracker::new(),
+            closed: tokio::sync::RwLock::new(false),
         });
         let weak = Arc::downgrade(&broker);
         let weak: std::sync::Weak<dyn Reentry> = weak;
@@ -174,6 +182,10 @@ impl Broker {
     /// sender is safe; with Kafka some may have been produced, which
     /// at-least-once allows).
     pub async fn publish(&self, events: Vec<Event>) -> Result<(), BrokerError> {
+        let closed = self.closed.read().await;
+        if *closed {
+            return Err(BrokerError::Closed);
+        }
         match &self.store {
             Store::Memory => {
                 for event in events {
@@ -207,9 +219,11 @@ impl Broker {
         }
     }
 
-    /// After the ingress stopped: let every started delivery finish
+    /// After the ingress stopped: refuse further events (a source's tick
+    /// now gets [`BrokerError::Closed`]), let every started delivery finish
     /// (replies included), then close the durable log.
     pub async fn shutdown(&self) {
+        *self.closed.write().await = true;
         if let Store::Durable(d) = &self.store {
             d.wait_replayed().await;
         }
