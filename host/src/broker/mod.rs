@@ -266,3 +266,111 @@ impl Reentry for Broker {
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::{Destination, Filter, FunctionSettings, TriggerSpec};
+    use crate::kafka::KafkaSinks;
+    use crate::registry::{FunctionStore, Name};
+    use crate::routing::{Routes, Table};
+    use crate::runtime::Runtime;
+    use std::time::Duration;
+
+    fn n(s: &str) -> Name {
+        s.parse().unwrap()
+    }
+
+    /// `first` (type `t`) runs echo and replies to the broker; `second`
+    /// (type `t.echoed`) runs echo and drops the reply.
+    fn chain() -> Table {
+        let on = |ty: &str| Filter {
+            attributes: [("type".to_owned(), ty.to_owned())].into(),
+        };
+        let mut first = TriggerSpec::to_function(on("t"), n("echo"), None);
+        first.reply = Some(Destination::Broker);
+        let mut t = Table::default();
+        t.triggers.insert(n("first"), first);
+        t.triggers.insert(
+            n("second"),
+            TriggerSpec::to_function(on("t.echoed"), n("echo"), None),
+        );
+        t
+    }
+
+    /// A dispatcher with a single delivery slot, so a reply that waited for
+    /// a slot while its parent holds the only one would never run.
+    async fn one_slot(dir: &Path, metrics: &Metrics) -> Dispatcher {
+        let functions = Arc::new(FunctionStore::open(dir).unwrap());
+        let runtime = Arc::new(
+            Runtime::new(
+                Default::default(),
+                functions.clone(),
+                metrics.runtime.clone(),
+            )
+            .unwrap(),
+        );
+        let wasm = Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/functions/echo.wasm");
+        let bytes = std::fs::read(&wasm)
+            .unwrap_or_else(|e| panic!("{}: {e} (run `cargo xtask functions`)", wasm.display()));
+        let compiled = runtime.compile(bytes.clone().into()).await.unwrap();
+        functions
+            .put(
+                &n("echo"),
+                &bytes,
+                Some((&compiled.engine_key, &compiled.artifact)),
+                FunctionSettings::default(),
+            )
+            .unwrap();
+        Dispatcher::new(
+            runtime,
+            Arc::new(Routes::new(chain())),
+            KafkaSinks::default(),
+            metrics.delivery.clone(),
+            metrics.routing.clone(),
+            1,
+        )
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn replies_to_the_broker_never_deadlock_a_full_dispatcher() {
+        for durable in [false, true] {
+            let dir = tempfile::tempdir().unwrap();
+            let metrics = Metrics::new();
+            let dispatcher = one_slot(dir.path(), &metrics).await;
+            let mut config = Config::default();
+            config.durability.enabled = durable;
+            let broker = Broker::open(&config, dir.path(), &metrics, dispatcher).unwrap();
+            broker.replay();
+            assert_eq!(
+                broker.mode(),
+                if durable { Mode::Durable } else { Mode::Memory }
+            );
+            let events = (0..8)
+                .map(|i| Event::new(&i.to_string(), "/s", "t"))
+                .collect();
+            let done = "sluice_deliveries_total{outcome=\"delivered\",trigger=\"second\"} 8";
+            // Bounded as a whole: a deadlock would stall the publish too.
+            let chain = async {
+                broker.publish(events).await.unwrap();
+                while !metrics.render().lines().any(|l| l == done) {
+                    tokio::time::sleep(Duration::from_millis(20)).await;
+                }
+            };
+            if tokio::time::timeout(Duration::from_secs(20), chain)
+                .await
+                .is_err()
+            {
+                panic!(
+                    "the chain stalled (durable: {durable}):\n{}",
+                    metrics.render()
+                );
+            }
+            broker.shutdown().await;
+            assert!(matches!(
+                broker.publish(vec![Event::new("late", "/s", "t")]).await,
+                Err(BrokerError::Closed)
+            ));
+        }
+    }
+}
