@@ -347,7 +347,7 @@ mod tests {
                 if durable { Mode::Durable } else { Mode::Memory }
             );
             let events = (0..8)
-                .map(|i| Event::new(&i.to_string(), "/s", "t"))
+                .map(|i| Event::new(i.to_string(), "/s", "t"))
                 .collect();
             let done = "sluice_deliveries_total{outcome=\"delivered\",trigger=\"second\"} 8";
             // Bounded as a whole: a deadlock would stall the publish too.
