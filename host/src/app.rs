@@ -6,9 +6,9 @@ use std::sync::Arc;
 
 use anyhow::{Context, Result};
 
+use crate::broker::Broker;
 use crate::config::{Config, IngressConfig, ParallelSpec, SequenceSpec, SinkSpec, TriggerSpec};
 use crate::delivery::Dispatcher;
-use crate::durable::DurableIngress;
 use crate::metrics::Metrics;
 use crate::registry::{FunctionStore, ObjectStore};
 use crate::routing::{Routes, Table};
@@ -43,6 +43,7 @@ impl Stores {
     /// Overlay the config file's objects on the stored ones, check the
     /// result, and only then write the config file's objects to the store.
     fn apply_and_load(&self, c: &Config) -> Result<Table> {
+        let has_kafka_sink = |n: &crate::registry::Name| c.kafka.sinks.contains_key(n);
         let mut table = Table {
             triggers: self.triggers.load_all()?,
             sinks: self.sinks.load_all()?,
@@ -54,7 +55,7 @@ impl Stores {
         table.sequences.extend(c.sequences.clone());
         table.parallels.extend(c.parallels.clone());
         table
-            .check(|_| true)
+            .check(|_| true, has_kafka_sink)
             .map_err(|e| anyhow::anyhow!("routing: {e}"))?;
         for (n, v) in &c.triggers {
             self.triggers.put(n, v)?;
@@ -80,8 +81,10 @@ pub struct App {
     pub routes: Arc<Routes>,
     /// Durable copies of the routing objects.
     pub stores: Stores,
-    /// Runs deliveries.
-    pub dispatcher: Arc<Dispatcher>,
+    /// Runs deliveries (the broker's; for sources bound to a destination).
+    pub dispatcher: Dispatcher,
+    /// The one way into routing: in memory, the durable log or Kafka.
+    pub broker: Arc<Broker>,
     /// Ingress limits.
     pub ingress: IngressConfig,
     /// Tokens, audit log, rate limit, TLS (see `docs/security.md`).
@@ -97,10 +100,6 @@ pub struct App {
     /// The sources as the config file declares them (read-only at
     /// `GET /admin/v1/sources`).
     pub source_specs: std::collections::BTreeMap<crate::registry::Name, crate::sources::SourceSpec>,
-    /// The durable ingress log (`None` when `[durability] enabled = false`).
-    pub durable: Option<Arc<DurableIngress>>,
-    /// Kafka as the broker (`[kafka.broker]`): `POST /` produces to it.
-    pub kafka_broker: Option<crate::kafka::KafkaBroker>,
 }
 
 impl App {
@@ -154,11 +153,14 @@ impl App {
         let table = stores.apply_and_load(&config)?;
         // Stored objects may refer to functions that are gone: warn, and
         // let those deliveries fail (and dead-letter) until they are back.
-        if let Err(e) = table.check(|f| functions.get(f).is_some()) {
+        if let Err(e) = table.check(
+            |f| functions.get(f).is_some(),
+            |n| config.kafka.sinks.contains_key(n),
+        ) {
             tracing::warn!("{e}; its events will fail until the function is deployed");
         }
-        let routes = Arc::new(Routes::new(table));
-        let dispatcher = Arc::new(Dispatcher::new(
+        let routes = Arc::new(Routes::measured(table, metrics.routing.clone()));
+        let dispatcher = Dispatcher::new(
             runtime.clone(),
             routes.clone(),
             crate::kafka::KafkaSinks::new(&config.kafka, &metrics.kafka)
@@ -166,26 +168,18 @@ impl App {
             metrics.delivery.clone(),
             metrics.routing.clone(),
             MAX_IN_FLIGHT,
-        ));
+        );
         let prepared =
             PreparedSources::prepare(&config.sources, &runtime, &metrics.sources, &data_dir)
                 .await?;
-        let durable = if config.durability.enabled {
-            Some(Arc::new(
-                DurableIngress::open(&data_dir, &config.durability, metrics.durable.clone())
-                    .context("opening the durable log")?,
-            ))
-        } else {
-            None
-        };
-        let kafka_broker = crate::kafka::KafkaBroker::new(&config.kafka, &metrics.kafka)
-            .context("creating the kafka broker producer")?;
+        // Chosen once: in Kafka-broker mode no local log is opened.
+        let broker = Broker::open(&config, &data_dir, &metrics, dispatcher.clone())?;
         let kafka_sources =
             crate::kafka::source::prepare(&config.kafka).context("starting kafka sources")?;
         // Sources get the way into routing, not the app.
         let sources = Sources::new(SourceContext::new(
+            broker.clone(),
             dispatcher.clone(),
-            durable.clone(),
             metrics.clone(),
         ));
         sources.start(prepared);
@@ -197,21 +191,15 @@ impl App {
             routes,
             stores,
             dispatcher,
+            broker,
             ingress: config.ingress,
             security,
             admin: crate::admin::AdminState::new(&config.admin),
             metrics,
             sources,
             source_specs: config.sources.clone(),
-            durable,
-            kafka_broker,
         });
-        // The replay holds what it uses, not the app, so the app (and its
-        // Kafka clients) is released only where `serve` releases it.
-        if let Some(d) = app.durable.clone() {
-            let dispatcher = app.dispatcher.clone();
-            tokio::spawn(async move { d.replay(&dispatcher).await });
-        }
+        app.broker.replay();
         Ok(app)
     }
 }

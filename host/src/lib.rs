@@ -3,7 +3,8 @@
 //! One event's path through the host (see `docs/architecture.md`):
 //!
 //! 1. [`ingress`] receives an HTTP request and [`cloudevents`] decodes it
-//!    into validated [`event::Event`]s.
+//!    into validated [`event::Event`]s, which it hands to the [`broker`]
+//!    (in memory, the durable log or Kafka: the one way into routing).
 //! 2. [`routing`] finds every trigger whose filters the event passes.
 //! 3. [`delivery`] starts one task per matching trigger, which sends the
 //!    event to the trigger's subscriber (a function the [`runtime`] runs in
@@ -21,6 +22,7 @@
 
 pub mod admin;
 pub mod app;
+pub mod broker;
 pub mod cli;
 pub mod cloudevents;
 pub mod config;

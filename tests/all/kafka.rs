@@ -403,3 +403,74 @@ group = "fleet"
     b.stop();
     drop(broker);
 }
+
+#[tokio::test]
+async fn in_kafka_broker_mode_a_reply_to_the_broker_is_produced_to_the_topic() {
+    let broker = Broker::start();
+    broker.client(&["create", "events", "1"]);
+    let mut sink = crate::harness::Sink::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("sluice.toml");
+    std::fs::write(
+        &cfg,
+        format!(
+            r#"
+[functions.echo]
+path = "{echo}"
+
+[triggers.first]
+filter = {{ type = "hop.test" }}
+function = "echo"
+reply = "broker"
+
+[triggers.second]
+filter = {{ type = "hop.test.echoed" }}
+function = "echo"
+sink = "{sink}"
+
+[kafka]
+brokers = "{brokers}"
+properties = {{ "session.timeout.ms" = "{SESSION_TIMEOUT_MS}" }}
+
+[kafka.broker]
+topic = "events"
+group = "hops"
+"#,
+            echo = function("echo").display(),
+            sink = sink.url(),
+            brokers = broker.addr,
+        ),
+    )
+    .unwrap();
+    let data = dir.path().join("data");
+    let host = Host::start_with(&data, Some(&cfg), &[]).await;
+    let r = crate::harness::send_event(&host.client, &host.url("/"), "h1", "hop.test", "{}").await;
+    assert_eq!(r.status(), reqwest::StatusCode::ACCEPTED);
+    // The chain's end arrives: the reply went through the topic and back.
+    let got = sink.next(Duration::from_secs(60)).await;
+    assert_eq!(got.header("ce-type"), Some("hop.test.echoed.echoed"));
+    assert_eq!(got.header("ce-id"), Some("h1"));
+
+    // The independent client reads both from the topic: the POSTed event
+    // and the reply sent to the broker, one hop down.
+    let (broker, lines) = tokio::task::spawn_blocking(move || {
+        let lines = broker.client(&["consume", "events", "2", "60"]);
+        (broker, lines)
+    })
+    .await
+    .unwrap();
+    let records: Vec<serde_json::Value> = lines
+        .iter()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(records.len(), 2, "{lines:#?}");
+    assert_eq!(records[0]["headers"]["ce_type"], "hop.test");
+    let reply = &records[1]["headers"];
+    assert_eq!(reply["ce_type"], "hop.test.echoed");
+    assert_eq!(reply["ce_id"], "h1");
+    assert_eq!(reply["ce_sluicehops"], "254");
+    // Kafka is the log: no local one was opened.
+    assert!(!data.join(sluice::durable::FILE_NAME).exists());
+    host.stop();
+    drop(broker);
+}

@@ -6,6 +6,7 @@
 mod harness;
 
 mod admin;
+mod broker;
 mod cloudevents_http;
 mod config_file;
 mod durability;

@@ -69,8 +69,11 @@ pub async fn put<K: Kind>(
     let functions = app.runtime.functions().clone();
     app.routes.update(|t| {
         K::map_mut(t).insert(name.clone(), spec.clone());
-        t.check(|f| functions.get(f).is_some())
-            .map_err(|e| ApiError::bad_request(format!("{} `{name}`: {e}", K::KIND)))?;
+        t.check(
+            |f| functions.get(f).is_some(),
+            |k| app.dispatcher.has_kafka_sink(k),
+        )
+        .map_err(|e| ApiError::bad_request(format!("{} `{name}`: {e}", K::KIND)))?;
         K::store(&app).put(&name, &spec)?;
         Ok::<_, ApiError>(())
     })?;
@@ -110,7 +113,11 @@ pub async fn delete<K: Kind>(
         if K::map_mut(t).remove(&name).is_none() {
             return Err(ApiError::not_found(K::KIND, &name));
         }
-        t.check(|f| functions.get(f).is_some()).map_err(|e| {
+        t.check(
+            |f| functions.get(f).is_some(),
+            |k| app.dispatcher.has_kafka_sink(k),
+        )
+        .map_err(|e| {
             ApiError::new(
                 StatusCode::CONFLICT,
                 format!("{} `{name}` is still in use: {e}", K::KIND),

@@ -3,19 +3,20 @@
 
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock, Weak};
 use std::time::Duration;
 
 use tokio_util::task::TaskTracker;
 
 use super::failure::Failure;
+use super::Reentry;
 use crate::cloudevents::Mode;
 use crate::config::{apply_overrides, DeliverySpec, Destination, SinkKind};
 use crate::event::{Event, ExtensionValue};
 use crate::kafka::KafkaSinks;
 use crate::metrics::{DeliveryMetrics, Outcome, RoutingMetrics};
 use crate::registry::Name;
-use crate::routing::{Routes, Table};
+use crate::routing::{Compiled, Routes};
 use crate::runtime::Runtime;
 use crate::sinks::{log_event, HttpSink, SinkError};
 
@@ -36,7 +37,19 @@ pub fn hops_of(event: &Event) -> u32 {
     v.min(DEFAULT_HOPS)
 }
 
-type BoxFut<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
+/// A boxed future, for recursive delivery and the [`Reentry`] trait.
+pub type BoxFut<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
+
+/// Which leg of a route a delivery is: only a subscriber's 2xx body is a
+/// reply; a reply destination's, sink's or dead letter's is ignored (a
+/// webhook answering `200 ok` has taken the event).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Leg {
+    /// A trigger's or branch's subscriber, or a sequence step.
+    Subscriber,
+    /// A reply destination, a source's sink or a dead letter.
+    Destination,
+}
 
 /// Who is delivering, for logs and metrics (`kind` is trigger, sink, step,
 /// branch, dead-letter).
@@ -52,10 +65,12 @@ pub(super) struct Engine {
     runtime: Arc<Runtime>,
     pub(super) routes: Arc<Routes>,
     http: HttpSink,
-    kafka: KafkaSinks,
+    pub(super) kafka: KafkaSinks,
     pub(super) metrics: DeliveryMetrics,
     pub(super) routing: RoutingMetrics,
     pub(super) tasks: TaskTracker,
+    /// Where replies bound for the broker go (set once at start-up).
+    pub(super) broker: Arc<OnceLock<Weak<dyn Reentry>>>,
 }
 
 impl Engine {
@@ -75,6 +90,7 @@ impl Engine {
             metrics,
             routing,
             tasks: TaskTracker::new(),
+            broker: Arc::new(OnceLock::new()),
         }
     }
 
@@ -90,30 +106,34 @@ impl Engine {
         Some(hops)
     }
 
-    /// Deliver `event` to trigger `name` of `snapshot` and route the reply.
+    /// Deliver `event` to trigger number `index` of `snapshot` and route
+    /// the reply.
     pub(super) async fn run_trigger(
         &self,
-        snapshot: &Arc<Table>,
-        name: &Name,
+        snapshot: &Arc<Compiled>,
+        index: usize,
         mut event: Event,
         hops: u32,
     ) {
-        let Some(spec) = snapshot.triggers.get(name) else {
+        let Some(spec) = snapshot.triggers().get(index) else {
             return;
         };
+        let name = &spec.name;
         let who = Who {
             kind: "trigger",
             name: name.to_string(),
         };
-        apply_overrides(&mut event, &spec.extensions);
-        let subscriber = spec.subscriber();
+        apply_overrides(&mut event, &spec.overrides);
+        let subscriber = &spec.subscriber;
+        let opts = spec.delivery.as_ref();
         let outcome = match self
             .deliver(
                 snapshot,
                 &who,
-                &subscriber,
+                subscriber,
+                Leg::Subscriber,
                 event,
-                spec.delivery.as_ref(),
+                opts,
                 hops,
             )
             .await
@@ -121,8 +141,9 @@ impl Engine {
             Err(()) => Outcome::FunctionFailed,
             Ok(None) => Outcome::Delivered,
             Ok(Some(reply)) => {
+                // The trigger's delivery options cover its reply leg too.
                 if self
-                    .reply(snapshot, &who, spec.reply_to().as_ref(), reply, hops)
+                    .reply(snapshot, &who, spec.reply.as_ref(), reply, opts, hops)
                     .await
                 {
                     Outcome::Delivered
@@ -141,7 +162,7 @@ impl Engine {
         &self,
         kind: &'static str,
         name: &str,
-        snapshot: &Arc<Table>,
+        snapshot: &Arc<Compiled>,
         to: &Destination,
         event: Event,
         opts: Option<&DeliverySpec>,
@@ -151,17 +172,21 @@ impl Engine {
             kind,
             name: name.to_owned(),
         };
-        self.deliver(snapshot, &who, to, event, opts, hops).await
+        self.deliver(snapshot, &who, to, Leg::Destination, event, opts, hops)
+            .await
     }
 
-    /// Route `reply` to `to`; returns whether it got there (or was meant to
-    /// go nowhere).
+    /// Route `reply` to `to` with the sender's delivery options `opts`
+    /// (retries, backoff, dead letter; a named sink's own when the sender
+    /// gives none); returns whether it got there (or was meant to go
+    /// nowhere).
     async fn reply(
         &self,
-        snapshot: &Arc<Table>,
+        snapshot: &Arc<Compiled>,
         who: &Who,
         to: Option<&Destination>,
         reply: Event,
+        opts: Option<&DeliverySpec>,
         hops: u32,
     ) -> bool {
         let Some(to) = to else {
@@ -174,7 +199,10 @@ impl Engine {
             kind: "reply",
             name: format!("{}/{}", who.kind, who.name),
         };
-        match self.deliver(snapshot, who, to, reply, None, hops).await {
+        match self
+            .deliver(snapshot, who, to, Leg::Destination, reply, opts, hops)
+            .await
+        {
             Ok(Some(r)) => {
                 tracing::debug!(kind = who.kind, name = %who.name, reply_id = %r.id, destination = %to, "the reply destination replied; that reply is dropped");
                 true
@@ -186,18 +214,20 @@ impl Engine {
 
     /// Send `event` to `to` with the delivery options (`opts`, or a named
     /// sink's own), retrying and dead-lettering. `Ok` carries the reply.
+    #[allow(clippy::too_many_arguments)]
     fn deliver<'a>(
         &'a self,
-        snapshot: &'a Arc<Table>,
+        snapshot: &'a Arc<Compiled>,
         who: &'a Who,
         to: &'a Destination,
+        leg: Leg,
         event: Event,
         opts: Option<&'a DeliverySpec>,
         hops: u32,
     ) -> BoxFut<'a, Result<Option<Event>, ()>> {
         Box::pin(async move {
             let sink_opts = match to {
-                Destination::Sink(n) => snapshot.sinks.get(n).and_then(|s| s.delivery.as_ref()),
+                Destination::Sink(n) => snapshot.sink(n).and_then(|s| s.delivery.as_ref()),
                 _ => None,
             };
             let default = DeliverySpec::default();
@@ -205,7 +235,7 @@ impl Engine {
             let mut attempt = 0u32;
             let failure = loop {
                 match self
-                    .send(snapshot, who, to, event.clone(), hops, opts.timeout)
+                    .send(snapshot, who, to, leg, event.clone(), hops, opts.timeout)
                     .await
                 {
                     Ok(reply) => {
@@ -248,7 +278,7 @@ impl Engine {
     #[allow(clippy::too_many_arguments)]
     async fn dead_letter(
         &self,
-        snapshot: &Arc<Table>,
+        snapshot: &Arc<Compiled>,
         who: &Who,
         to: &Destination,
         mut event: Event,
@@ -275,7 +305,10 @@ impl Engine {
         };
         failure.annotate(&mut event, &to.label());
         let id = event.id.clone();
-        match self.send(snapshot, who, dl, event, hops, None).await {
+        match self
+            .send(snapshot, who, dl, Leg::Destination, event, hops, None)
+            .await
+        {
             Ok(_) => {
                 tracing::info!(kind = who.kind, name = %who.name, event_id = %id, dead_letter = %dl, "sent to the dead letter");
                 self.routing.dead_lettered(who.kind, &who.name);
@@ -290,13 +323,16 @@ impl Engine {
         }
     }
 
-    /// One attempt at `to`. Sequences, parallels and the broker never fail
-    /// here: their own steps and branches handle failures.
+    /// One attempt at `to`. Sequences and parallels never fail here: their
+    /// own steps and branches handle failures. The broker fails when it
+    /// cannot store the event (a full log, Kafka down).
+    #[allow(clippy::too_many_arguments)]
     fn send<'a>(
         &'a self,
-        snapshot: &'a Arc<Table>,
+        snapshot: &'a Arc<Compiled>,
         who: &'a Who,
         to: &'a Destination,
+        leg: Leg,
         mut event: Event,
         hops: u32,
         timeout: Option<Duration>,
@@ -313,21 +349,26 @@ impl Engine {
                         None => call.await.map_err(Failure::from),
                     }
                 }
-                Destination::Url(u) => Ok(self
+                Destination::Url(u) if leg == Leg::Subscriber => Ok(self
                     .http
                     .post(u, &event, Mode::Binary, &Default::default(), timeout)
                     .await?),
+                Destination::Url(u) => {
+                    self.http
+                        .deliver(u, &event, Mode::Binary, &Default::default(), timeout)
+                        .await?;
+                    Ok(None)
+                }
                 Destination::Sink(n) => {
                     let spec = snapshot
-                        .sinks
-                        .get(n)
+                        .sink(n)
                         .ok_or_else(|| Failure::Missing(format!("sink `{n}`")))?;
                     apply_overrides(&mut event, &spec.extensions);
                     match (spec.kind, &spec.url) {
                         (SinkKind::Http, Some(u)) => {
-                            // Sinks are ends of a route: a reply they send back is ignored.
+                            // Sinks are ends of a route: a body they send back is ignored.
                             self.http
-                                .post(u, &event, spec.mode.into(), &spec.headers, timeout)
+                                .deliver(u, &event, spec.mode.into(), &spec.headers, timeout)
                                 .await?;
                         }
                         _ => log_event(&event),
@@ -340,7 +381,7 @@ impl Engine {
                     Ok(None)
                 }
                 Destination::Broker => {
-                    self.reingest(who, event, hops);
+                    self.reenter(who, event, hops).await?;
                     Ok(None)
                 }
                 Destination::Log => {
@@ -358,33 +399,28 @@ impl Engine {
         })
     }
 
-    /// Route `event` (a reply of `who`) through the broker again with one
-    /// hop fewer; at 0 it is dropped (logged and counted against `who`).
-    fn reingest(&self, who: &Who, mut event: Event, hops: u32) {
+    /// Hand `event` (a reply of `who`) back to the broker with one hop
+    /// fewer; at 0 it is dropped (logged and counted against `who`). `Ok`
+    /// once the broker stored it.
+    async fn reenter(&self, who: &Who, mut event: Event, hops: u32) -> Result<(), Failure> {
         let left = hops.saturating_sub(1);
         event.extensions.insert(
             HOPS_EXTENSION.into(),
             ExtensionValue::Integer(i64::from(left)),
         );
-        let Some(hops) = self.check_hops(&event, who.kind, &who.name) else {
-            return;
-        };
-        let snapshot = self.routes.snapshot();
-        for (name, spec) in &snapshot.triggers {
-            let start = std::time::Instant::now();
-            let ok = spec.matches(&event);
-            self.routing.filter_time(name.as_str(), start.elapsed());
-            if !ok {
-                continue;
-            }
-            let engine = self.clone();
-            let snapshot = snapshot.clone();
-            let name = name.clone();
-            let event = event.clone();
-            self.tasks.spawn(async move {
-                engine.run_trigger(&snapshot, &name, event, hops).await;
-            });
+        if self.check_hops(&event, who.kind, &who.name).is_none() {
+            return Ok(());
         }
+        let broker = self
+            .broker
+            .get()
+            .and_then(Weak::upgrade)
+            .ok_or_else(|| Failure::Missing("the broker".into()))?;
+        let sender = format!("{}/{}", who.kind, who.name);
+        broker
+            .reenter(&sender, event)
+            .await
+            .map_err(Failure::Broker)
     }
 
     /// Run sequence `name`: each step's reply feeds the next; no reply ends
@@ -392,12 +428,12 @@ impl Engine {
     /// destination of its own.
     async fn run_sequence(
         &self,
-        snapshot: &Arc<Table>,
+        snapshot: &Arc<Compiled>,
         name: &Name,
         event: Event,
         hops: u32,
     ) -> Option<Event> {
-        let spec = snapshot.sequences.get(name)?;
+        let spec = snapshot.sequence(name)?;
         let mut current = event;
         for (i, step) in spec.steps.iter().enumerate() {
             let who = Who {
@@ -409,6 +445,7 @@ impl Engine {
                     snapshot,
                     &who,
                     &step.to,
+                    Leg::Subscriber,
                     current,
                     step.delivery.as_ref(),
                     hops,
@@ -429,7 +466,10 @@ impl Engine {
                     kind: "sequence",
                     name: name.to_string(),
                 };
-                self.reply(snapshot, &who, Some(to), current, hops).await;
+                // The last step's delivery options cover the reply it made.
+                let opts = spec.steps.last().and_then(|s| s.delivery.as_ref());
+                self.reply(snapshot, &who, Some(to), current, opts, hops)
+                    .await;
                 None
             }
             None => Some(current),
@@ -438,15 +478,15 @@ impl Engine {
 
     /// Run parallel `name`: every branch whose filters pass gets the event,
     /// concurrently; each routes its own reply.
-    async fn run_parallel(&self, snapshot: &Arc<Table>, name: &Name, event: Event, hops: u32) {
-        let Some(spec) = snapshot.parallels.get(name) else {
+    async fn run_parallel(&self, snapshot: &Arc<Compiled>, name: &Name, event: Event, hops: u32) {
+        let Some(spec) = snapshot.parallel(name) else {
             return;
         };
         let branches = spec
             .branches
             .iter()
             .enumerate()
-            .filter(|(_, b)| b.filters.iter().all(|f| f.matches(&event)))
+            .filter(|(i, _)| snapshot.branch_matches(name, *i, &event))
             .map(|(i, b)| {
                 let event = event.clone();
                 async move {
@@ -459,6 +499,7 @@ impl Engine {
                             snapshot,
                             &who,
                             &b.subscriber,
+                            Leg::Subscriber,
                             event,
                             b.delivery.as_ref(),
                             hops,
@@ -466,7 +507,8 @@ impl Engine {
                         .await
                     {
                         let to = b.reply.as_ref().or(spec.reply.as_ref());
-                        self.reply(snapshot, &who, to, reply, hops).await;
+                        let opts = b.delivery.as_ref();
+                        self.reply(snapshot, &who, to, reply, opts, hops).await;
                     }
                 }
             });

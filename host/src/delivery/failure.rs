@@ -29,6 +29,10 @@ pub enum Failure {
     /// A named object disappeared between routing and delivery.
     #[error("{0} does not exist")]
     Missing(String),
+    /// The broker did not store a reply sent to it (its log is full, Kafka
+    /// did not acknowledge); retried like a 503.
+    #[error("the broker did not take the event: {0}")]
+    Broker(super::ReentryError),
 }
 
 impl Failure {
@@ -42,6 +46,7 @@ impl Failure {
             Self::FunctionTimeout(_) => true,
             Self::Http(e) => e.retryable(),
             Self::Missing(_) => false,
+            Self::Broker(_) => true,
         }
     }
 
@@ -64,6 +69,7 @@ impl Failure {
             Self::Http(SinkError::InvalidReply { .. }) => "invalid_reply",
             Self::Http(SinkError::Kafka(_)) => "kafka",
             Self::Missing(_) => "missing",
+            Self::Broker(_) => "broker",
         }
     }
 

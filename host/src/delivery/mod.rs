@@ -6,14 +6,15 @@
 //! At most `max_in_flight` trigger deliveries started by the ingress run at
 //! once. [`Dispatcher::dispatch`] waits for room before it returns, so a
 //! client that sends faster than handlers finish is slowed down at the
-//! ingress instead of filling memory. Replies routed back through the broker
-//! are bounded by the hop counter instead.
+//! ingress instead of filling memory. A reply routed back to the broker
+//! never waits for a slot while holding its own: it is handed to the
+//! [`Reentry`] (the broker), which stores it and starts its deliveries
+//! later from a task of its own, so a full dispatcher cannot deadlock.
 
 mod engine;
 mod failure;
 
 use std::sync::Arc;
-use std::time::Instant;
 
 use tokio::sync::Semaphore;
 
@@ -25,12 +26,29 @@ use crate::routing::Routes;
 use crate::runtime::Runtime;
 use crate::sinks::HttpSink;
 
-pub use engine::{hops_of, DEFAULT_HOPS, HOPS_EXTENSION};
+pub use engine::{hops_of, BoxFut, DEFAULT_HOPS, HOPS_EXTENSION};
 pub use failure::{Failure, ERROR_CODE, ERROR_DATA, ERROR_DEST};
 
 use engine::Engine;
 
-/// Runs deliveries for accepted events.
+/// A broker refusal, as the delivery engine sees it (retryable).
+pub type ReentryError = Box<dyn std::error::Error + Send + Sync>;
+
+/// The way back into the broker for replies bound for it (`reply =
+/// "broker"`): implemented by [`crate::broker::Broker`], attached with
+/// [`Dispatcher::attach_broker`].
+pub trait Reentry: Send + Sync {
+    /// Accept `event`, a reply of `sender` (e.g. `reply/trigger/t`) with
+    /// its hop counter already decremented, as durably as the broker
+    /// accepts anything: `Ok` once it is stored (fsync'd in the durable
+    /// log, acknowledged by Kafka). Its deliveries start later; this never
+    /// waits for a delivery slot.
+    fn reenter<'a>(&'a self, sender: &'a str, event: Event)
+        -> BoxFut<'a, Result<(), ReentryError>>;
+}
+
+/// Runs deliveries for accepted events; cheap to clone.
+#[derive(Clone)]
 pub struct Dispatcher {
     engine: Engine,
     permits: Arc<Semaphore>,
@@ -50,6 +68,17 @@ impl Dispatcher {
             engine: Engine::new(runtime, routes, HttpSink::new(), kafka, metrics, routing),
             permits: Arc::new(Semaphore::new(max_in_flight)),
         }
+    }
+
+    /// Send replies bound for the broker to `broker` (held weakly: the
+    /// broker owns this dispatcher). Until then such replies fail.
+    pub fn attach_broker(&self, broker: std::sync::Weak<dyn Reentry>) {
+        let _ = self.engine.broker.set(broker);
+    }
+
+    /// Whether Kafka sink `name` is declared (`[kafka.sinks.NAME]`).
+    pub fn has_kafka_sink(&self, name: &crate::registry::Name) -> bool {
+        self.engine.kafka.contains(name)
     }
 
     /// Start delivering `event` to every matching trigger. Returns how many
@@ -79,21 +108,13 @@ impl Dispatcher {
         let Some(hops) = e.check_hops(&event, "ingress", "ingress") else {
             return 0;
         };
-        let snapshot = e.routes.snapshot();
-        let mut matched = Vec::new();
-        for (name, spec) in &snapshot.triggers {
-            let start = Instant::now();
-            let ok = spec.matches(&event);
-            e.routing.filter_time(name.as_str(), start.elapsed());
-            if ok {
-                matched.push(name.clone());
-            }
-        }
+        let snapshot = e.routes.compiled();
+        let matched: Vec<usize> = snapshot.matching(&event).map(|(i, _)| i).collect();
         if matched.is_empty() {
             tracing::debug!(event_id = %event.id, r#type = %event.ty, "no trigger matched");
         }
         let count = matched.len();
-        for name in matched {
+        for index in matched {
             let Ok(permit) = self.permits.clone().acquire_owned().await else {
                 break; // closed: shutting down
             };
@@ -102,7 +123,7 @@ impl Dispatcher {
             let event = event.clone();
             let done = done.clone();
             e.tasks.spawn(async move {
-                engine.run_trigger(&snapshot, &name, event, hops).await;
+                engine.run_trigger(&snapshot, index, event, hops).await;
                 drop(permit);
                 drop(done);
             });
@@ -124,7 +145,7 @@ impl Dispatcher {
     ) -> Result<Option<Event>, ()> {
         let e = &self.engine;
         let hops = e.check_hops(&event, "source", source).ok_or(())?;
-        let snapshot = e.routes.snapshot();
+        let snapshot = e.routes.compiled();
         e.deliver_as("source", source, &snapshot, to, event, opts, hops)
             .await
     }

@@ -55,10 +55,13 @@ impl From<redb::Error> for LogError {
 
 /// What the log thread is asked to do.
 enum Command {
-    Append(Vec<Event>, Reply),
+    Append(Vec<Event>, Option<String>, Reply),
     Remove(Seq),
     Close(oneshot::Sender<()>),
 }
+
+/// One append waiting for the writer: its events, dedup scope and answer.
+type Append = (Vec<Event>, Option<String>, Reply);
 
 /// The answer to an append: the stored events with their sequence numbers.
 type Reply = oneshot::Sender<Result<Vec<(Seq, Event)>, LogError>>;
@@ -81,9 +84,25 @@ impl LogHandle {
     /// # Errors
     /// [`LogError`] when nothing was stored.
     pub async fn append(&self, events: Vec<Event>) -> Result<Vec<(Seq, Event)>, LogError> {
+        self.append_scoped(events, None).await
+    }
+
+    /// [`LogHandle::append`] with the dedup key widened by `scope`: a reply
+    /// routed back to the broker often keeps its parent's `source` and `id`
+    /// (an echo), so its key also names its sender and hop count. A parent
+    /// redelivered after a crash then produces a duplicate reply, which the
+    /// window catches, while the parent itself is never mistaken for one.
+    ///
+    /// # Errors
+    /// [`LogError`] when nothing was stored.
+    pub async fn append_scoped(
+        &self,
+        events: Vec<Event>,
+        scope: Option<String>,
+    ) -> Result<Vec<(Seq, Event)>, LogError> {
         let (tx, rx) = oneshot::channel();
         self.tx
-            .send(Command::Append(events, tx))
+            .send(Command::Append(events, scope, tx))
             .map_err(|_| LogError::Closed)?;
         rx.await.map_err(|_| LogError::Closed)?
     }
@@ -211,16 +230,16 @@ impl Writer {
                 self.sync();
                 return;
             };
-            let mut appends: Vec<(Vec<Event>, Reply)> = Vec::new();
+            let mut appends: Vec<Append> = Vec::new();
             let mut removals = Vec::new();
             let mut close = None;
             let mut n_events = 0;
             let mut next = Some(first);
             while let Some(cmd) = next.take() {
                 match cmd {
-                    Command::Append(events, reply) => {
+                    Command::Append(events, scope, reply) => {
                         n_events += events.len();
-                        appends.push((events, reply));
+                        appends.push((events, scope, reply));
                     }
                     Command::Remove(seq) => removals.push(seq),
                     Command::Close(reply) => close = Some(reply),
@@ -240,7 +259,7 @@ impl Writer {
     }
 
     /// One transaction: the removals, then each append as a unit.
-    fn write(&mut self, appends: Vec<(Vec<Event>, Reply)>, removals: &[Seq]) {
+    fn write(&mut self, appends: Vec<Append>, removals: &[Seq]) {
         let durable = !appends.is_empty();
         let now_ms = SystemTime::now()
             .duration_since(UNIX_EPOCH)
@@ -252,7 +271,7 @@ impl Writer {
             Ok(answers) => {
                 if durable {
                     let (mut stored, mut duplicates) = (0, 0);
-                    for (answer, (events, _)) in answers.iter().zip(&appends) {
+                    for (answer, (events, _, _)) in answers.iter().zip(&appends) {
                         match answer {
                             Ok(seqs) => {
                                 let n = seqs.iter().flatten().count() as u64;
@@ -265,7 +284,7 @@ impl Writer {
                     self.metrics
                         .committed(stored, duplicates, started.elapsed());
                 }
-                for ((events, reply), answer) in appends.into_iter().zip(answers) {
+                for ((events, _, reply), answer) in appends.into_iter().zip(answers) {
                     let stored = answer.map(|seqs| {
                         seqs.into_iter()
                             .zip(events)
@@ -277,10 +296,10 @@ impl Writer {
             }
             Err(e) => {
                 tracing::error!("durable log write failed: {e}");
-                for (events, _) in &appends {
+                for (events, _, _) in &appends {
                     self.metrics.refused(events.len() as u64, false);
                 }
-                for (_, reply) in appends {
+                for (_, _, reply) in appends {
                     let _ = reply.send(Err(e.clone()));
                 }
             }
@@ -289,7 +308,7 @@ impl Writer {
 
     fn transact(
         &mut self,
-        appends: &[(Vec<Event>, Reply)],
+        appends: &[Append],
         removals: &[Seq],
         durable: bool,
         now_ms: u64,
@@ -318,13 +337,14 @@ impl Writer {
                 }
             }
             let window_ms = self.config.dedup_window.map(|w| w.as_millis() as u64);
-            for (events, _) in appends {
+            for (events, scope, _) in appends {
+                let scope = scope.as_deref();
                 let mut keys_in_request = HashSet::new();
                 let mut plan = Vec::with_capacity(events.len());
                 for event in events {
                     let dup = match window_ms {
                         Some(window) => {
-                            let key = dedup_key(event);
+                            let key = dedup_key(event, scope);
                             let recent = seen
                                 .get(key.as_str())
                                 .map_err(redb::Error::from)?
@@ -353,7 +373,7 @@ impl Writer {
                         .insert(next, rec.as_slice())
                         .map_err(redb::Error::from)?;
                     if window_ms.is_some() {
-                        seen.insert(dedup_key(event).as_str(), now_ms)
+                        seen.insert(dedup_key(event, scope).as_str(), now_ms)
                             .map_err(redb::Error::from)?;
                     }
                     added.push((next, rec.len() as u64));
@@ -410,8 +430,11 @@ impl Writer {
     }
 }
 
-fn dedup_key(event: &Event) -> String {
-    format!("{}\0{}", event.source, event.id)
+fn dedup_key(event: &Event, scope: Option<&str>) -> String {
+    match scope {
+        None => format!("{}\0{}", event.source, event.id),
+        Some(s) => format!("{}\0{}\0{s}", event.source, event.id),
+    }
 }
 
 #[cfg(test)]
@@ -533,6 +556,30 @@ mod tests {
         let mut other = event("a");
         other.source = "/other".into();
         assert_eq!(log.append(vec![other]).await.unwrap().len(), 1);
+        log.close().await;
+    }
+
+    #[tokio::test]
+    async fn a_reply_is_not_a_duplicate_of_its_parent_but_its_repeat_is() {
+        let dir = tempfile::tempdir().unwrap();
+        let config = DurabilityConfig {
+            dedup_window: Some(Duration::from_secs(60)),
+            ..DurabilityConfig::default()
+        };
+        let (log, _) = open(&dir.path().join("log.redb"), &config, durable_metrics()).unwrap();
+        assert_eq!(log.append(vec![event("a")]).await.unwrap().len(), 1);
+        // An echo's reply keeps the parent's source and id.
+        let scope = || Some("reply/trigger/t\x00254".to_owned());
+        let reply = log.append_scoped(vec![event("a")], scope()).await;
+        assert_eq!(reply.unwrap().len(), 1);
+        // The parent, redelivered after a crash, sends the same reply again.
+        let again = log.append_scoped(vec![event("a")], scope()).await;
+        assert!(again.unwrap().is_empty());
+        // Another trigger's reply to the same event is its own.
+        let other = log
+            .append_scoped(vec![event("a")], Some("reply/trigger/u\x00254".into()))
+            .await;
+        assert_eq!(other.unwrap().len(), 1);
         log.close().await;
     }
 

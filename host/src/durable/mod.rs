@@ -75,6 +75,32 @@ impl DurableIngress {
         Ok(())
     }
 
+    /// Store `event`, a reply routed back to the broker by `scope` (its
+    /// sender and hop count, see [`LogHandle::append_scoped`]), durably;
+    /// its deliveries start later, from the log, like any entry's. Returns
+    /// once it is stored, without waiting for a delivery slot: the sender
+    /// holds one, and waiting for a second could deadlock a full
+    /// dispatcher.
+    ///
+    /// # Errors
+    /// When the log is full or cannot write; nothing was stored then.
+    pub async fn accept_reply(
+        &self,
+        dispatcher: &Dispatcher,
+        event: Event,
+        scope: String,
+    ) -> Result<(), LogError> {
+        for (seq, event) in self.log.append_scoped(vec![event], Some(scope)).await? {
+            let dispatcher = dispatcher.clone();
+            let log = self.log.clone();
+            self.removals.spawn(async move {
+                dispatcher.dispatch_tracked(event).await.await;
+                log.remove(seq);
+            });
+        }
+        Ok(())
+    }
+
     /// Deliver the entries left by an earlier run (at most once per run).
     pub async fn replay(&self, dispatcher: &Dispatcher) {
         let pending = std::mem::take(&mut *self.pending.lock().unwrap_or_else(|p| p.into_inner()));

@@ -138,13 +138,6 @@ pub async fn serve(
     stop.cancel();
     let _ = events.await;
     let _ = admin.await;
-    if let Some(d) = &app.durable {
-        d.wait_replayed().await;
-    }
-    app.dispatcher.drain().await;
-    tracing::debug!("deliveries drained");
-    if let Some(d) = &app.durable {
-        d.close().await;
-    }
+    app.broker.shutdown().await;
     Ok(())
 }

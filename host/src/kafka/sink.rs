@@ -141,6 +141,11 @@ impl KafkaSinks {
         })
     }
 
+    /// Whether sink `name` is declared.
+    pub fn contains(&self, name: &Name) -> bool {
+        self.producers.contains_key(name)
+    }
+
     /// Produce `event` to sink `name`; returns once the broker acknowledged it.
     ///
     /// # Errors

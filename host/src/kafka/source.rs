@@ -177,18 +177,18 @@ async fn hand_on(
         (batch.len() - events.len()) as u64,
     );
     if !ordered && cx.durable() {
-        return match cx.publish_durably(events).await {
+        return match cx.publish(events).await {
             Ok(()) => true,
             Err(e) => {
-                tracing::warn!(source = %name, "durable log refused kafka records: {e}");
+                tracing::warn!(source = %name, "the broker refused kafka records: {e}");
                 false
             }
         };
     }
     // One at a time: the next record waits until this one's deliveries
-    // ended, which keeps per-partition order.
+    // ended, which keeps per-partition order (the topic is the log).
     for event in events {
-        cx.publish_tracked(event).await.await;
+        cx.route_and_wait(event).await;
     }
     true
 }

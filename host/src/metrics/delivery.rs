@@ -37,8 +37,11 @@ impl DeliveryMetrics {
         Self {
             accepted: register(
                 r,
-                IntCounter::new("events_accepted_total", "Events accepted at the ingress.")
-                    .expect("valid"),
+                IntCounter::new(
+                    "events_accepted_total",
+                    "Events accepted by the broker for routing.",
+                )
+                .expect("valid"),
             ),
             deliveries: register(
                 r,

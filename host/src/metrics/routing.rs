@@ -101,6 +101,11 @@ impl RoutingMetrics {
         self.hop_limit.with_label_values(&[kind, name]).inc();
     }
 
+    /// The filter-time histogram of `trigger`, to bind once per table.
+    pub fn filter_timer(&self, trigger: &str) -> prometheus::Histogram {
+        self.filter_time.with_label_values(&[trigger])
+    }
+
     /// Evaluating `trigger`'s filters took `d`.
     pub fn filter_time(&self, trigger: &str, d: Duration) {
         self.filter_time

@@ -3,9 +3,13 @@
 //! The table is an immutable snapshot swapped whole on every change, so a
 //! lookup never waits for a writer and in-flight events keep the snapshot
 //! they were routed with (a change never drops them). Every candidate table
-//! is checked ([`Table::check`]) before it replaces the current one.
+//! is checked ([`Table::check`]) before it replaces the current one, and
+//! compiled ([`Compiled`]) once: delivery runs on the compiled form.
 
+mod compiled;
 pub mod graph;
+
+pub use self::compiled::{Compiled, Matcher, Trigger};
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Arc, Mutex, RwLock};
@@ -14,6 +18,7 @@ use crate::config::{
     Config, DeliverySpec, Destination, ParallelSpec, SequenceSpec, SinkSpec, TriggerSpec,
 };
 use crate::event::Event;
+use crate::metrics::RoutingMetrics;
 use crate::registry::Name;
 
 /// One trigger as routing sees it.
@@ -103,14 +108,18 @@ impl Table {
     }
 
     /// Check every object and every reference: each object must be valid on
-    /// its own, every named function (per `has_function`), sink, sequence
-    /// and parallel must exist, and sequences and parallels must not call
+    /// its own, every named function (per `has_function`), Kafka sink (per
+    /// `has_kafka_sink`), sink, sequence and parallel must exist, and sequences and parallels must not call
     /// each other in a cycle (which would never end: only the broker's hop
     /// counter bounds loops).
     ///
     /// # Errors
     /// A message naming the object and the problem.
-    pub fn check(&self, has_function: impl Fn(&Name) -> bool) -> Result<(), String> {
+    pub fn check(
+        &self,
+        has_function: impl Fn(&Name) -> bool,
+        has_kafka_sink: impl Fn(&Name) -> bool,
+    ) -> Result<(), String> {
         for (n, t) in &self.triggers {
             t.validate().map_err(|e| format!("trigger `{n}`: {e}"))?;
         }
@@ -129,6 +138,11 @@ impl Table {
                 Destination::Sink(s) if !self.sinks.contains_key(s) => Some("sink"),
                 Destination::Sequence(s) if !self.sequences.contains_key(s) => Some("sequence"),
                 Destination::Parallel(p) if !self.parallels.contains_key(p) => Some("parallel"),
+                Destination::Kafka(k) if !has_kafka_sink(k) => {
+                    return Err(format!(
+                        "{owner}: kafka sink `{k}` does not exist (declare it as [kafka.sinks.{k}])"
+                    ))
+                }
                 _ => None,
             };
             if let Some(kind) = missing {
@@ -240,36 +254,72 @@ impl Table {
 }
 
 /// The current routing table.
-#[derive(Debug, Default)]
 pub struct Routes {
-    table: RwLock<Arc<Table>>,
+    compiled: RwLock<Arc<Compiled>>,
     writer: Mutex<()>,
+    metrics: Option<RoutingMetrics>,
+}
+
+impl std::fmt::Debug for Routes {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Routes")
+            .field("compiled", &self.compiled())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Default for Routes {
+    fn default() -> Self {
+        Self::new(Table::default())
+    }
 }
 
 impl Routes {
     /// A table holding `table`.
     pub fn new(table: Table) -> Self {
+        Self::build(table, None)
+    }
+
+    /// A table holding `table` whose trigger filters are timed into
+    /// `metrics` (`sluice_routing_filter_seconds`).
+    pub fn measured(table: Table, metrics: RoutingMetrics) -> Self {
+        Self::build(table, Some(metrics))
+    }
+
+    fn build(table: Table, metrics: Option<RoutingMetrics>) -> Self {
+        let compiled = Compiled::new(Arc::new(table), metrics.as_ref());
         Self {
-            table: RwLock::new(Arc::new(table)),
+            compiled: RwLock::new(Arc::new(compiled)),
             writer: Mutex::new(()),
+            metrics,
         }
     }
 
     /// The current table; it never changes under the caller.
     pub fn snapshot(&self) -> Arc<Table> {
-        self.table.read().unwrap_or_else(|p| p.into_inner()).clone()
+        self.compiled().table().clone()
+    }
+
+    /// The current table, compiled; it never changes under the caller.
+    pub fn compiled(&self) -> Arc<Compiled> {
+        self.compiled
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
     }
 
     /// Every trigger whose filters pass `event` (each gets its own copy:
     /// fan-out).
     pub fn matching(&self, event: &Event) -> Vec<Route> {
-        self.snapshot()
-            .triggers
-            .iter()
-            .filter(|(_, spec)| spec.matches(event))
-            .map(|(name, spec)| Route {
-                name: name.clone(),
-                spec: spec.clone(),
+        let compiled = self.compiled();
+        let table = compiled.table();
+        compiled
+            .matching(event)
+            .filter_map(|(_, t)| {
+                Some(Route {
+                    name: t.name.clone(),
+                    spec: table.triggers.get(&t.name)?.clone(),
+                })
             })
             .collect()
     }
@@ -283,7 +333,8 @@ impl Routes {
         let _writer = self.writer.lock().unwrap_or_else(|p| p.into_inner());
         let mut next = (*self.snapshot()).clone();
         let r = edit(&mut next)?;
-        *self.table.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(next);
+        let compiled = Arc::new(Compiled::new(Arc::new(next), self.metrics.as_ref()));
+        *self.compiled.write().unwrap_or_else(|p| p.into_inner()) = compiled;
         Ok(r)
     }
 }
@@ -363,8 +414,8 @@ mod tests {
         let all = |_: &Name| true;
         let mut t = Table::default();
         t.triggers.insert(n("t"), spec("x"));
-        assert_eq!(t.check(all), Ok(()));
-        let err = t.check(|_| false).unwrap_err();
+        assert_eq!(t.check(all, all), Ok(()));
+        let err = t.check(|_| false, all).unwrap_err();
         assert!(err.contains("function `echo` does not exist"), "{err}");
 
         t.sequences.insert(
@@ -374,7 +425,7 @@ mod tests {
                 Destination::Sequence(n("b")),
             ]),
         );
-        let err = t.check(all).unwrap_err();
+        let err = t.check(all, all).unwrap_err();
         assert!(err.contains("sequence `b` does not exist"), "{err}");
         t.sequences
             .insert(n("b"), seq(&[Destination::Parallel(n("p"))]));
@@ -390,7 +441,7 @@ mod tests {
                 reply: None,
             },
         );
-        let err = t.check(all).unwrap_err();
+        let err = t.check(all, all).unwrap_err();
         assert!(err.contains("sink `out` does not exist"), "{err}");
         t.sinks.insert(
             n("out"),
@@ -399,17 +450,17 @@ mod tests {
                 ..SinkSpec::default()
             },
         );
-        assert_eq!(t.check(all), Ok(()));
+        assert_eq!(t.check(all, all), Ok(()));
         // p's branch replies into a: a -> b -> p -> a.
         t.parallels.get_mut(&n("p")).unwrap().branches[0].reply =
             Some(Destination::Sequence(n("a")));
-        let err = t.check(all).unwrap_err();
+        let err = t.check(all, all).unwrap_err();
         assert!(err.contains("cycle"), "{err}");
         assert!(err.contains("sequence `a`"), "{err}");
         // A sequence calling itself.
         let mut t = Table::default();
         t.sequences
             .insert(n("s"), seq(&[Destination::Sequence(n("s"))]));
-        assert!(t.check(all).unwrap_err().contains("cycle"));
+        assert!(t.check(all, all).unwrap_err().contains("cycle"));
     }
 }

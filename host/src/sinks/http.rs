@@ -63,8 +63,39 @@ impl HttpSink {
         headers: &BTreeMap<String, String>,
         timeout: Option<Duration>,
     ) -> Result<Option<Event>, SinkError> {
+        self.bounded(url, event, mode, headers, timeout, true).await
+    }
+
+    /// POST `event` to a destination that does not reply (a sink, a reply
+    /// destination, a dead letter): any 2xx is success, whatever its body.
+    ///
+    /// # Errors
+    /// [`SinkError`] for a connection failure, a timeout or a non-2xx status.
+    pub async fn deliver(
+        &self,
+        url: &url::Url,
+        event: &Event,
+        mode: Mode,
+        headers: &BTreeMap<String, String>,
+        timeout: Option<Duration>,
+    ) -> Result<(), SinkError> {
+        self.bounded(url, event, mode, headers, timeout, false)
+            .await
+            .map(drop)
+    }
+
+    async fn bounded(
+        &self,
+        url: &url::Url,
+        event: &Event,
+        mode: Mode,
+        headers: &BTreeMap<String, String>,
+        timeout: Option<Duration>,
+        want_reply: bool,
+    ) -> Result<Option<Event>, SinkError> {
         let timeout = timeout.unwrap_or(DEFAULT_TIMEOUT);
-        match tokio::time::timeout(timeout, self.attempt(url, event, mode, headers)).await {
+        let attempt = self.attempt(url, event, mode, headers, want_reply);
+        match tokio::time::timeout(timeout, attempt).await {
             Ok(r) => r,
             Err(_) => Err(SinkError::Timeout {
                 url: url.to_string(),
@@ -79,6 +110,7 @@ impl HttpSink {
         event: &Event,
         mode: Mode,
         extra: &BTreeMap<String, String>,
+        want_reply: bool,
     ) -> Result<Option<Event>, SinkError> {
         let encoded = encode(event, mode);
         let mut request = self
@@ -112,7 +144,8 @@ impl HttpSink {
             });
         }
         let has_event = headers.contains_key("ce-specversion") || !body.is_empty();
-        if status == http::StatusCode::ACCEPTED
+        if !want_reply
+            || status == http::StatusCode::ACCEPTED
             || status == http::StatusCode::NO_CONTENT
             || !has_event
         {

@@ -2,26 +2,26 @@
 //! engine, the shutdown signal and the metrics (Vector's `SourceContext`).
 //! A source never holds the host itself.
 //!
-//! The `publish*` and [`SourceContext::deliver`] methods are the one seam
-//! between sources and routing: every event a source produces passes
-//! through them.
+//! [`SourceContext::publish`], [`SourceContext::route_and_wait`] and
+//! [`SourceContext::deliver`] are the one seam between sources and routing:
+//! every event a source produces passes through them, and the first two
+//! through the broker, like an event POSTed to the ingress.
 
-use std::future::Future;
 use std::sync::Arc;
 
 use tokio_util::sync::CancellationToken;
 
+use crate::broker::{Broker, BrokerError};
 use crate::config::{DeliverySpec, Destination};
 use crate::delivery::Dispatcher;
-use crate::durable::{DurableIngress, LogError};
 use crate::event::Event;
 use crate::metrics::Metrics;
 
 /// The handles a source runs with. Cheap to clone.
 #[derive(Clone)]
 pub struct SourceContext {
-    dispatcher: Arc<Dispatcher>,
-    durable: Option<Arc<DurableIngress>>,
+    broker: Arc<Broker>,
+    dispatcher: Dispatcher,
     shutdown: CancellationToken,
     metrics: Metrics,
 }
@@ -33,25 +33,19 @@ pub enum EmitError {
     /// what it did with the event (dead letter or dropped).
     #[error("the delivery failed for good")]
     Undeliverable,
-    /// The durable log refused it (full or failing).
-    #[error("the durable log refused it: {0}")]
-    Refused(#[from] LogError),
-    /// There is no durable log to accept it.
-    #[error("durability is disabled")]
-    NoDurableLog,
+    /// The broker refused it (the log is full or failing, Kafka did not
+    /// acknowledge it, or the host is stopping).
+    #[error("the broker refused it: {0}")]
+    Refused(#[from] BrokerError),
 }
 
 impl SourceContext {
     /// A context over the host's routing and delivery, with a fresh
     /// shutdown signal.
-    pub fn new(
-        dispatcher: Arc<Dispatcher>,
-        durable: Option<Arc<DurableIngress>>,
-        metrics: Metrics,
-    ) -> Self {
+    pub fn new(broker: Arc<Broker>, dispatcher: Dispatcher, metrics: Metrics) -> Self {
         Self {
+            broker,
             dispatcher,
-            durable,
             shutdown: CancellationToken::new(),
             metrics,
         }
@@ -67,32 +61,27 @@ impl SourceContext {
         &self.metrics
     }
 
-    /// Whether events can be handed on durably
-    /// ([`SourceContext::publish_durably`]).
+    /// Whether the broker keeps what it accepts across a crash (the
+    /// durable log or Kafka).
     pub fn durable(&self) -> bool {
-        self.durable.is_some()
+        self.broker.is_durable()
     }
 
-    /// Route `event` like an event POSTed to the ingress. Returns how many
-    /// triggers matched, once their deliveries have started.
-    pub async fn publish(&self, event: Event) -> usize {
-        self.dispatcher.dispatch(event).await
-    }
-
-    /// Like [`SourceContext::publish`], but the returned future completes
-    /// once every delivery of `event` has ended.
-    pub async fn publish_tracked(&self, event: Event) -> impl Future<Output = ()> + Send + 'static {
-        self.dispatcher.dispatch_tracked(event).await
-    }
-
-    /// Store `events` in the durable log, then route them. Returns once
+    /// Hand `events` to the broker, exactly like events POSTed to the
+    /// ingress: stored as the broker promises, then routed. Returns once
     /// they are stored and their deliveries have started.
     ///
     /// # Errors
-    /// When the log refuses them or there is none; nothing was stored then.
-    pub async fn publish_durably(&self, events: Vec<Event>) -> Result<(), EmitError> {
-        let durable = self.durable.as_ref().ok_or(EmitError::NoDurableLog)?;
-        Ok(durable.accept(&self.dispatcher, events).await?)
+    /// [`EmitError::Refused`] when the broker did not take them.
+    pub async fn publish(&self, events: Vec<Event>) -> Result<(), EmitError> {
+        Ok(self.broker.publish(events).await?)
+    }
+
+    /// Route `event` without storing it and wait until every delivery of
+    /// it ended: for events whose own log is their origin (an ordered
+    /// Kafka source commits the offset only afterwards).
+    pub async fn route_and_wait(&self, event: Event) {
+        self.broker.route_and_wait(event).await;
     }
 
     /// Deliver `event` from the source `source` to `to` with `opts`

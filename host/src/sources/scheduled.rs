@@ -181,10 +181,7 @@ impl ScheduledSource {
     /// backoff, dead letter), as a trigger's subscriber would get it.
     async fn emit(&self, cx: &SourceContext, event: Event) -> Result<(), super::EmitError> {
         let Some(to) = self.target.destination() else {
-            if cx.publish(event).await == 0 {
-                tracing::debug!(source = %self.name, "source event matched no trigger");
-            }
-            return Ok(());
+            return cx.publish(vec![event]).await;
         };
         let reply = cx
             .deliver(self.name.as_str(), &to, event, self.delivery.as_ref())

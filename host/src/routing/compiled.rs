@@ -1,0 +1,371 @@
+//! The compiled routing table: what delivery runs on.
+//!
+//! [`Compiled::new`] turns a checked [`Table`] (the serde objects of
+//! `sluice.toml` and the admin API) into the runtime form once per change:
+//! each trigger's two filter forms become one [`Matcher`] over resolved
+//! attributes, and its subscriber, reply destination, overrides and
+//! delivery options are resolved. Matching an event allocates nothing: an
+//! attribute is read in place (an integer extension is formatted into a
+//! stack buffer).
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use crate::config::{
+    DeliverySpec, Destination, FilterExpr, Overrides, ParallelSpec, SequenceSpec, SinkSpec,
+    TriggerSpec,
+};
+use crate::event::{Event, ExtensionValue};
+use crate::metrics::RoutingMetrics;
+use crate::registry::Name;
+
+use super::Table;
+
+/// A CloudEvents attribute, resolved from its name once.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Attr {
+    Id,
+    Source,
+    Type,
+    SpecVersion,
+    DataContentType,
+    DataSchema,
+    Subject,
+    Time,
+    Extension(String),
+}
+
+impl Attr {
+    fn of(name: &str) -> Self {
+        match name {
+            "id" => Self::Id,
+            "source" => Self::Source,
+            "type" => Self::Type,
+            "specversion" => Self::SpecVersion,
+            "datacontenttype" => Self::DataContentType,
+            "dataschema" => Self::DataSchema,
+            "subject" => Self::Subject,
+            "time" => Self::Time,
+            other => Self::Extension(other.to_owned()),
+        }
+    }
+
+    /// Apply `test` to the attribute's string form in `event`; `false`
+    /// when the event lacks it.
+    fn test(&self, event: &Event, test: impl Fn(&str) -> bool) -> bool {
+        let s = match self {
+            Self::Id => Some(event.id.as_str()),
+            Self::Source => Some(event.source.as_str()),
+            Self::Type => Some(event.ty.as_str()),
+            Self::SpecVersion => Some(event.specversion.as_str()),
+            Self::DataContentType => event.datacontenttype.as_deref(),
+            Self::DataSchema => event.dataschema.as_deref(),
+            Self::Subject => event.subject.as_deref(),
+            Self::Time => event.time.as_deref(),
+            Self::Extension(name) => match event.extensions.get(name) {
+                None => None,
+                Some(ExtensionValue::String(s)) => Some(s.as_str()),
+                Some(ExtensionValue::Boolean(b)) => Some(if *b { "true" } else { "false" }),
+                Some(ExtensionValue::Integer(i)) => {
+                    let mut buf = [0u8; 20];
+                    return test(format_i64(*i, &mut buf));
+                }
+            },
+        };
+        s.is_some_and(test)
+    }
+}
+
+/// `i` in decimal, written into `buf` (20 bytes hold any `i64`).
+fn format_i64(i: i64, buf: &mut [u8; 20]) -> &str {
+    let mut n = i.unsigned_abs();
+    let mut at = buf.len();
+    loop {
+        at -= 1;
+        buf[at] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    if i < 0 {
+        at -= 1;
+        buf[at] = b'-';
+    }
+    // Only ASCII digits and `-` were written.
+    std::str::from_utf8(&buf[at..]).unwrap_or_default()
+}
+
+/// How an attribute is compared (case-sensitive).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Test {
+    Exact,
+    Prefix,
+    Suffix,
+}
+
+/// A compiled filter: both of a trigger's filter forms, or a branch's.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Matcher(Node);
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Node {
+    /// Every test holds (none: every event).
+    Tests(Vec<(Attr, Test, String)>),
+    All(Vec<Node>),
+    Any(Vec<Node>),
+    Not(Box<Node>),
+}
+
+impl Node {
+    fn tests(test: Test, m: &BTreeMap<String, String>) -> Self {
+        Self::Tests(
+            m.iter()
+                .map(|(k, v)| (Attr::of(k), test, v.clone()))
+                .collect(),
+        )
+    }
+
+    fn of(e: &FilterExpr) -> Self {
+        match e {
+            FilterExpr::Exact(m) => Self::tests(Test::Exact, m),
+            FilterExpr::Prefix(m) => Self::tests(Test::Prefix, m),
+            FilterExpr::Suffix(m) => Self::tests(Test::Suffix, m),
+            FilterExpr::All(v) => Self::All(v.iter().map(Self::of).collect()),
+            FilterExpr::Any(v) => Self::Any(v.iter().map(Self::of).collect()),
+            FilterExpr::Not(e) => Self::Not(Box::new(Self::of(e))),
+        }
+    }
+
+    fn matches(&self, event: &Event) -> bool {
+        match self {
+            Self::Tests(tests) => tests.iter().all(|(attr, test, want)| {
+                attr.test(event, |have| match test {
+                    Test::Exact => have == want.as_str(),
+                    Test::Prefix => have.starts_with(want.as_str()),
+                    Test::Suffix => have.ends_with(want.as_str()),
+                })
+            }),
+            Self::All(v) => v.iter().all(|n| n.matches(event)),
+            Self::Any(v) => v.iter().any(|n| n.matches(event)),
+            Self::Not(n) => !n.matches(event),
+        }
+    }
+}
+
+impl Matcher {
+    /// The matcher of a list of filter expressions (all must pass).
+    pub fn of_filters(filters: &[FilterExpr]) -> Self {
+        Self(Node::All(filters.iter().map(Node::of).collect()))
+    }
+
+    /// The matcher of a trigger: its `filter` and its `filters`.
+    pub fn of_trigger(spec: &TriggerSpec) -> Self {
+        let mut all = vec![Node::tests(Test::Exact, &spec.filter.attributes)];
+        all.extend(spec.filters.iter().map(Node::of));
+        Self(Node::All(all))
+    }
+
+    /// Whether `event` passes; allocates nothing.
+    pub fn matches(&self, event: &Event) -> bool {
+        self.0.matches(event)
+    }
+}
+
+/// One trigger, resolved.
+#[derive(Debug, Clone)]
+pub struct Trigger {
+    /// Its name.
+    pub name: Name,
+    /// Its filters.
+    pub matcher: Matcher,
+    /// Where matching events go.
+    pub subscriber: Destination,
+    /// Where the subscriber's replies go.
+    pub reply: Option<Destination>,
+    /// Extensions added to what it sends.
+    pub overrides: Overrides,
+    /// Retries and dead letter, for the subscriber and the reply leg.
+    pub delivery: Option<DeliverySpec>,
+    /// `sluice_routing_filter_seconds{trigger}`, bound once.
+    filter_time: Option<Timer>,
+}
+
+/// A bound histogram (opaque in `Debug`).
+#[derive(Clone)]
+struct Timer(prometheus::Histogram);
+
+impl std::fmt::Debug for Timer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Timer")
+    }
+}
+
+impl Trigger {
+    /// Whether `event` passes the trigger's filters (timed into
+    /// `sluice_routing_filter_seconds` when the table is measured).
+    pub fn matches(&self, event: &Event) -> bool {
+        match &self.filter_time {
+            None => self.matcher.matches(event),
+            Some(Timer(h)) => {
+                let start = std::time::Instant::now();
+                let ok = self.matcher.matches(event);
+                h.observe(start.elapsed().as_secs_f64());
+                ok
+            }
+        }
+    }
+}
+
+/// The runtime routing table, compiled from a checked [`Table`]; the table
+/// it came from stays at hand for named sinks, sequences and parallels.
+#[derive(Debug)]
+pub struct Compiled {
+    triggers: Vec<Trigger>,
+    /// Each parallel's branch filters, by branch index.
+    branches: BTreeMap<Name, Vec<Matcher>>,
+    table: Arc<Table>,
+}
+
+impl Compiled {
+    /// Compile `table` (checked by [`Table::check`] beforehand); with
+    /// `metrics`, trigger filters are timed.
+    pub fn new(table: Arc<Table>, metrics: Option<&RoutingMetrics>) -> Self {
+        let triggers = table
+            .triggers
+            .iter()
+            .map(|(name, spec)| Trigger {
+                name: name.clone(),
+                matcher: Matcher::of_trigger(spec),
+                subscriber: spec.subscriber(),
+                reply: spec.reply_to(),
+                overrides: spec.extensions.clone(),
+                delivery: spec.delivery.clone(),
+                filter_time: metrics.map(|m| Timer(m.filter_timer(name.as_str()))),
+            })
+            .collect();
+        let branches = table
+            .parallels
+            .iter()
+            .map(|(name, p)| {
+                let m = p.branches.iter().map(|b| Matcher::of_filters(&b.filters));
+                (name.clone(), m.collect())
+            })
+            .collect();
+        Self {
+            triggers,
+            branches,
+            table,
+        }
+    }
+
+    /// Every trigger whose filters pass `event`, with its index in
+    /// [`Compiled::triggers`], in name order: the one match loop.
+    pub fn matching<'a>(
+        &'a self,
+        event: &'a Event,
+    ) -> impl Iterator<Item = (usize, &'a Trigger)> + 'a {
+        self.triggers
+            .iter()
+            .enumerate()
+            .filter(|(_, t)| t.matches(event))
+    }
+
+    /// Named sink `name`.
+    pub fn sink(&self, name: &Name) -> Option<&SinkSpec> {
+        self.table.sinks.get(name)
+    }
+
+    /// Sequence `name`.
+    pub fn sequence(&self, name: &Name) -> Option<&SequenceSpec> {
+        self.table.sequences.get(name)
+    }
+
+    /// Parallel `name`.
+    pub fn parallel(&self, name: &Name) -> Option<&ParallelSpec> {
+        self.table.parallels.get(name)
+    }
+
+    /// Whether branch `index` of parallel `name` takes `event`.
+    pub fn branch_matches(&self, name: &Name, index: usize, event: &Event) -> bool {
+        self.branches
+            .get(name)
+            .and_then(|b| b.get(index))
+            .is_some_and(|m| m.matches(event))
+    }
+
+    /// Every trigger, in name order.
+    pub fn triggers(&self) -> &[Trigger] {
+        &self.triggers
+    }
+
+    /// The table this was compiled from.
+    pub fn table(&self) -> &Arc<Table> {
+        &self.table
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::Filter;
+
+    #[test]
+    fn integers_format_like_display() {
+        for i in [0, 7, -7, 10, 1234567890, i64::MIN, i64::MAX] {
+            let mut buf = [0u8; 20];
+            assert_eq!(format_i64(i, &mut buf), i.to_string());
+        }
+    }
+
+    #[test]
+    fn compiled_filters_agree_with_the_spec_ones() {
+        let exprs: Vec<FilterExpr> = serde_json::from_value(serde_json::json!([
+            {"prefix": {"type": "dev.sluice."}},
+            {"not": {"exact": {"subject": "test"}}},
+            {"any": [{"suffix": {"source": "/ecb"}}, {"exact": {"tenant": "acme"}}]},
+            {"all": [{"exact": {"n": "42"}}, {"exact": {"flag": "true"}}]}
+        ]))
+        .unwrap();
+        let spec = TriggerSpec {
+            filters: exprs,
+            ..TriggerSpec::to_function(
+                Filter {
+                    attributes: [("specversion".to_owned(), "1.0".to_owned())].into(),
+                },
+                "f".parse().unwrap(),
+                None,
+            )
+        };
+        let m = Matcher::of_trigger(&spec);
+        let mut e = Event::new("1", "https://x/ecb", "dev.sluice.rate");
+        e.extensions.insert("n".into(), ExtensionValue::Integer(42));
+        e.extensions
+            .insert("flag".into(), ExtensionValue::Boolean(true));
+        let mut cases = vec![e.clone()];
+        let mut c = e.clone();
+        c.subject = Some("test".into());
+        cases.push(c);
+        let mut c = e.clone();
+        c.source = "/other".into();
+        cases.push(c.clone());
+        c.extensions
+            .insert("tenant".into(), ExtensionValue::String("acme".into()));
+        cases.push(c);
+        let mut c = e.clone();
+        c.extensions
+            .insert("n".into(), ExtensionValue::Integer(-42));
+        cases.push(c);
+        let mut c = e.clone();
+        c.extensions.remove("flag");
+        cases.push(c);
+        let mut c = e;
+        c.ty = "other".into();
+        cases.push(c);
+        let results: Vec<bool> = cases.iter().map(|e| m.matches(e)).collect();
+        for (e, got) in cases.iter().zip(&results) {
+            assert_eq!(*got, spec.matches(e), "{e:?}");
+        }
+        assert_eq!(results, [true, false, false, true, false, false, false]);
+    }
+}
