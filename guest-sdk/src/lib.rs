@@ -31,21 +31,7 @@
 //! `source!` macro. Source functions may make outbound HTTP requests to the
 //! hosts their binding allows (`source::http::get`).
 
-#[cfg(all(
-    feature = "arena-allocator",
-    target_family = "wasm",
-    not(target_feature = "atomics")
-))]
-mod arena;
 mod event;
-
-#[cfg(all(
-    feature = "arena-allocator",
-    target_family = "wasm",
-    not(target_feature = "atomics")
-))]
-#[global_allocator]
-static ALLOCATOR: arena::ArenaAllocator = arena::ArenaAllocator;
 
 pub use event::{Event, EventBuilder, ExtensionValue};
 
