@@ -13,6 +13,8 @@ mod event_path;
 mod interop;
 mod isolation;
 mod kafka;
+mod polyglot;
 mod routing;
 mod runtime;
+mod scaffold;
 mod sources;

@@ -2,7 +2,9 @@
 //!
 //! - `functions`: build every crate under `functions/` into a wasm component
 //!   at `target/functions/<name>.wasm`, installing the wasm toolchain first
-//!   when it is missing.
+//!   when it is missing; and every Python (`*-py`) and JavaScript (`*-js`)
+//!   function, installing `componentize-py` and `componentize-js` under
+//!   `target/polyglot/` first.
 //! - `demo`: build the functions, then run the host on `examples/quickstart`.
 //! - `test`: build the functions, install the CloudEvents SDKs the interop
 //!   tests drive (Python into `target/interop/venv`, JavaScript into
@@ -12,6 +14,7 @@
 
 mod apt;
 mod interop;
+mod polyglot;
 mod shared_build;
 mod toolchain;
 
@@ -63,7 +66,8 @@ fn workspace_root() -> PathBuf {
 }
 
 /// Build each crate under `functions/` for wasm32-wasip1 and encode it as a
-/// component. Returns the directory holding the components.
+/// component, then each Python and JavaScript function (see [`polyglot`]).
+/// Returns the directory holding the components.
 fn build_functions(root: &Path) -> Result<PathBuf> {
     let functions = root.join("functions");
     let wasm_target = root.join("target").join("wasm");
@@ -97,6 +101,7 @@ fn build_functions(root: &Path) -> Result<PathBuf> {
         std::fs::write(out.join(format!("{name}.wasm")), component)?;
         built += 1;
     }
+    built += polyglot::build(root, &out)?;
     eprintln!("xtask: {built} function components in {}", out.display());
     Ok(out)
 }
@@ -181,13 +186,16 @@ fn test(root: &Path, extra: &[String]) -> Result<()> {
     ensure_python3()?;
     shared_build::check(root)?;
     let kafka = kafka_test_tools(root)?;
+    let polyglot = polyglot::install(root)?;
     for package in ["sluice", "sluice-guest"] {
         let mut cmd = cargo();
         cmd.current_dir(root)
             .args(["test", "--package", package])
             .args(extra)
             .env("SLUICE_TANSU", &kafka.tansu)
-            .env("SLUICE_KAFKA_PYTHON", &kafka.python);
+            .env("SLUICE_KAFKA_PYTHON", &kafka.python)
+            .env("SLUICE_COMPONENTIZE_PY", &polyglot.componentize_py)
+            .env("SLUICE_COMPONENTIZE_JS", &polyglot.componentize_js);
         run(cmd)?;
     }
     Ok(())

@@ -45,15 +45,22 @@ pub async fn deploy(
     if let Some(m) = memory_mib {
         query.push(("memory_mib", m.to_string()));
     }
+    let started = std::time::Instant::now();
+    let size = bytes.len();
     let response = reqwest::Client::new()
         .put(url(host, &format!("/admin/v1/functions/{name}")))
         .query(&query)
         .header("content-type", "application/wasm")
-        .body(bytes)
+        .header("content-length", size)
+        .body(super::progress::body(bytes))
         .send()
         .await
         .with_context(|| format!("connecting to {host}"))?;
     let record: serde_json::Value = check(response).await?.json().await?;
+    eprintln!(
+        "deployed `{name}` ({size} bytes), ready after {:.1?}",
+        started.elapsed()
+    );
     println!("{}", serde_json::to_string_pretty(&record)?);
     Ok(())
 }
