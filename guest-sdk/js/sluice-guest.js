@@ -184,7 +184,10 @@ export class EventBuilder {
 function failure(e) {
   if (e instanceof HandlerError) return { payload: { message: e.message } };
   console.error(e instanceof Error ? `${e.name}: ${e.message}` : `uncaught: ${String(e)}`);
-  return e instanceof Error ? e : new Error(String(e));
+  // componentize-js would turn an Error's `message` into the `err` case;
+  // a payload that is not a handler-error record cannot be lowered, which
+  // traps the invocation.
+  return { payload: null };
 }
 
 /**

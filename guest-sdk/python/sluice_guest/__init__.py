@@ -29,6 +29,7 @@ CPython, e.g. to unit-test a handler's logic.
 from __future__ import annotations
 
 import json as _json
+import os
 import sys
 import traceback
 from typing import Any, Callable, Dict, List, Optional, Tuple, Union
@@ -255,6 +256,17 @@ class RunOutput:
         self.state = state
 
 
+def _trap() -> None:
+    """Trap the invocation like a Rust panic: the traceback goes to stderr
+    (the host log, whose last lines explain a trap), then ``abort()`` traps
+    without another word, so the exception's own line is the reason's
+    last. (Letting the exception escape would trap too, but
+    componentize-py's runtime then writes its own panic message last.)"""
+    traceback.print_exc()
+    sys.stderr.flush()
+    os.abort()
+
+
 def _err(message: str) -> BaseException:
     from componentize_py_types import Err
     from wit_world.imports import types
@@ -284,12 +296,7 @@ def handler(fn: Callable[[Event], Optional[Event]]) -> Callable[[Event], Optiona
             except HandlerError as e:
                 raise _err(e.message) from None
             except BaseException:
-                # Like a Rust panic: the traceback goes to stderr (the host
-                # log, whose last lines explain the trap) and the
-                # invocation traps.
-                traceback.print_exc()
-                sys.stderr.flush()
-                raise
+                _trap()
 
     module.WitWorld = WitWorld  # type: ignore[attr-defined]
     return fn
@@ -317,9 +324,7 @@ def source(
             except HandlerError as e:
                 raise Err(source_types.SourceError(e.message)) from None
             except BaseException:
-                traceback.print_exc()
-                sys.stderr.flush()
-                raise
+                _trap()
 
     module.WitWorld = WitWorld  # type: ignore[attr-defined]
     return fn
