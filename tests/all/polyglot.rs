@@ -400,7 +400,7 @@ async fn polyglot_pipeline_produces_to_kafka() {
     let value: serde_json::Value = serde_json::from_str(record["value"].as_str().unwrap()).unwrap();
     assert_eq!(
         value,
-        json!({"pair": "usdeur", "text": "100.00 USD = 92.00 EUR at 0.92 (1 EUR = 1.086957 USD, major pair)"})
+        json!({"pair": "USD/EUR", "text": "100.00 USD = 92.00 EUR at 0.92 (1 EUR = 1.086957 USD, major pair)"})
     );
     host.stop();
     drop(broker);
