@@ -48,8 +48,11 @@ async fn invoke(host: &Host, function: &str, headers: &[(&str, &str)], body: &[u
     }
 }
 
+/// One request: its headers and its body.
+type Case = (Vec<(&'static str, &'static str)>, Vec<u8>);
+
 /// The events every echo must give back unchanged but for its type.
-fn echo_cases() -> Vec<(Vec<(&'static str, &'static str)>, Vec<u8>)> {
+fn echo_cases() -> Vec<Case> {
     let binary: Vec<u8> = (0..=255u8).chain([0, 0xff, 0xfe]).collect();
     vec![
         // Binary mode: extensions, a percent-encoded unicode subject, JSON.
