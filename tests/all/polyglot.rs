@@ -427,13 +427,28 @@ async fn python_and_js_source_functions_emit_and_keep_their_state() {
             ),
         )
         .unwrap();
-        let host = Host::start_with(&dir.path().join("data"), Some(&config), &[]).await;
+        // The host compiles the declared component before it serves.
+        let host = Host::start_within(
+            Duration::from_secs(120),
+            &dir.path().join("data"),
+            Some(&config),
+            &[],
+        )
+        .await;
         let mut runs = std::collections::BTreeSet::new();
         for _ in 0..4 {
             let got = sink.next(WAIT).await;
-            assert_eq!(got.header("ce-type"), Some("com.example.source.tick"), "{f}");
+            assert_eq!(
+                got.header("ce-type"),
+                Some("com.example.source.tick"),
+                "{f}"
+            );
             assert_eq!(got.header("ce-lang"), Some(lang), "{f}");
-            assert_eq!(got.header("ce-source"), Some("/sluice/sources/ticks"), "{f}");
+            assert_eq!(
+                got.header("ce-source"),
+                Some("/sluice/sources/ticks"),
+                "{f}"
+            );
             let data: serde_json::Value = serde_json::from_slice(&got.body).unwrap();
             runs.insert(data["run"].as_u64().unwrap());
         }
