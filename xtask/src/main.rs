@@ -8,7 +8,8 @@
 //! - `demo`: build the functions, then run the host on `examples/quickstart`.
 //! - `test`: build the functions, install the CloudEvents SDKs the interop
 //!   tests drive (Python into `target/interop/venv`, JavaScript into
-//!   `target/interop/node`), then run the whole test suite.
+//!   `target/interop/node`), then run the whole test suite (telling the
+//!   `sluice build` tests where componentize-py and componentize-js are).
 //!
 //! Every step is idempotent: run them as often as you like.
 
