@@ -1,8 +1,10 @@
 //! Write [Sluice](https://example.invalid/sluice) CloudEvent handlers in Rust.
 //!
 //! A handler is a function from one [`Event`] to at most one reply event.
-//! Compile the crate to `wasm32-wasip1` as a `cdylib`, turn it into a
-//! component (`cargo xtask functions` does both), and upload it to a host.
+//! Compile the crate as a `cdylib` to `wasm32-wasip2` (the compiler writes a
+//! component) or to `wasm32-wasip1` and wrap the module with the WASI
+//! preview1 adapter (`cargo xtask functions` and `sluice build` do either),
+//! and upload it to a host. The crate has no target-specific code.
 //!
 //! ```ignore
 //! use sluice_guest::{handler, log, Error, Event};

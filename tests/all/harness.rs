@@ -79,6 +79,18 @@ impl Host {
     /// Start a host on `data_dir`, with an optional config file and extra
     /// environment.
     pub async fn start_with(data_dir: &Path, config: Option<&Path>, env: &[(&str, &str)]) -> Self {
+        Self::start_within(START_TIMEOUT, data_dir, config, env).await
+    }
+
+    /// [`Host::start_with`], allowing `timeout` for start-up (a config that
+    /// declares Python or JavaScript components compiles each for 15–30 s
+    /// before the host serves).
+    pub async fn start_within(
+        timeout: Duration,
+        data_dir: &Path,
+        config: Option<&Path>,
+        env: &[(&str, &str)],
+    ) -> Self {
         sluice::security::tls::install_provider();
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_sluice"));
         cmd.args([
@@ -126,10 +138,10 @@ impl Host {
             }
         });
         let (addr, admin_addr, scheme, admin_scheme) =
-            tokio::task::spawn_blocking(move || addr_rx.recv_timeout(START_TIMEOUT))
+            tokio::task::spawn_blocking(move || addr_rx.recv_timeout(timeout))
                 .await
                 .unwrap()
-                .unwrap_or_else(|_| panic!("sluice did not start within {START_TIMEOUT:?}"));
+                .unwrap_or_else(|_| panic!("sluice did not start within {timeout:?}"));
         Self {
             child,
             addr,

@@ -46,13 +46,13 @@ fn tansu() -> PathBuf {
 }
 
 /// A Tansu broker with in-memory storage on a loopback port, killed on drop.
-struct Broker {
+pub(crate) struct Broker {
     child: Child,
-    addr: String,
+    pub(crate) addr: String,
 }
 
 impl Broker {
-    fn start() -> Self {
+    pub(crate) fn start() -> Self {
         let port = std::net::TcpListener::bind("127.0.0.1:0")
             .unwrap()
             .local_addr()
@@ -82,7 +82,7 @@ impl Broker {
     }
 
     /// Run the independent client; its stdout lines.
-    fn client(&self, args: &[&str]) -> Vec<String> {
+    pub(crate) fn client(&self, args: &[&str]) -> Vec<String> {
         let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/all/kafka_client.py");
         let out = Command::new(python())
             .arg(script)

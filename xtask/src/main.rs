@@ -2,12 +2,15 @@
 //!
 //! - `functions`: build every crate under `functions/` into a wasm component
 //!   at `target/functions/<name>.wasm`, installing the wasm toolchain first
-//!   when it is missing.
+//!   when it is missing; and every Python (`*-py`) and JavaScript (`*-js`)
+//!   function, installing `componentize-py` and `componentize-js` under
+//!   `target/polyglot/` first.
 //! - `demo`: build the functions, then run the host on `examples/quickstart`.
 //! - `test`: build the functions, install the CloudEvents SDKs the interop
 //!   tests drive (Python into `target/interop/venv`, JavaScript into
-//!   `target/interop/node`), then run the whole test suite and `cargo deny`
-//!   (see `deny.rs`).
+//!   `target/interop/node`), then run the whole test suite (telling the
+//!   `sluice build` tests where componentize-py and componentize-js are)
+//!   and `cargo deny` (see `deny.rs`).
 //! - `deny`: only the `cargo deny` checks.
 //! - `purge`: undo what the other tasks set up (the Debian packages they
 //!   install, and `target/`), to check the set-up the way a fresh machine
@@ -18,6 +21,7 @@
 mod apt;
 mod deny;
 mod interop;
+mod polyglot;
 mod shared_build;
 mod toolchain;
 
@@ -74,7 +78,8 @@ fn workspace_root() -> PathBuf {
 }
 
 /// Build each crate under `functions/` for wasm32-wasip1 and encode it as a
-/// component. Returns the directory holding the components.
+/// component, then each Python and JavaScript function (see [`polyglot`]).
+/// Returns the directory holding the components.
 fn build_functions(root: &Path) -> Result<PathBuf> {
     let functions = root.join("functions");
     let wasm_target = root.join("target").join("wasm");
@@ -108,6 +113,7 @@ fn build_functions(root: &Path) -> Result<PathBuf> {
         std::fs::write(out.join(format!("{name}.wasm")), component)?;
         built += 1;
     }
+    built += polyglot::build(root, &out)?;
     eprintln!("xtask: {built} function components in {}", out.display());
     Ok(out)
 }
@@ -235,13 +241,16 @@ fn test(root: &Path, extra: &[String]) -> Result<()> {
     ensure_python3()?;
     shared_build::check(root)?;
     let kafka = kafka_test_tools(root)?;
+    let polyglot = polyglot::install(root)?;
     for package in ["sluice", "sluice-guest"] {
         let mut cmd = cargo();
         cmd.current_dir(root)
             .args(["test", "--package", package])
             .args(extra)
             .env("SLUICE_TANSU", &kafka.tansu)
-            .env("SLUICE_KAFKA_PYTHON", &kafka.python);
+            .env("SLUICE_KAFKA_PYTHON", &kafka.python)
+            .env("SLUICE_COMPONENTIZE_PY", &polyglot.componentize_py)
+            .env("SLUICE_COMPONENTIZE_JS", &polyglot.componentize_js);
         run(cmd)?;
     }
     Ok(())

@@ -151,16 +151,23 @@ pub async fn deploy(
     if let Some(m) = memory_mib {
         query.push(("memory_mib", m.to_string()));
     }
+    let started = std::time::Instant::now();
+    let size = bytes.len();
     let response = admin
         .send(
             admin
                 .request(reqwest::Method::PUT, &format!("/admin/v1/functions/{name}"))
                 .query(&query)
                 .header("content-type", "application/wasm")
-                .body(bytes),
+                .header("content-length", size)
+                .body(super::progress::body(bytes)),
         )
         .await?;
     let record: serde_json::Value = response.json().await?;
+    eprintln!(
+        "deployed `{name}` ({size} bytes), ready after {:.1?}",
+        started.elapsed()
+    );
     println!("{}", serde_json::to_string_pretty(&record)?);
     Ok(())
 }

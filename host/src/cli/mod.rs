@@ -1,7 +1,10 @@
 //! The command line: `sluice serve` runs a host; the other commands are
 //! conveniences over a running host's admin API and ingress.
 
+mod build;
 mod client;
+mod progress;
+mod scaffold;
 mod serve;
 
 use std::net::SocketAddr;
@@ -96,6 +99,23 @@ pub enum Command {
     Ls {
         #[command(flatten)]
         host: HostArg,
+    },
+    /// Start a handler project: source, build file, test event, README.
+    New {
+        /// The project's language.
+        #[arg(value_enum)]
+        lang: scaffold::Language,
+        /// The project's (and function's) name.
+        name: String,
+        /// Where to create it (default: ./NAME).
+        #[arg(long)]
+        dir: Option<PathBuf>,
+    },
+    /// Build the handler project in DIR into DIR/dist/NAME.wasm.
+    Build {
+        /// The project directory.
+        #[arg(default_value = ".")]
+        dir: PathBuf,
     },
 }
 
@@ -219,5 +239,7 @@ pub async fn run(cli: Cli) -> Result<()> {
             client::graph(&host, config.as_deref(), format).await
         }
         Command::Ls { host } => client::ls(&client::Admin::new(&host)?).await,
+        Command::New { lang, name, dir } => scaffold::run(lang, &name, dir.as_deref()),
+        Command::Build { dir } => tokio::task::spawn_blocking(move || build::run(&dir)).await?,
     }
 }

@@ -55,8 +55,10 @@ pub fn add_to_linker<T: LogView + 'static>(
 
 /// Most records one invocation may write; the rest are counted and dropped.
 pub const MAX_RECORDS_PER_INVOCATION: u32 = 100;
-/// Lines of stderr kept to explain a trap.
-const STDERR_TAIL_LINES: usize = 3;
+/// Lines of stderr kept to explain a trap: six, so that the message of a
+/// JavaScript exception survives the three lines StarlingMonkey writes after
+/// it.
+const STDERR_TAIL_LINES: usize = 6;
 /// Longest line kept from stdout/stderr; longer lines are cut.
 const MAX_LINE: usize = 4096;
 

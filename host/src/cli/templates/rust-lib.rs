@@ -1,0 +1,12 @@
+//! {{name}}: a Sluice handler. It replies to every event with a copy whose
+//! type is suffixed with `.handled`, and logs through the host.
+
+use sluice_guest::{handler, log, Error, Event};
+
+fn handle(event: Event) -> Result<Option<Event>, Error> {
+    log::info(&format!("{{name}} got {}", event.id()));
+    let ty = format!("{}.handled", event.ty());
+    Ok(Some(event.to_builder().ty(ty).build()?))
+}
+
+handler!(handle);
