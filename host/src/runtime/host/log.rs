@@ -283,10 +283,10 @@ mod tests {
     fn the_stderr_tail_keeps_the_last_lines_for_a_trap_message() {
         let log = GuestLog::new(Arc::from("f"), function_budget());
         log.begin("e");
-        for line in ["a", "b", "c", "panicked at x"] {
+        for line in ["a", "b", "c", "d", "e", "f", "panicked at x"] {
             log.line(true, line);
         }
-        assert_eq!(log.stderr_tail(), "b | c | panicked at x");
+        assert_eq!(log.stderr_tail(), "b | c | d | e | f | panicked at x");
         log.begin("next");
         assert_eq!(log.stderr_tail(), "");
     }
