@@ -72,52 +72,10 @@ async fn a_chain_through_the_broker_loses_nothing_acknowledged_on_sigkill() {
     )
     .await;
 
-    let accepted = Arc::new(Mutex::new(BTreeSet::new()));
-    let url = host.url("/");
-    let mut senders = Vec::new();
-    for s in 0..SENDERS {
-        let (accepted, url) = (accepted.clone(), url.clone());
-        senders.push(tokio::spawn(async move {
-            let client = reqwest::Client::new();
-            for i in (s..N).step_by(SENDERS) {
-                let id = format!("c{i:04}");
-                let r = client
-                    .post(&url)
-                    .header("ce-specversion", "1.0")
-                    .header("ce-id", &id)
-                    .header("ce-source", "/chain")
-                    .header("ce-type", "chain.test")
-                    .header("content-type", "application/json")
-                    .body(format!(r#"{{"i":{i}}}"#))
-                    .send()
-                    .await;
-                match r {
-                    Ok(r) if r.status() == StatusCode::ACCEPTED => {
-                        accepted.lock().unwrap().insert(id);
-                    }
-                    Ok(r) => panic!("unexpected status {} for {id}", r.status()),
-                    Err(_) => return, // the host is gone
-                }
-            }
-        }));
-    }
-
     // Kill the host mid-stream, once some events are waiting for their
     // retry at the sink (their first attempt refused).
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while accepted.lock().unwrap().len() < N / 3 {
-        assert!(Instant::now() < deadline, "the host accepted too little");
-        tokio::time::sleep(Duration::from_millis(2)).await;
-    }
-    drop(host); // SIGKILL
-    for s in senders {
-        s.await.unwrap();
-    }
-    let accepted = accepted.lock().unwrap().clone();
-    assert!(
-        accepted.len() < N,
-        "the stream ended before the kill; nothing was tested"
-    );
+    let accepted =
+        crate::harness::stream_until_killed(host, N, SENDERS, "c", "/chain", "chain.test").await;
 
     let host = Host::start_with(data.path(), None, &[]).await;
     let mut seen = BTreeSet::new();

@@ -522,3 +522,62 @@ pub fn serve_in_background(app: axum::Router) -> SocketAddr {
     });
     addr
 }
+
+/// POST events `{prefix}0000`, `{prefix}0001`, … (binary mode, source
+/// `source`, type `ty`) to `host`'s `POST /` from `senders` concurrent
+/// senders, SIGKILL the host once a third of `n` got a 202, and return the
+/// ids that got one. Fails if the stream ended before the kill.
+pub async fn stream_until_killed(
+    host: Host,
+    n: usize,
+    senders: usize,
+    prefix: &str,
+    source: &str,
+    ty: &str,
+) -> std::collections::BTreeSet<String> {
+    let accepted = Arc::new(Mutex::new(std::collections::BTreeSet::new()));
+    let url = host.url("/");
+    let mut tasks = Vec::new();
+    for s in 0..senders {
+        let (accepted, url) = (accepted.clone(), url.clone());
+        let (prefix, source, ty) = (prefix.to_owned(), source.to_owned(), ty.to_owned());
+        tasks.push(tokio::spawn(async move {
+            let client = client();
+            for i in (s..n).step_by(senders) {
+                let id = format!("{prefix}{i:04}");
+                let r = client
+                    .post(&url)
+                    .header("ce-specversion", "1.0")
+                    .header("ce-id", &id)
+                    .header("ce-source", &source)
+                    .header("ce-type", &ty)
+                    .header("content-type", "application/json")
+                    .body(format!(r#"{{"i":{i}}}"#))
+                    .send()
+                    .await;
+                match r {
+                    Ok(r) if r.status() == StatusCode::ACCEPTED => {
+                        accepted.lock().unwrap().insert(id);
+                    }
+                    Ok(r) => panic!("unexpected status {} for {id}", r.status()),
+                    Err(_) => return, // the host is gone
+                }
+            }
+        }));
+    }
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while accepted.lock().unwrap().len() < n / 3 {
+        assert!(Instant::now() < deadline, "the host accepted too little");
+        tokio::time::sleep(Duration::from_millis(2)).await;
+    }
+    drop(host); // SIGKILL
+    for t in tasks {
+        t.await.unwrap();
+    }
+    let accepted = accepted.lock().unwrap().clone();
+    assert!(
+        accepted.len() < n,
+        "the stream ended before the kill; nothing was tested"
+    );
+    accepted
+}
