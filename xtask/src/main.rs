@@ -70,8 +70,15 @@ fn run_task() -> Result<()> {
     }
 }
 
+/// The workspace this xtask was run from. `cargo run` sets
+/// `CARGO_MANIFEST_DIR` at run time; the compile-time value is only the
+/// fallback, so a copied `target/` (a second worktree) still acts on its
+/// own checkout.
 fn workspace_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
+    let manifest_dir = std::env::var_os("CARGO_MANIFEST_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")));
+    manifest_dir
         .parent()
         .expect("xtask lives one level below the workspace root")
         .to_path_buf()
