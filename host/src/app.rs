@@ -6,100 +6,82 @@ use std::sync::Arc;
 
 use anyhow::{Context, Result};
 
+use tokio_util::sync::CancellationToken;
+
+use crate::admin::{AdminState, Uploads};
 use crate::broker::Broker;
-use crate::config::{Config, IngressConfig, ParallelSpec, SequenceSpec, SinkSpec, TriggerSpec};
+use crate::config::{Config, ParallelSpec, SequenceSpec, SinkSpec, TriggerSpec};
 use crate::delivery::Dispatcher;
+use crate::ingress::IngressState;
 use crate::metrics::Metrics;
-use crate::registry::{FunctionStore, ObjectStore};
-use crate::routing::{Routes, Table};
+use crate::registry::{FunctionStore, RoutingStores};
+use crate::routing::{Kind, Routes, Table};
 use crate::runtime::Runtime;
+use crate::security::server::{self, Listener};
+use crate::security::Security;
+use crate::sinks::HttpSink;
 use crate::sources::{PreparedSources, SourceContext, Sources};
 
 /// Most deliveries running at once before the ingress waits.
 const MAX_IN_FLIGHT: usize = 4096;
 
-/// Durable copies of the routing objects, one directory per kind.
-pub struct Stores {
-    /// `<data-dir>/triggers`.
-    pub triggers: ObjectStore<TriggerSpec>,
-    /// `<data-dir>/sinks`.
-    pub sinks: ObjectStore<SinkSpec>,
-    /// `<data-dir>/sequences`.
-    pub sequences: ObjectStore<SequenceSpec>,
-    /// `<data-dir>/parallels`.
-    pub parallels: ObjectStore<ParallelSpec>,
+/// Overlay the config file's routing objects on the stored ones, check
+/// the result, and only then write the config file's objects to the store.
+fn apply_and_load(stores: &RoutingStores, c: &Config) -> Result<Table> {
+    let mut table = Table::default();
+    load::<TriggerSpec>(&mut table, stores, c)?;
+    load::<SinkSpec>(&mut table, stores, c)?;
+    load::<SequenceSpec>(&mut table, stores, c)?;
+    load::<ParallelSpec>(&mut table, stores, c)?;
+    table
+        .check(|_| true, |n| c.kafka.sinks.contains_key(n))
+        .map_err(|e| anyhow::anyhow!("routing: {e}"))?;
+    save::<TriggerSpec>(stores, c)?;
+    save::<SinkSpec>(stores, c)?;
+    save::<SequenceSpec>(stores, c)?;
+    save::<ParallelSpec>(stores, c)?;
+    Ok(table)
 }
 
-impl Stores {
-    fn open(data_dir: &std::path::Path) -> Result<Self> {
-        Ok(Self {
-            triggers: ObjectStore::open(data_dir, "triggers")?,
-            sinks: ObjectStore::open(data_dir, "sinks")?,
-            sequences: ObjectStore::open(data_dir, "sequences")?,
-            parallels: ObjectStore::open(data_dir, "parallels")?,
-        })
-    }
-
-    /// Overlay the config file's objects on the stored ones, check the
-    /// result, and only then write the config file's objects to the store.
-    fn apply_and_load(&self, c: &Config) -> Result<Table> {
-        let has_kafka_sink = |n: &crate::registry::Name| c.kafka.sinks.contains_key(n);
-        let mut table = Table {
-            triggers: self.triggers.load_all()?,
-            sinks: self.sinks.load_all()?,
-            sequences: self.sequences.load_all()?,
-            parallels: self.parallels.load_all()?,
-        };
-        table.triggers.extend(c.triggers.clone());
-        table.sinks.extend(c.sinks.clone());
-        table.sequences.extend(c.sequences.clone());
-        table.parallels.extend(c.parallels.clone());
-        table
-            .check(|_| true, has_kafka_sink)
-            .map_err(|e| anyhow::anyhow!("routing: {e}"))?;
-        for (n, v) in &c.triggers {
-            self.triggers.put(n, v)?;
-        }
-        for (n, v) in &c.sinks {
-            self.sinks.put(n, v)?;
-        }
-        for (n, v) in &c.sequences {
-            self.sequences.put(n, v)?;
-        }
-        for (n, v) in &c.parallels {
-            self.parallels.put(n, v)?;
-        }
-        Ok(table)
-    }
+/// The stored objects of kind `K`, with the config file's over them.
+fn load<K: Kind>(table: &mut Table, stores: &RoutingStores, c: &Config) -> Result<()> {
+    let map = K::map_mut(table);
+    *map = K::store(stores).load_all()?;
+    map.extend(K::in_config(c).clone());
+    Ok(())
 }
 
-/// Everything a running host shares between requests.
+/// Write the config file's objects of kind `K` to the store.
+fn save<K: Kind>(stores: &RoutingStores, c: &Config) -> Result<()> {
+    for (name, spec) in K::in_config(c) {
+        K::store(stores).put(name, spec)?;
+    }
+    Ok(())
+}
+
+/// Everything a running host shares between requests: the composition
+/// root, imported by nobody but the CLI.
 pub struct App {
     /// The wasm runtime (and through it, the function store).
     pub runtime: Arc<Runtime>,
     /// The routing table.
     pub routes: Arc<Routes>,
-    /// Durable copies of the routing objects.
-    pub stores: Stores,
     /// Runs deliveries (the broker's; for sources bound to a destination).
     pub dispatcher: Dispatcher,
     /// The one way into routing: in memory, the durable log or Kafka.
     pub broker: Arc<Broker>,
-    /// Ingress limits.
-    pub ingress: IngressConfig,
     /// Tokens, audit log, rate limit, TLS (see `docs/security.md`).
-    pub security: Arc<crate::security::Security>,
-    /// The admin API's compile pool and upload limits.
-    pub admin: crate::admin::AdminState,
+    pub security: Arc<Security>,
     /// Every metric, for `GET /metrics`.
     pub metrics: Metrics,
     /// The running event sources: ping sources, source functions, Kafka
     /// sources and the Kafka broker's consumer (signalled to stop when the
     /// app is dropped; [`Sources::stop`] stops them and waits).
     pub sources: Sources,
-    /// The sources as the config file declares them (read-only at
-    /// `GET /admin/v1/sources`).
-    pub source_specs: std::collections::BTreeMap<crate::registry::Name, crate::sources::SourceSpec>,
+    /// What the event listener's handlers share.
+    pub ingress: Arc<IngressState>,
+    /// What the admin listener's handlers share.
+    pub admin: Arc<AdminState>,
 }
 
 impl App {
@@ -116,10 +98,10 @@ impl App {
             .with_context(|| format!("creating data directory {}", data_dir.display()))?;
         let metrics = Metrics::new();
         let security = Arc::new(
-            crate::security::Security::load(&config, &data_dir, metrics.security.clone())
+            Security::load(&config, &data_dir, metrics.security.clone())
                 .context("security settings")?,
         );
-        crate::sinks::set_extra_ca(config.outbound.ca_file.clone());
+        let http = HttpSink::new(config.outbound.ca_file.as_deref()).context("outbound TLS")?;
         let functions = Arc::new(FunctionStore::open(&data_dir)?);
         let runtime = Arc::new(Runtime::new(
             config.runtime.clone(),
@@ -149,8 +131,8 @@ impl App {
             tracing::info!(function = %name, path = %f.path.display(), "deployed from config");
         }
 
-        let stores = Stores::open(&data_dir)?;
-        let table = stores.apply_and_load(&config)?;
+        let stores = RoutingStores::open(&data_dir)?;
+        let table = apply_and_load(&stores, &config)?;
         // Stored objects may refer to functions that are gone: warn, and
         // let those deliveries fail (and dead-letter) until they are back.
         if let Err(e) = table.check(
@@ -163,6 +145,7 @@ impl App {
         let dispatcher = Dispatcher::new(
             runtime.clone(),
             routes.clone(),
+            http,
             crate::kafka::KafkaSinks::new(&config.kafka, &metrics.kafka)
                 .context("creating kafka sinks")?,
             metrics.delivery.clone(),
@@ -175,7 +158,7 @@ impl App {
         // Chosen once: in Kafka-broker mode no local log is opened.
         let broker = Broker::open(&config, &data_dir, &metrics, dispatcher.clone())?;
         let kafka_sources =
-            crate::kafka::source::prepare(&config.kafka).context("starting kafka sources")?;
+            crate::sources::kafka::prepare(&config.kafka).context("starting kafka sources")?;
         // Sources get the way into routing, not the app.
         let sources = Sources::new(SourceContext::new(
             broker.clone(),
@@ -186,20 +169,65 @@ impl App {
         for k in kafka_sources {
             sources.spawn(k);
         }
+        let admin = Arc::new(AdminState {
+            runtime: runtime.clone(),
+            routes: routes.clone(),
+            stores,
+            kafka_sinks: config.kafka.sinks.keys().cloned().collect(),
+            security: security.clone(),
+            uploads: Uploads::new(&config.admin),
+            metrics: metrics.clone(),
+            sources: config.sources.clone(),
+        });
+        let ingress = Arc::new(IngressState {
+            broker: broker.clone(),
+            runtime: runtime.clone(),
+            limits: config.ingress,
+            security: security.clone(),
+        });
         let app = Arc::new(Self {
             runtime,
             routes,
-            stores,
             dispatcher,
             broker,
-            ingress: config.ingress,
             security,
-            admin: crate::admin::AdminState::new(&config.admin),
             metrics,
             sources,
-            source_specs: config.sources.clone(),
+            ingress,
+            admin,
         });
         app.broker.replay();
         Ok(app)
+    }
+
+    /// Serve the event listener and the admin listener until `shutdown`
+    /// completes; then stop accepting, let running requests and
+    /// deliveries finish, and close the broker (the durable log's last
+    /// removals are committed).
+    pub async fn serve(
+        &self,
+        events: Listener,
+        admin: Listener,
+        shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+    ) {
+        let stop = CancellationToken::new();
+        let metrics = self.metrics.security.clone();
+        let events = tokio::spawn(server::serve(
+            events,
+            crate::ingress::router(self.ingress.clone()),
+            metrics.clone(),
+            stop.clone(),
+        ));
+        let admin = tokio::spawn(server::serve(
+            admin,
+            crate::admin::router(self.admin.clone()),
+            metrics,
+            stop.clone(),
+        ));
+        shutdown.await;
+        stop.cancel();
+        let _ = events.await;
+        let _ = admin.await;
+        self.broker.shutdown().await;
     }
 }

@@ -812,3 +812,64 @@ async fn both_listeners_serve_tls_and_https_sinks_are_verified() {
     .await;
     assert!(sink.try_recv().is_err(), "the untrusted sink got the event");
 }
+
+#[tokio::test]
+async fn a_full_compile_pool_answers_503_while_events_are_still_served() {
+    // One compile slot and no queue.
+    let (host, _dir) = host_with(
+        "[admin]\ncompile_concurrency = 1\ncompile_queue = 0\ncompile_timeout = \"10m\"\n",
+        &[],
+    )
+    .await;
+    host.deploy_ok("echo", "echo").await;
+    // A Python component takes Cranelift seconds to compile: it holds the
+    // only slot meanwhile.
+    let big = std::fs::read(function("echo-py")).unwrap();
+    let upload = tokio::spawn(
+        host.admin(reqwest::Method::PUT, "/admin/v1/functions/big")
+            .header("content-type", "application/wasm")
+            .body(big)
+            .send(),
+    );
+    host.wait_for_log("the big upload compiling", |v| {
+        v["fields"]["message"] == "compiling an upload"
+            && v["fields"]["bytes"].as_u64() > Some(1 << 20)
+    })
+    .await;
+    // The only slot is taken and nothing may wait: 503, retry later.
+    let small = std::fs::read(function("echo")).unwrap();
+    let r = host.upload("small", small.clone(), "").await;
+    assert_eq!(r.status(), StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(r.headers()["retry-after"], "1");
+    let reason = r.text().await.unwrap();
+    assert!(reason.contains("admin.compile_concurrency"), "{reason}");
+    // Events are answered while the compiler holds the slot.
+    for i in 0..10 {
+        let url = host.url("/functions/echo");
+        let r = send_event(
+            &host.client,
+            &url,
+            &format!("during-compile-{i}"),
+            "t",
+            "{}",
+        )
+        .await;
+        assert_eq!(r.status(), StatusCode::OK);
+    }
+    assert!(
+        !upload.is_finished(),
+        "the big upload finished before the events were sent: the test proves nothing"
+    );
+    let r = upload.await.unwrap().unwrap();
+    assert_eq!(
+        r.status(),
+        StatusCode::CREATED,
+        "{}",
+        r.text().await.unwrap()
+    );
+    // Once the slot is free, the small one goes through.
+    assert_eq!(
+        host.upload("small", small, "").await.status(),
+        StatusCode::CREATED
+    );
+}

@@ -957,3 +957,43 @@ async fn the_social_stream_example_forwards_each_fresh_post_once_even_across_a_r
         "{ids:?}"
     );
 }
+
+#[tokio::test]
+async fn a_source_function_keeps_its_state_only_once_its_events_were_taken() {
+    // The sink refuses the first run's event (one attempt, no dead letter:
+    // dropped), then accepts.
+    let mut sink = Sink::start().await;
+    sink.respond_with(axum::http::StatusCode::SERVICE_UNAVAILABLE);
+    let (_host, _dir) = host_with(&format!(
+        r#"
+        [sources.counter]
+        kind = "function"
+        path = "{}"
+        schedule = "* * * * * *"
+        sink = "{}"
+        config = {{ mode = "emit", count = "1" }}
+        "#,
+        function("test-source").display(),
+        sink.url()
+    ))
+    .await;
+    let run_of = |r: &Received| -> u64 {
+        let data: serde_json::Value = serde_json::from_slice(&r.body).unwrap();
+        data["run"].as_u64().unwrap()
+    };
+    let refused = next_of(&mut sink, "com.example.source.tick").await;
+    assert_eq!(run_of(&refused), 0);
+    sink.respond_with(axum::http::StatusCode::ACCEPTED);
+    // Refused runs do not advance the state: run 0 comes again (once more
+    // at least: the first one taken), and only then run 1.
+    let mut runs = vec![run_of(&refused)];
+    while runs.last() == Some(&0) {
+        assert!(runs.len() < 10, "the state never advanced: {runs:?}");
+        runs.push(run_of(&next_of(&mut sink, "com.example.source.tick").await));
+    }
+    assert_eq!(runs.last(), Some(&1), "a run was skipped: {runs:?}");
+    assert!(
+        runs.len() >= 3,
+        "the refused run's state was kept: {runs:?}"
+    );
+}

@@ -21,6 +21,7 @@
 mod apt;
 mod deny;
 mod interop;
+mod layers;
 mod polyglot;
 mod shared_build;
 mod toolchain;
@@ -54,6 +55,7 @@ fn run_task() -> Result<()> {
             demo(&root, &args[1..])
         }
         Some("test") => {
+            layers::check(&root)?;
             build_functions(&root)?;
             interop::install(&root)?;
             test(&root, &args[1..])?;
@@ -242,14 +244,15 @@ fn demo(root: &Path, extra: &[String]) -> Result<()> {
 /// `--workspace`): Cargo unifies features across the packages of one
 /// invocation, and the guest SDK's and xtask's dependencies would change
 /// the features of wasmtime's, so the demo's `cargo run -p sluice` could not
-/// reuse the test build. The guest SDK's tests run in a second invocation.
+/// reuse the test build. The guest SDK's and xtask's own tests run in
+/// invocations of their own.
 fn test(root: &Path, extra: &[String]) -> Result<()> {
     ensure_host_build_deps()?;
     ensure_python3()?;
     shared_build::check(root)?;
     let kafka = kafka_test_tools(root)?;
     let polyglot = polyglot::install(root)?;
-    for package in ["sluice", "sluice-guest"] {
+    for package in ["sluice", "sluice-guest", "xtask"] {
         let mut cmd = cargo();
         cmd.current_dir(root)
             .args(["test", "--package", package])

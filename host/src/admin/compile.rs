@@ -70,6 +70,7 @@ impl CompilePool {
             .acquire_owned()
             .await
             .map_err(|e| CompileError::Internal(e.to_string()))?;
+        tracing::info!(bytes = bytes.len(), "compiling an upload");
         let runtime = runtime.clone();
         // The task owns the admission and the slot, so both are held until
         // the compiler really stops, even after a timeout was answered.

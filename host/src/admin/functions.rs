@@ -6,10 +6,10 @@ use axum::extract::{Path, Query, Request, State};
 use axum::http::{header, StatusCode};
 use axum::{Extension, Json};
 
+use super::AdminState;
 use super::{parse_name, record, PoolError};
-use crate::app::App;
 use crate::config::FunctionSettings;
-use crate::ingress::ApiError;
+use crate::http::ApiError;
 use crate::registry::FunctionRecord;
 use crate::runtime::CompileError;
 use crate::security::Principal;
@@ -36,7 +36,7 @@ pub struct UploadParams {
 /// place. The body is read within `admin.max_upload_bytes` (413) and
 /// `admin.connections.body_timeout` (408).
 pub async fn put(
-    State(app): State<Arc<App>>,
+    State(state): State<Arc<AdminState>>,
     Path(name): Path<String>,
     Query(params): Query<UploadParams>,
     who: Option<Extension<Principal>>,
@@ -67,29 +67,29 @@ pub async fn put(
         env: Default::default(),
     };
     settings
-        .validate(app.runtime.config())
-        .map_err(ApiError::bad_request)?;
-    let body = crate::ingress::read_body(
+        .validate(state.runtime.config())
+        .map_err(|e| ApiError::bad_request(e.to_string()))?;
+    let body = crate::http::body::read_within(
         &headers,
         body,
-        app.admin.max_upload_bytes,
-        app.admin.body_timeout,
+        state.uploads.max_upload_bytes,
+        state.uploads.body_timeout,
         "admin.max_upload_bytes",
     )
     .await?;
-    if !app.admin.allowed_digests.is_empty() {
+    if !state.uploads.allowed_digests.is_empty() {
         let digest = crate::registry::Digest::of(&body);
-        if !app.admin.allowed_digests.contains(digest.as_str()) {
+        if !state.uploads.allowed_digests.contains(digest.as_str()) {
             return Err(ApiError::new(
                 StatusCode::FORBIDDEN,
                 format!("the component {digest} is not in admin.allowed_digests"),
             ));
         }
     }
-    let compiled = app
-        .admin
+    let compiled = state
+        .uploads
         .compile
-        .compile(&app.runtime, body.clone())
+        .compile(&state.runtime, body.clone())
         .await
         .map_err(|e| match e {
             PoolError::Compile(CompileError::Invalid(reason)) => ApiError::bad_request(reason),
@@ -101,7 +101,7 @@ pub async fn put(
                 ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, e.to_string())
             }
         })?;
-    let functions = app.runtime.functions().clone();
+    let functions = state.runtime.functions().clone();
     let record = tokio::task::spawn_blocking(move || {
         functions.put(
             &name,
@@ -112,24 +112,25 @@ pub async fn put(
     })
     .await
     .map_err(ApiError::internal)??;
-    app.runtime.unload(&record.name);
+    state.runtime.unload(&record.name);
     tracing::info!(function = %record.name, digest = %record.digest, size = record.size, "deployed");
-    record_change(&app, &who, "put", &record)?;
+    record_change(&state, &who, "put", &record)?;
     Ok((StatusCode::CREATED, Json(record)))
 }
 
 /// `GET /functions`.
-pub async fn list(State(app): State<Arc<App>>) -> Json<Vec<FunctionRecord>> {
-    Json(app.runtime.functions().list())
+pub async fn list(State(state): State<Arc<AdminState>>) -> Json<Vec<FunctionRecord>> {
+    Json(state.runtime.functions().list())
 }
 
 /// `GET /functions/{name}`.
 pub async fn get(
-    State(app): State<Arc<App>>,
+    State(state): State<Arc<AdminState>>,
     Path(name): Path<String>,
 ) -> Result<Json<FunctionRecord>, ApiError> {
     let name = parse_name(&name)?;
-    app.runtime
+    state
+        .runtime
         .functions()
         .get(&name)
         .map(Json)
@@ -137,13 +138,13 @@ pub async fn get(
 }
 
 fn record_change(
-    app: &App,
+    state: &AdminState,
     who: &Option<Extension<Principal>>,
     action: &str,
     r: &FunctionRecord,
 ) -> Result<(), ApiError> {
     record(
-        app,
+        state,
         who,
         action,
         "function",
@@ -154,12 +155,12 @@ fn record_change(
 
 /// `DELETE /functions/{name}`; refused while a trigger, sequence or parallel still uses it.
 pub async fn delete(
-    State(app): State<Arc<App>>,
+    State(state): State<Arc<AdminState>>,
     Path(name): Path<String>,
     who: Option<Extension<Principal>>,
 ) -> Result<StatusCode, ApiError> {
     let name = parse_name(&name)?;
-    let users = app.routes.snapshot().users_of_function(&name);
+    let users = state.routes.snapshot().users_of_function(&name);
     if !users.is_empty() {
         return Err(ApiError::new(
             StatusCode::CONFLICT,
@@ -169,14 +170,14 @@ pub async fn delete(
             ),
         ));
     }
-    let Some(existing) = app.runtime.functions().get(&name) else {
+    let Some(existing) = state.runtime.functions().get(&name) else {
         return Err(ApiError::not_found("function", &name));
     };
-    if !app.runtime.functions().remove(&name)? {
+    if !state.runtime.functions().remove(&name)? {
         return Err(ApiError::not_found("function", &name));
     }
-    app.runtime.unload(&name);
+    state.runtime.unload(&name);
     tracing::info!(function = %name, "removed");
-    record_change(&app, &who, "delete", &existing)?;
+    record_change(&state, &who, "delete", &existing)?;
     Ok(StatusCode::NO_CONTENT)
 }

@@ -28,11 +28,38 @@ use axum::routing::get;
 use axum::{Extension, Json, Router};
 
 pub use self::compile::{CompilePool, PoolError};
-use crate::app::App;
-use crate::security::{AuditEntry, Principal};
+use crate::config::SourceSpec;
+use crate::http::ApiError;
+use crate::metrics::Metrics;
+use crate::name::Name;
+use crate::registry::RoutingStores;
+use crate::routing::Routes;
+use crate::runtime::Runtime;
+use crate::security::{AuditEntry, Principal, Security};
 
-/// What the admin API holds beside the [`App`]'s shared parts.
+/// What the admin listener's handlers share.
 pub struct AdminState {
+    /// The wasm runtime (and through it, the function store).
+    pub runtime: Arc<Runtime>,
+    /// The routing table that changes swap.
+    pub routes: Arc<Routes>,
+    /// Durable copies of the routing objects.
+    pub stores: RoutingStores,
+    /// The Kafka sinks the config file declares (`kafka:NAME` must name
+    /// one of them).
+    pub kafka_sinks: std::collections::BTreeSet<Name>,
+    /// Tokens and the audit log.
+    pub security: Arc<Security>,
+    /// Upload limits and the compile pool.
+    pub uploads: Uploads,
+    /// Every metric, for `GET /metrics`.
+    pub metrics: Metrics,
+    /// The sources as the config file declares them (read-only).
+    pub sources: std::collections::BTreeMap<Name, SourceSpec>,
+}
+
+/// Upload limits and the pool uploads compile on.
+pub struct Uploads {
     /// Where uploads compile.
     pub compile: CompilePool,
     /// Largest upload, in bytes.
@@ -44,8 +71,8 @@ pub struct AdminState {
     pub allowed_digests: std::collections::BTreeSet<String>,
 }
 
-impl AdminState {
-    /// The state for these settings.
+impl Uploads {
+    /// The limits and pool for these settings.
     pub fn new(config: &crate::config::AdminConfig) -> Self {
         Self {
             compile: CompilePool::new(config),
@@ -61,31 +88,31 @@ impl AdminState {
 }
 
 /// The whole router of the admin listener.
-pub fn router(app: Arc<App>) -> Router {
+pub fn router(state: Arc<AdminState>) -> Router {
     Router::new()
         .nest("/admin/v1", api())
         .route("/metrics", get(metrics))
         .route("/healthz", get(|| async { "ok\n" }))
         .layer(axum::middleware::from_fn_with_state(
-            app.security.clone(),
+            state.security.clone(),
             crate::security::admin_guard,
         ))
-        .with_state(app)
+        .with_state(state)
 }
 
 /// `GET /metrics`: the Prometheus text exposition.
-async fn metrics(State(app): State<Arc<App>>) -> impl axum::response::IntoResponse {
+async fn metrics(State(state): State<Arc<AdminState>>) -> impl axum::response::IntoResponse {
     (
         [(
             axum::http::header::CONTENT_TYPE,
             "text/plain; version=0.0.4; charset=utf-8",
         )],
-        app.metrics.render(),
+        state.metrics.render(),
     )
 }
 
 /// The admin routes, nested under `/admin/v1`.
-fn api() -> Router<Arc<App>> {
+fn api() -> Router<Arc<AdminState>> {
     Router::new()
         .route("/functions", get(functions::list))
         .route(
@@ -104,7 +131,7 @@ fn api() -> Router<Arc<App>> {
 }
 
 /// The four routes of one kind of routing object.
-fn kind<K: routing::Kind>(plural: &str) -> Router<Arc<App>> {
+fn kind<K: crate::routing::Kind>(plural: &str) -> Router<Arc<AdminState>> {
     Router::new()
         .route(&format!("/{plural}"), get(routing::list::<K>))
         .route(
@@ -123,32 +150,35 @@ struct AuditQuery {
 }
 
 /// `GET /audit`: the newest entries, oldest first.
-async fn audit(State(app): State<Arc<App>>, Query(q): Query<AuditQuery>) -> Json<Vec<AuditEntry>> {
-    Json(app.security.audit.recent(q.limit.unwrap_or(100)))
+async fn audit(
+    State(state): State<Arc<AdminState>>,
+    Query(q): Query<AuditQuery>,
+) -> Json<Vec<AuditEntry>> {
+    Json(state.security.audit.recent(q.limit.unwrap_or(100)))
 }
 
 /// Record one change in the audit log; a change that cannot be recorded
 /// is not made (the caller checks before changing anything when it can).
 fn record(
-    app: &App,
+    state: &AdminState,
     who: &Option<Extension<Principal>>,
     action: &str,
     kind: &str,
     name: &str,
     digest: Option<String>,
-) -> Result<(), crate::ingress::ApiError> {
+) -> Result<(), ApiError> {
     let token = who
         .as_ref()
         .map_or(crate::security::ANONYMOUS, |Extension(p)| p.name.as_str());
-    app.security
+    state
+        .security
         .audit
         .record(token, action, kind, name, digest)
-        .map_err(|e| crate::ingress::ApiError::internal(format!("writing the audit log: {e}")))
+        .map_err(|e| ApiError::internal(format!("writing the audit log: {e}")))
 }
 
 /// Parse a path segment as a name, answering 400 when it is not one.
-fn parse_name(raw: &str) -> Result<crate::registry::Name, crate::ingress::ApiError> {
-    raw.parse().map_err(|e: crate::registry::InvalidName| {
-        crate::ingress::ApiError::bad_request(e.to_string())
-    })
+fn parse_name(raw: &str) -> Result<Name, ApiError> {
+    raw.parse()
+        .map_err(|e: crate::name::InvalidName| ApiError::bad_request(e.to_string()))
 }

@@ -14,7 +14,7 @@
 //!   the log, and an entry is removed once they all ended.
 //! - [`Mode::Kafka`] (`[kafka.broker]`): produced to the broker topic and
 //!   acknowledged by Kafka (acks=all); the host's consumer of that topic
-//!   routes it ([`crate::kafka::source`]). No local log is opened.
+//!   routes it ([`crate::sources::kafka`]). No local log is opened.
 //!
 //! A reply bound for the broker is accepted by it (stored as above) inside
 //! its parent's delivery, so before the parent's log entry (or Kafka
@@ -28,14 +28,17 @@
 //! a task of the broker's own, after the parent released its slot (the
 //! durable log bounds how many wait; in memory, the hop counter does).
 
+mod durable;
+
 use std::path::Path;
 use std::sync::Arc;
 
 use tokio_util::task::TaskTracker;
 
+use self::durable::DurableIngress;
 use crate::config::Config;
 use crate::delivery::{hops_of, BoxFut, Dispatcher, Reentry, ReentryError};
-use crate::durable::{DurableIngress, LogError};
+use crate::durable::LogError;
 use crate::event::Event;
 use crate::kafka::KafkaBroker;
 use crate::metrics::Metrics;
@@ -82,7 +85,7 @@ pub enum BrokerError {
     Log(#[from] LogError),
     /// Kafka did not acknowledge them.
     #[error("kafka did not take the events: {0}")]
-    Kafka(String),
+    Kafka(#[source] rdkafka::error::KafkaError),
     /// The host is stopping: its last deliveries are draining.
     #[error("the host is shutting down")]
     Closed,
@@ -272,7 +275,8 @@ mod tests {
     use super::*;
     use crate::config::{Destination, Filter, FunctionSettings, TriggerSpec};
     use crate::kafka::KafkaSinks;
-    use crate::registry::{FunctionStore, Name};
+    use crate::name::Name;
+    use crate::registry::FunctionStore;
     use crate::routing::{Routes, Table};
     use crate::runtime::Runtime;
     use std::time::Duration;
@@ -325,6 +329,7 @@ mod tests {
         Dispatcher::new(
             runtime,
             Arc::new(Routes::new(chain())),
+            crate::sinks::HttpSink::new(None).unwrap(),
             KafkaSinks::default(),
             metrics.delivery.clone(),
             metrics.routing.clone(),

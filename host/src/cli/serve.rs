@@ -76,9 +76,7 @@ pub async fn run(args: ServeArgs) -> Result<()> {
         shutdown.await;
         stopping.sources.stop().await;
     };
-    crate::ingress::serve(app.clone(), events, admin, shutdown)
-        .await
-        .context("serving")?;
+    app.serve(events, admin, shutdown).await;
     // Everything durable is closed. What is left is dropping clients, and a
     // Kafka producer's close waits for a broker that may be gone: drop them
     // on a thread of their own, and stop waiting after a bound.

@@ -1,5 +1,6 @@
 //! `[durability]`: the durable ingress log (see `docs/durability.md`).
 
+use super::Invalid;
 use std::time::Duration;
 
 /// Settings of the durable ingress log.
@@ -42,7 +43,7 @@ impl Default for DurabilityConfig {
 
 impl DurabilityConfig {
     /// Checks the schema cannot express.
-    pub(crate) fn validate(&self) -> Result<(), String> {
+    pub(crate) fn validate(&self) -> Result<(), Invalid> {
         if self.max_entries == 0 || self.max_bytes == 0 || self.max_batch == 0 {
             return Err("durability: max_entries, max_bytes and max_batch must be positive".into());
         }

@@ -2,6 +2,7 @@
 //! credentials and TLS, and the trust roots for HTTPS sinks. Each limit's
 //! reason is in `docs/security.md`.
 
+use super::{invalid, Invalid};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -146,19 +147,19 @@ impl ConnectionLimits {
         }
     }
 
-    fn validate(&self, section: &str) -> Result<(), String> {
+    fn validate(&self, section: &str) -> Result<(), Invalid> {
         if self.header_timeout.is_zero() || self.body_timeout.is_zero() {
-            return Err(format!(
+            return Err(invalid!(
                 "{section}.connections: header_timeout and body_timeout must be positive"
             ));
         }
         if self.max_header_bytes < MIN_HEADER_BYTES {
-            return Err(format!(
+            return Err(invalid!(
                 "{section}.connections.max_header_bytes must be at least {MIN_HEADER_BYTES}"
             ));
         }
         if self.max_connections == 0 || self.max_connections_per_client == 0 {
-            return Err(format!(
+            return Err(invalid!(
                 "{section}.connections: max_connections and max_connections_per_client must be positive"
             ));
         }
@@ -204,6 +205,9 @@ pub struct TlsFiles {
     pub key: PathBuf,
 }
 
+/// The smallest body limit a configuration may set: the spec's 64 KiB.
+pub const MIN_BODY_LIMIT: usize = 64 * 1024;
+
 /// Outbound HTTPS (sinks, subscribers, dead letters).
 #[derive(Debug, Clone, Default, PartialEq, serde::Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -214,11 +218,11 @@ pub struct OutboundConfig {
 }
 
 impl IngressConfig {
-    pub(super) fn validate(&self) -> Result<(), String> {
-        if self.max_body_bytes < crate::ingress::MIN_BODY_LIMIT {
-            return Err(format!(
+    pub(super) fn validate(&self) -> Result<(), Invalid> {
+        if self.max_body_bytes < MIN_BODY_LIMIT {
+            return Err(invalid!(
                 "ingress.max_body_bytes must be at least {} (64 KiB events must always pass)",
-                crate::ingress::MIN_BODY_LIMIT
+                MIN_BODY_LIMIT
             ));
         }
         self.connections.validate("ingress")?;
@@ -226,9 +230,10 @@ impl IngressConfig {
         if !(2..=ceiling.max_depth).contains(&self.max_json_depth)
             || !(4..=ceiling.max_members).contains(&self.max_attributes)
         {
-            return Err(format!(
+            return Err(invalid!(
                 "ingress: max_json_depth must be 2 to {} and max_attributes 4 to {}",
-                ceiling.max_depth, ceiling.max_members
+                ceiling.max_depth,
+                ceiling.max_members
             ));
         }
         if let Some(r) = &self.rate_limit {
@@ -250,7 +255,7 @@ impl IngressConfig {
 }
 
 impl AdminConfig {
-    pub(super) fn validate(&self) -> Result<(), String> {
+    pub(super) fn validate(&self) -> Result<(), Invalid> {
         self.connections.validate("admin")?;
         if self.compile_concurrency == 0 || self.compile_timeout.is_zero() {
             return Err("admin: compile_concurrency and compile_timeout must be positive".into());
@@ -261,7 +266,7 @@ impl AdminConfig {
         for d in &self.allowed_digests {
             let hex = d.strip_prefix("sha256:").unwrap_or(d);
             if hex.len() != 64 || !hex.bytes().all(|b| b.is_ascii_hexdigit()) {
-                return Err(format!(
+                return Err(invalid!(
                     "admin.allowed_digests: `{d}` is not a SHA-256 digest (64 hex digits)"
                 ));
             }

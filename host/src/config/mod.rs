@@ -30,28 +30,36 @@
 //! The routing objects (triggers, sinks, sequences, parallels) are described
 //! in `docs/routing.md`.
 
+mod allow_list;
 mod durability;
+mod kafka;
 mod listeners;
 mod objects;
 mod routing;
 mod runtime;
+pub mod schedule;
+mod sources;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
+pub use allow_list::{AllowList, BadEntry, Entry};
 pub use durability::DurabilityConfig;
+pub use kafka::{KafkaBrokerConfig, KafkaConfig, KafkaMode, KafkaSinkConfig, KafkaSourceConfig};
 pub use listeners::{
     AdminConfig, ConnectionLimits, IngressConfig, OutboundConfig, RateLimit, TlsFiles,
-    MIN_HEADER_BYTES,
+    MIN_BODY_LIMIT, MIN_HEADER_BYTES,
 };
-pub use objects::{Filter, FunctionSettings, Sink, TriggerSpec};
+pub use objects::{Filter, FunctionSettings, TriggerSpec};
 pub use routing::{
-    apply_overrides, Backoff, Branch, DeliverySpec, Destination, FilterExpr, Overrides,
-    ParallelSpec, SequenceSpec, SinkKind, SinkMode, SinkSpec, Step,
+    apply_extensions, Backoff, Branch, DeliverySpec, Destination, Extensions, FilterExpr,
+    InvalidDestination, ParallelSpec, SequenceSpec, SinkKind, SinkMode, SinkSpec, Step,
 };
 pub use runtime::RuntimeConfig;
+pub use schedule::{Schedule, ScheduleError};
+pub use sources::{FunctionSourceSpec, Payload, PingSpec, SourceSpec, SpecError};
 
-use crate::registry::Name;
+use crate::name::Name;
 
 /// The whole configuration file.
 #[derive(Debug, Clone, Default, PartialEq, serde::Deserialize)]
@@ -74,7 +82,7 @@ pub struct Config {
     pub durability: DurabilityConfig,
     /// The Kafka bridge.
     #[serde(default)]
-    pub kafka: crate::kafka::KafkaConfig,
+    pub kafka: KafkaConfig,
     /// Functions to deploy at start-up, by name.
     #[serde(default)]
     pub functions: BTreeMap<Name, FunctionConfig>,
@@ -93,7 +101,7 @@ pub struct Config {
     /// Event sources (ping schedules, source functions), by name; see
     /// [`crate::sources`].
     #[serde(default)]
-    pub sources: BTreeMap<Name, crate::sources::SourceSpec>,
+    pub sources: BTreeMap<Name, SourceSpec>,
 }
 
 /// A function declared in the config file.
@@ -105,6 +113,32 @@ pub struct FunctionConfig {
     /// Limits and environment.
     #[serde(flatten)]
     pub settings: FunctionSettings,
+}
+
+/// Why a setting, an object or a set of objects is invalid: a message
+/// naming it (e.g. ``sink `s`: an http sink needs a `url` ``).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct Invalid(pub String);
+
+/// An [`Invalid`] with a `format!` message.
+macro_rules! invalid {
+    ($($arg:tt)*) => {
+        $crate::config::Invalid(format!($($arg)*))
+    };
+}
+pub(crate) use invalid;
+
+impl From<String> for Invalid {
+    fn from(message: String) -> Self {
+        Self(message)
+    }
+}
+
+impl From<&str> for Invalid {
+    fn from(message: &str) -> Self {
+        Self(message.to_owned())
+    }
 }
 
 /// A configuration file that cannot be used.
@@ -171,21 +205,23 @@ impl Config {
             }
         }
         for s in config.sources.values_mut() {
-            if let crate::sources::SourceSpec::Function(f) = s {
+            if let SourceSpec::Function(f) = s {
                 if f.path.is_relative() {
                     f.path = base.join(&f.path);
                 }
             }
         }
-        config.validate().map_err(|message| ConfigError::Invalid {
-            path: path.to_path_buf(),
-            message,
-        })?;
+        config
+            .validate()
+            .map_err(|Invalid(message)| ConfigError::Invalid {
+                path: path.to_path_buf(),
+                message,
+            })?;
         Ok(config)
     }
 
     /// Cross-object checks the schema cannot express.
-    fn validate(&self) -> Result<(), String> {
+    fn validate(&self) -> Result<(), Invalid> {
         self.runtime.validate()?;
         self.ingress.validate()?;
         self.admin.validate()?;
@@ -259,7 +295,10 @@ mod tests {
             c.runtime.default_timeout,
             std::time::Duration::from_millis(250)
         );
-        assert_eq!(c.triggers[&"all".parse().unwrap()].sink, Some(Sink::Log));
+        assert_eq!(
+            c.triggers[&"all".parse().unwrap()].sink,
+            Some(Destination::Log)
+        );
     }
 
     #[test]
@@ -291,9 +330,9 @@ mod tests {
         assert_eq!(c.sinks[&"s".parse().unwrap()].mode, SinkMode::Structured);
         // A trigger needs a subscriber, and a sequence a step.
         let bad: Config = toml::from_str("[triggers.t]\nfilter = {}\n").unwrap();
-        assert!(bad.validate().unwrap_err().contains("needs a `function`"));
+        assert!(bad.validate().unwrap_err().0.contains("needs a `function`"));
         let bad: Config = toml::from_str("[sequences.q]\nsteps = []\n").unwrap();
-        assert!(bad.validate().unwrap_err().contains("at least one step"));
+        assert!(bad.validate().unwrap_err().0.contains("at least one step"));
     }
 
     #[test]

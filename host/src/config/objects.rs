@@ -1,14 +1,13 @@
 //! Objects shared by the config file and the admin API.
 
+use super::{invalid, Invalid};
 use std::collections::BTreeMap;
-use std::fmt;
-use std::str::FromStr;
 use std::time::Duration;
 
-use super::routing::{validate_overrides, DeliverySpec, Destination, FilterExpr, Overrides};
+use super::routing::{validate_extensions, DeliverySpec, Destination, Extensions, FilterExpr};
 use super::RuntimeConfig;
 use crate::event::Event;
-use crate::registry::Name;
+use crate::name::Name;
 
 /// Per-function limits and environment. Unset limits use the runtime's
 /// defaults.
@@ -46,10 +45,10 @@ impl FunctionSettings {
     ///
     /// # Errors
     /// A message naming the bad setting.
-    pub fn validate(&self, runtime: &RuntimeConfig) -> Result<(), String> {
+    pub fn validate(&self, runtime: &RuntimeConfig) -> Result<(), Invalid> {
         if let Some(m) = self.memory_mib {
             if m == 0 || m > runtime.max_memory_mib {
-                return Err(format!(
+                return Err(invalid!(
                     "memory_mib must be between 1 and {} (runtime.max_memory_mib)",
                     runtime.max_memory_mib
                 ));
@@ -87,75 +86,13 @@ impl Filter {
     }
 }
 
-/// Where a reply goes.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Sink {
-    /// POST it as a CloudEvent (binary mode) to this `http://` or
-    /// `https://` URL.
-    Http(url::Url),
-    /// Write it to the host log (an event display, for demos and debugging).
-    Log,
-    /// Produce it to the Kafka sink declared as `[kafka.sinks.NAME]`
-    /// (written `kafka:NAME`).
-    Kafka(crate::registry::Name),
-}
-
-/// A sink string that is neither an HTTP(S) URL nor `log`.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("invalid sink `{0}`: use an http:// or https:// URL, `log`, or `kafka:NAME`")]
-pub struct InvalidSink(String);
-
-impl FromStr for Sink {
-    type Err = InvalidSink;
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        if s == "log" {
-            return Ok(Self::Log);
-        }
-        if let Some(name) = s.strip_prefix("kafka:") {
-            return name
-                .parse()
-                .map(Self::Kafka)
-                .map_err(|_| InvalidSink(s.to_owned()));
-        }
-        match url::Url::parse(s) {
-            Ok(u) if matches!(u.scheme(), "http" | "https") && u.host().is_some() => {
-                Ok(Self::Http(u))
-            }
-            _ => Err(InvalidSink(s.to_owned())),
-        }
-    }
-}
-
-impl fmt::Display for Sink {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Self::Http(u) => f.write_str(u.as_str()),
-            Self::Log => f.write_str("log"),
-            Self::Kafka(name) => write!(f, "kafka:{name}"),
-        }
-    }
-}
-
-impl serde::Serialize for Sink {
-    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.collect_str(self)
-    }
-}
-
-impl<'de> serde::Deserialize<'de> for Sink {
-    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        let s = String::deserialize(d)?;
-        s.parse().map_err(serde::de::Error::custom)
-    }
-}
-
 /// A trigger: events passing its filters go to its subscriber (a function,
 /// or any other [`Destination`]), and the subscriber's reply goes to its
 /// reply destination (dropped when there is none).
 ///
 /// The original short form `{"filter": {...}, "function": "f", "sink":
 /// "http://..."}` is still accepted: `function` is shorthand for
-/// `subscriber = { function = "f" }` and `sink` for a URL or `log` reply.
+/// `subscriber = { function = "f" }` and `sink` another name for `reply`.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct TriggerSpec {
@@ -172,15 +109,15 @@ pub struct TriggerSpec {
     /// Where matching events go (when `function` is not given).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub subscriber: Option<Destination>,
-    /// Where replies go: an HTTP(S) URL or `log` (short form of `reply`).
+    /// Where replies go (the short form's name for `reply`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub sink: Option<Sink>,
+    pub sink: Option<Destination>,
     /// Where replies go.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reply: Option<Destination>,
     /// Extension attributes added to what the trigger sends its subscriber.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
-    pub extensions: Overrides,
+    pub extensions: Extensions,
     /// Retries and dead letter for the subscriber.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub delivery: Option<DeliverySpec>,
@@ -189,7 +126,7 @@ pub struct TriggerSpec {
 impl TriggerSpec {
     /// A trigger from `filter` to `function` with an optional short-form
     /// reply sink.
-    pub fn to_function(filter: Filter, function: Name, sink: Option<Sink>) -> Self {
+    pub fn to_function(filter: Filter, function: Name, sink: Option<Destination>) -> Self {
         Self {
             filter,
             filters: Vec::new(),
@@ -219,12 +156,7 @@ impl TriggerSpec {
 
     /// Where replies go, if anywhere.
     pub fn reply_to(&self) -> Option<Destination> {
-        match (&self.sink, &self.reply) {
-            (Some(Sink::Http(u)), _) => Some(Destination::Url(u.clone())),
-            (Some(Sink::Log), _) => Some(Destination::Log),
-            (Some(Sink::Kafka(n)), _) => Some(Destination::Kafka(n.clone())),
-            (None, r) => r.clone(),
-        }
+        self.sink.as_ref().or(self.reply.as_ref()).cloned()
     }
 
     /// Check the trigger on its own (references are checked by the routing
@@ -232,7 +164,7 @@ impl TriggerSpec {
     ///
     /// # Errors
     /// A message naming the problem.
-    pub fn validate(&self) -> Result<(), String> {
+    pub fn validate(&self) -> Result<(), Invalid> {
         for name in self.filter.attributes.keys() {
             super::routing::validate_attribute_name(name)?;
         }
@@ -248,7 +180,7 @@ impl TriggerSpec {
         if self.sink.is_some() && self.reply.is_some() {
             return Err("give `sink` or `reply`, not both".into());
         }
-        validate_overrides(&self.extensions)?;
+        validate_extensions(&self.extensions)?;
         if let Some(d) = &self.delivery {
             d.validate()?;
         }
@@ -281,13 +213,28 @@ mod tests {
     }
 
     #[test]
-    fn sinks_parse() {
-        assert_eq!("log".parse::<Sink>(), Ok(Sink::Log));
+    fn destination_strings_parse_and_round_trip() {
+        use super::Destination;
+        assert_eq!("log".parse::<Destination>(), Ok(Destination::Log));
         assert!(matches!(
-            "http://127.0.0.1:9/x".parse::<Sink>(),
-            Ok(Sink::Http(_))
+            "http://127.0.0.1:9/x".parse::<Destination>(),
+            Ok(Destination::Url(_))
         ));
-        assert!("ftp://x".parse::<Sink>().is_err());
-        assert!("nonsense".parse::<Sink>().is_err());
+        for s in [
+            "broker",
+            "log",
+            "function:convert",
+            "sink:dlq",
+            "sequence:q",
+            "parallel:p",
+            "kafka:out",
+            "http://127.0.0.1:9/x",
+        ] {
+            assert_eq!(s.parse::<Destination>().unwrap().to_string(), s);
+        }
+        for bad in ["ftp://x", "nonsense", "function:", "function:Bad Name"] {
+            let err = bad.parse::<Destination>().unwrap_err().to_string();
+            assert!(err.contains(bad), "{err}");
+        }
     }
 }

@@ -2,13 +2,15 @@
 //! dialects, destinations, delivery options, named sinks, sequences and
 //! parallels (Knative Eventing's objects, in one process).
 
+use super::{invalid, Invalid};
 use std::collections::BTreeMap;
 use std::fmt;
+use std::str::FromStr;
 use std::time::Duration;
 
 use crate::cloudevents::Mode;
 use crate::event::{Event, ExtensionValue};
-use crate::registry::Name;
+use crate::name::Name;
 
 /// One filter expression in Knative's dialects. An event passes a list of
 /// expressions when it passes every one.
@@ -60,7 +62,7 @@ impl FilterExpr {
     ///
     /// # Errors
     /// A message naming the bad attribute.
-    pub fn validate(&self) -> Result<(), String> {
+    pub fn validate(&self) -> Result<(), Invalid> {
         match self {
             Self::Exact(m) | Self::Prefix(m) | Self::Suffix(m) => {
                 if m.is_empty() {
@@ -78,7 +80,7 @@ impl FilterExpr {
 ///
 /// # Errors
 /// A message naming the attribute.
-pub fn validate_attribute_name(name: &str) -> Result<(), String> {
+pub fn validate_attribute_name(name: &str) -> Result<(), Invalid> {
     let context = matches!(
         name,
         "id" | "source"
@@ -92,7 +94,7 @@ pub fn validate_attribute_name(name: &str) -> Result<(), String> {
     if context || crate::event::validate_extension_name(name).is_ok() {
         Ok(())
     } else {
-        Err(format!(
+        Err(invalid!(
             "filter attribute `{name}` is not a valid attribute name"
         ))
     }
@@ -100,23 +102,23 @@ pub fn validate_attribute_name(name: &str) -> Result<(), String> {
 
 /// Extension attributes added to every event a trigger, sink or step sends
 /// (Knative's `ceOverrides`). Values are strings.
-pub type Overrides = BTreeMap<String, String>;
+pub type Extensions = BTreeMap<String, String>;
 
-/// Check override names.
+/// Check extension names.
 ///
 /// # Errors
 /// A message naming the bad extension.
-pub fn validate_overrides(o: &Overrides) -> Result<(), String> {
+pub fn validate_extensions(o: &Extensions) -> Result<(), Invalid> {
     for k in o.keys() {
         crate::event::validate_extension_name(k)
-            .map_err(|_| format!("extension override `{k}` is not a valid extension name"))?;
+            .map_err(|_| format!("extension `{k}` is not a valid extension name"))?;
     }
     Ok(())
 }
 
-/// Apply `overrides` to `event`.
-pub fn apply_overrides(event: &mut Event, overrides: &Overrides) {
-    for (k, v) in overrides {
+/// Set `extensions` on `event`.
+pub fn apply_extensions(event: &mut Event, extensions: &Extensions) {
+    for (k, v) in extensions {
         event
             .extensions
             .insert(k.clone(), ExtensionValue::String(v.clone()));
@@ -126,7 +128,8 @@ pub fn apply_overrides(event: &mut Event, overrides: &Overrides) {
 /// Where an event goes: a subscriber, a reply destination, a dead letter or
 /// a sequence step.
 ///
-/// Written as a string (`"log"`, `"broker"`, or an `http(s)://` URL) or a
+/// Written as a string (`"log"`, `"broker"`, an `http(s)://` URL, or `KIND:NAME`
+/// such as `"function:f"` and `"kafka:out"`) or a
 /// table with one key: `{ function = "f" }`, `{ sink = "s" }`,
 /// `{ url = "http://..." }`, `{ sequence = "q" }`, `{ parallel = "p" }`.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -151,43 +154,71 @@ pub enum Destination {
     Kafka(Name),
 }
 
+/// A destination string or table that is not one.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct InvalidDestination(String);
+
+impl From<InvalidDestination> for Invalid {
+    fn from(e: InvalidDestination) -> Self {
+        Self(e.0)
+    }
+}
+
+impl FromStr for Destination {
+    type Err = InvalidDestination;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Self::parse_str(s)
+    }
+}
+
 impl Destination {
-    /// Parse the string form.
-    ///
-    /// # Errors
-    /// When it is neither `log`, `broker`, `kafka:NAME` nor an HTTP(S) URL.
-    pub fn parse_str(s: &str) -> Result<Self, String> {
+    /// Parse the string form: `log`, `broker`, an `http(s)://` URL, or
+    /// `KIND:NAME` for `function`, `sink`, `sequence`, `parallel` and
+    /// `kafka` (what [`Destination`]'s `Display` writes).
+    fn parse_str(s: &str) -> Result<Self, InvalidDestination> {
         match s {
-            "log" => Ok(Self::Log),
-            "broker" => Ok(Self::Broker),
-            _ => match s.strip_prefix("kafka:") {
-                Some(n) => n
-                    .parse()
-                    .map(Self::Kafka)
-                    .map_err(|e: crate::registry::InvalidName| e.to_string()),
-                None => parse_http_url(s).map(Self::Url),
-            },
+            "log" => return Ok(Self::Log),
+            "broker" => return Ok(Self::Broker),
+            _ => {}
         }
+        if let Some((kind, name)) = s.split_once(':') {
+            let named = |f: fn(Name) -> Self| {
+                name.parse::<Name>()
+                    .map(f)
+                    .map_err(|e| InvalidDestination(format!("invalid destination `{s}`: {e}")))
+            };
+            match kind {
+                "function" => return named(Self::Function),
+                "sink" => return named(Self::Sink),
+                "sequence" => return named(Self::Sequence),
+                "parallel" => return named(Self::Parallel),
+                "kafka" => return named(Self::Kafka),
+                _ => {}
+            }
+        }
+        parse_http_url(s).map(Self::Url)
     }
 
-    fn from_value(v: serde_json::Value) -> Result<Self, String> {
+    fn from_value(v: serde_json::Value) -> Result<Self, InvalidDestination> {
+        let bad = |m: String| InvalidDestination(m);
         let map = match v {
             serde_json::Value::String(s) => return Self::parse_str(&s),
             serde_json::Value::Object(m) => m,
             other => {
-                return Err(format!(
+                return Err(bad(format!(
                     "a destination is a string or a table, not `{other}`"
-                ))
+                )))
             }
         };
         let mut it = map.into_iter();
         let (Some((key, value)), None) = (it.next(), it.next()) else {
-            return Err("a destination table has exactly one key: function, url, sink, sequence or parallel".into());
+            return Err(bad("a destination table has exactly one key: function, url, sink, sequence, parallel or kafka".into()));
         };
         let text = value
             .as_str()
-            .ok_or_else(|| format!("destination `{key}` must be a string"))?;
-        let name = || text.parse::<Name>().map_err(|e| e.to_string());
+            .ok_or_else(|| bad(format!("destination `{key}` must be a string")))?;
+        let name = || text.parse::<Name>().map_err(|e| bad(e.to_string()));
         Ok(match key.as_str() {
             "function" => Self::Function(name()?),
             "sink" => Self::Sink(name()?),
@@ -196,9 +227,9 @@ impl Destination {
             "url" => Self::Url(parse_http_url(text)?),
             "kafka" => Self::Kafka(name()?),
             other => {
-                return Err(format!(
-                "unknown destination kind `{other}`: use function, url, sink, sequence or parallel"
-            ))
+                return Err(bad(format!(
+                "unknown destination kind `{other}`: use function, url, sink, sequence, parallel or kafka"
+            )))
             }
         })
     }
@@ -210,12 +241,12 @@ impl Destination {
     }
 }
 
-fn parse_http_url(s: &str) -> Result<url::Url, String> {
+fn parse_http_url(s: &str) -> Result<url::Url, InvalidDestination> {
     match url::Url::parse(s) {
         Ok(u) if matches!(u.scheme(), "http" | "https") && u.host().is_some() => Ok(u),
-        _ => Err(format!(
-            "invalid destination `{s}`: use an http:// or https:// URL, `log`, `broker`, or a table like {{ function = \"name\" }}"
-        )),
+        _ => Err(InvalidDestination(format!(
+            "invalid destination `{s}`: use an http:// or https:// URL, `log`, `broker`, `KIND:NAME` (function, sink, sequence, parallel, kafka) or a table like {{ function = \"name\" }}"
+        ))),
     }
 }
 
@@ -341,9 +372,9 @@ impl DeliverySpec {
     ///
     /// # Errors
     /// A message naming the bad option.
-    pub fn validate(&self) -> Result<(), String> {
+    pub fn validate(&self) -> Result<(), Invalid> {
         if self.retry > MAX_RETRIES {
-            return Err(format!("retry must be at most {MAX_RETRIES}"));
+            return Err(invalid!("retry must be at most {MAX_RETRIES}"));
         }
         if self.timeout.is_some_and(|t| t.is_zero()) {
             return Err("delivery timeout must be positive".into());
@@ -413,7 +444,7 @@ pub struct SinkSpec {
     pub headers: BTreeMap<String, String>,
     /// Extension attributes added to every event sent.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
-    pub extensions: Overrides,
+    pub extensions: Extensions,
     /// Retries and dead letter.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub delivery: Option<DeliverySpec>,
@@ -424,7 +455,7 @@ impl SinkSpec {
     ///
     /// # Errors
     /// A message naming the problem.
-    pub fn validate(&self) -> Result<(), String> {
+    pub fn validate(&self) -> Result<(), Invalid> {
         match (self.kind, &self.url) {
             (SinkKind::Http, None) => return Err("an http sink needs a `url`".into()),
             (SinkKind::Http, Some(u)) => {
@@ -439,7 +470,7 @@ impl SinkSpec {
             http::HeaderValue::try_from(v.as_str())
                 .map_err(|_| format!("header `{k}` has an invalid value"))?;
         }
-        validate_overrides(&self.extensions)?;
+        validate_extensions(&self.extensions)?;
         if let Some(d) = &self.delivery {
             d.validate()?;
         }
@@ -547,13 +578,13 @@ impl SequenceSpec {
     ///
     /// # Errors
     /// A message naming the problem.
-    pub fn validate(&self) -> Result<(), String> {
+    pub fn validate(&self) -> Result<(), Invalid> {
         if self.steps.is_empty() {
             return Err("a sequence needs at least one step".into());
         }
         for (i, s) in self.steps.iter().enumerate() {
             if s.to == Destination::Broker {
-                return Err(format!("step {i}: a step cannot be the broker"));
+                return Err(invalid!("step {i}: a step cannot be the broker"));
             }
             if let Some(d) = &s.delivery {
                 d.validate().map_err(|e| format!("step {i}: {e}"))?;
@@ -568,12 +599,12 @@ impl ParallelSpec {
     ///
     /// # Errors
     /// A message naming the problem.
-    pub fn validate(&self) -> Result<(), String> {
+    pub fn validate(&self) -> Result<(), Invalid> {
         if self.branches.is_empty() {
             return Err("a parallel needs at least one branch".into());
         }
         for (i, b) in self.branches.iter().enumerate() {
-            let e = |m: String| format!("branch {i}: {m}");
+            let e = |m: Invalid| invalid!("branch {i}: {m}");
             b.filters
                 .iter()
                 .try_for_each(FilterExpr::validate)

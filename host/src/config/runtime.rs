@@ -1,5 +1,6 @@
 //! `[runtime]`: engine-wide limits and the loaded-function cache.
 
+use super::{invalid, Invalid};
 use std::time::Duration;
 
 /// Engine-wide runtime settings.
@@ -64,12 +65,12 @@ impl Default for RuntimeConfig {
 }
 
 impl RuntimeConfig {
-    pub(super) fn validate(&self) -> Result<(), String> {
+    pub(super) fn validate(&self) -> Result<(), Invalid> {
         if self.max_instances == 0 {
             return Err("runtime.max_instances must be at least 1".into());
         }
         if self.default_memory_mib == 0 || self.default_memory_mib > self.max_memory_mib {
-            return Err(format!(
+            return Err(invalid!(
                 "runtime.default_memory_mib must be between 1 and max_memory_mib ({})",
                 self.max_memory_mib
             ));

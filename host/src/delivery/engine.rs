@@ -8,15 +8,15 @@ use std::time::Duration;
 
 use tokio_util::task::TaskTracker;
 
-use super::failure::Failure;
+use super::failure::{Failure, Undelivered};
 use super::Reentry;
 use crate::cloudevents::Mode;
-use crate::config::{apply_overrides, DeliverySpec, Destination, SinkKind};
+use crate::config::{apply_extensions, DeliverySpec, Destination};
 use crate::event::{Event, ExtensionValue};
 use crate::kafka::KafkaSinks;
 use crate::metrics::{DeliveryMetrics, Outcome, RoutingMetrics};
-use crate::registry::Name;
-use crate::routing::{Compiled, Routes};
+use crate::name::Name;
+use crate::routing::{Compiled, Routes, SinkTarget};
 use crate::runtime::Runtime;
 use crate::sinks::{log_event, HttpSink, SinkError};
 
@@ -123,7 +123,7 @@ impl Engine {
             kind: "trigger",
             name: name.to_string(),
         };
-        apply_overrides(&mut event, &spec.overrides);
+        apply_extensions(&mut event, &spec.extensions);
         let subscriber = &spec.subscriber;
         let opts = spec.delivery.as_ref();
         let outcome = match self
@@ -138,17 +138,16 @@ impl Engine {
             )
             .await
         {
-            Err(()) => Outcome::FunctionFailed,
+            Err(u) => Outcome::SubscriberFailed(u.kind),
             Ok(None) => Outcome::Delivered,
             Ok(Some(reply)) => {
                 // The trigger's delivery options cover its reply leg too.
-                if self
+                match self
                     .reply(snapshot, &who, spec.reply.as_ref(), reply, opts, hops)
                     .await
                 {
-                    Outcome::Delivered
-                } else {
-                    Outcome::SinkFailed
+                    Ok(()) => Outcome::Delivered,
+                    Err(u) => Outcome::ReplyFailed(u.kind),
                 }
             }
         };
@@ -167,7 +166,7 @@ impl Engine {
         event: Event,
         opts: Option<&DeliverySpec>,
         hops: u32,
-    ) -> Result<Option<Event>, ()> {
+    ) -> Result<Option<Event>, Undelivered> {
         let who = Who {
             kind,
             name: name.to_owned(),
@@ -178,8 +177,7 @@ impl Engine {
 
     /// Route `reply` to `to` with the sender's delivery options `opts`
     /// (retries, backoff, dead letter; a named sink's own when the sender
-    /// gives none); returns whether it got there (or was meant to go
-    /// nowhere).
+    /// gives none); `Ok` when it got there (or was meant to go nowhere).
     async fn reply(
         &self,
         snapshot: &Arc<Compiled>,
@@ -188,10 +186,10 @@ impl Engine {
         reply: Event,
         opts: Option<&DeliverySpec>,
         hops: u32,
-    ) -> bool {
+    ) -> Result<(), Undelivered> {
         let Some(to) = to else {
             tracing::debug!(kind = who.kind, name = %who.name, reply_id = %reply.id, "reply has no destination: dropped");
-            return true;
+            return Ok(());
         };
         // Counted apart from the subscriber's delivery, as kind `reply`
         // named after its sender (e.g. `trigger/rates`).
@@ -205,10 +203,10 @@ impl Engine {
         {
             Ok(Some(r)) => {
                 tracing::debug!(kind = who.kind, name = %who.name, reply_id = %r.id, destination = %to, "the reply destination replied; that reply is dropped");
-                true
+                Ok(())
             }
-            Ok(None) => true,
-            Err(()) => false,
+            Ok(None) => Ok(()),
+            Err(u) => Err(u),
         }
     }
 
@@ -224,7 +222,7 @@ impl Engine {
         event: Event,
         opts: Option<&'a DeliverySpec>,
         hops: u32,
-    ) -> BoxFut<'a, Result<Option<Event>, ()>> {
+    ) -> BoxFut<'a, Result<Option<Event>, Undelivered>> {
         Box::pin(async move {
             let sink_opts = match to {
                 Destination::Sink(n) => snapshot.sink(n).and_then(|s| s.delivery.as_ref()),
@@ -268,13 +266,20 @@ impl Engine {
                 ""
             };
             tracing::error!(kind = who.kind, name = %who.name, trigger, event_id = %event.id, destination = %to, attempts = attempt + 1, error_kind = failure.kind(), "delivery failed: {failure}");
-            self.dead_letter(snapshot, who, to, event, &failure, opts, hops)
+            let dead_lettered = self
+                .dead_letter(snapshot, who, to, event, &failure, opts, hops)
                 .await;
-            Err(())
+            Err(Undelivered {
+                destination: to.label(),
+                kind: failure.kind(),
+                reason: failure.to_string(),
+                dead_lettered,
+            })
         })
     }
 
-    /// Hand a failed event to the dead letter, or log and count it.
+    /// Hand a failed event to the dead letter, or log and count it;
+    /// returns whether the dead letter took it.
     #[allow(clippy::too_many_arguments)]
     async fn dead_letter(
         &self,
@@ -285,7 +290,7 @@ impl Engine {
         failure: &Failure,
         opts: &DeliverySpec,
         hops: u32,
-    ) {
+    ) -> bool {
         let sink_name = match to {
             Destination::Sink(n) => Some(n.as_str()),
             _ => None,
@@ -301,7 +306,7 @@ impl Engine {
             if let Some(n) = sink_name {
                 self.routing.undeliverable("sink", n);
             }
-            return;
+            return false;
         };
         failure.annotate(&mut event, &to.label());
         let id = event.id.clone();
@@ -315,10 +320,12 @@ impl Engine {
                 if let Some(n) = sink_name {
                     self.routing.dead_lettered("sink", n);
                 }
+                true
             }
             Err(e) => {
                 tracing::error!(kind = who.kind, name = %who.name, event_id = %id, dead_letter = %dl, "undeliverable: the dead letter failed too, event dropped: {e}");
                 self.routing.undeliverable(who.kind, &who.name);
+                false
             }
         }
     }
@@ -363,15 +370,15 @@ impl Engine {
                     let spec = snapshot
                         .sink(n)
                         .ok_or_else(|| Failure::Missing(format!("sink `{n}`")))?;
-                    apply_overrides(&mut event, &spec.extensions);
-                    match (spec.kind, &spec.url) {
-                        (SinkKind::Http, Some(u)) => {
+                    apply_extensions(&mut event, &spec.extensions);
+                    match &spec.target {
+                        SinkTarget::Http { url, mode, headers } => {
                             // Sinks are ends of a route: a body they send back is ignored.
                             self.http
-                                .deliver(u, &event, spec.mode.into(), &spec.headers, timeout)
+                                .deliver(url, &event, *mode, headers, timeout)
                                 .await?;
                         }
-                        _ => log_event(&event),
+                        SinkTarget::Log => log_event(&event),
                     }
                     Ok(None)
                 }
@@ -457,7 +464,7 @@ impl Engine {
                     tracing::debug!(sequence = %name, step = i, "step returned no event: the chain ends");
                     return None;
                 }
-                Err(()) => return None,
+                Err(_) => return None,
             }
         }
         match &spec.reply {
@@ -468,7 +475,9 @@ impl Engine {
                 };
                 // The last step's delivery options cover the reply it made.
                 let opts = spec.steps.last().and_then(|s| s.delivery.as_ref());
-                self.reply(snapshot, &who, Some(to), current, opts, hops)
+                // A failure is logged, counted and dead-lettered by `reply`.
+                let _ = self
+                    .reply(snapshot, &who, Some(to), current, opts, hops)
                     .await;
                 None
             }
@@ -486,7 +495,7 @@ impl Engine {
             .branches
             .iter()
             .enumerate()
-            .filter(|(i, _)| snapshot.branch_matches(name, *i, &event))
+            .filter(|(_, b)| b.matcher.matches(&event))
             .map(|(i, b)| {
                 let event = event.clone();
                 async move {
@@ -508,7 +517,8 @@ impl Engine {
                     {
                         let to = b.reply.as_ref().or(spec.reply.as_ref());
                         let opts = b.delivery.as_ref();
-                        self.reply(snapshot, &who, to, reply, opts, hops).await;
+                        // A failure is logged, counted and dead-lettered by `reply`.
+                        let _ = self.reply(snapshot, &who, to, reply, opts, hops).await;
                     }
                 }
             });

@@ -14,6 +14,24 @@ pub const ERROR_CODE: &str = "sluiceerrorcode";
 /// Extension with the truncated response body or error message.
 pub const ERROR_DATA: &str = "sluiceerrordata";
 
+/// A delivery that failed for good: its retries were spent (or its failure
+/// was not retryable), and the event went to the dead letter or, without
+/// one (or when that failed too), was dropped. The engine has logged and
+/// counted it.
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("delivery to {destination} failed ({kind}): {reason}")]
+pub struct Undelivered {
+    /// Where it was going, e.g. `function:echo`.
+    pub destination: String,
+    /// The last failure's kind, as in `sluiceerrordest`'s logs: `status`,
+    /// `connect`, `timeout`, `function`, `hop_limit`, ...
+    pub kind: &'static str,
+    /// The last failure.
+    pub reason: String,
+    /// Whether the dead letter took the event.
+    pub dead_lettered: bool,
+}
+
 /// A failed attempt.
 #[derive(Debug, thiserror::Error)]
 pub enum Failure {

@@ -27,7 +27,7 @@ use crate::runtime::Runtime;
 use crate::sinks::HttpSink;
 
 pub use engine::{hops_of, BoxFut, DEFAULT_HOPS, HOPS_EXTENSION};
-pub use failure::{Failure, ERROR_CODE, ERROR_DATA, ERROR_DEST};
+pub use failure::{Failure, Undelivered, ERROR_CODE, ERROR_DATA, ERROR_DEST};
 
 use engine::Engine;
 
@@ -59,13 +59,14 @@ impl Dispatcher {
     pub fn new(
         runtime: Arc<Runtime>,
         routes: Arc<Routes>,
+        http: HttpSink,
         kafka: KafkaSinks,
         metrics: DeliveryMetrics,
         routing: RoutingMetrics,
         max_in_flight: usize,
     ) -> Self {
         Self {
-            engine: Engine::new(runtime, routes, HttpSink::new(), kafka, metrics, routing),
+            engine: Engine::new(runtime, routes, http, kafka, metrics, routing),
             permits: Arc::new(Semaphore::new(max_in_flight)),
         }
     }
@@ -74,11 +75,6 @@ impl Dispatcher {
     /// broker owns this dispatcher). Until then such replies fail.
     pub fn attach_broker(&self, broker: std::sync::Weak<dyn Reentry>) {
         let _ = self.engine.broker.set(broker);
-    }
-
-    /// Whether Kafka sink `name` is declared (`[kafka.sinks.NAME]`).
-    pub fn has_kafka_sink(&self, name: &crate::registry::Name) -> bool {
-        self.engine.kafka.contains(name)
     }
 
     /// Start delivering `event` to every matching trigger. Returns how many
@@ -134,17 +130,27 @@ impl Dispatcher {
     /// Deliver `event` from an event source named `source` to `to` with
     /// `opts` (retries, backoff, timeout, dead letter; default one
     /// attempt), the way a trigger delivers to its subscriber. Returns the
-    /// destination's reply once the delivery has ended, or `Err` when it
-    /// failed for good (after the dead letter, if any, was tried).
+    /// destination's reply once the delivery has ended.
+    ///
+    /// # Errors
+    /// [`Undelivered`] when it failed for good (after the dead letter, if
+    /// any, was tried) or its hop counter was spent.
     pub async fn deliver_from_source(
         &self,
         source: &str,
         to: &Destination,
         event: Event,
         opts: Option<&DeliverySpec>,
-    ) -> Result<Option<Event>, ()> {
+    ) -> Result<Option<Event>, Undelivered> {
         let e = &self.engine;
-        let hops = e.check_hops(&event, "source", source).ok_or(())?;
+        let hops = e
+            .check_hops(&event, "source", source)
+            .ok_or_else(|| Undelivered {
+                destination: to.label(),
+                kind: "hop_limit",
+                reason: "the hop limit was reached".into(),
+                dead_lettered: false,
+            })?;
         let snapshot = e.routes.compiled();
         e.deliver_as("source", source, &snapshot, to, event, opts, hops)
             .await

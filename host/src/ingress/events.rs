@@ -5,21 +5,24 @@ use std::sync::Arc;
 use axum::extract::{Request, State};
 use axum::http::StatusCode;
 
-use super::ApiError;
-use crate::app::App;
+use super::IngressState;
 use crate::cloudevents::decode;
+use crate::http::ApiError;
 
 /// Decode the event(s) and start delivering each to its triggers. 202 once
 /// all are under way; a bad batch is refused whole before any is routed.
-pub async fn accept(State(app): State<Arc<App>>, request: Request) -> Result<StatusCode, ApiError> {
+pub async fn accept(
+    State(state): State<Arc<IngressState>>,
+    request: Request,
+) -> Result<StatusCode, ApiError> {
     // The whole request, not a `HeaderMap` extractor (which clones).
     let (parts, body) = request.into_parts();
     let headers = parts.headers;
-    let body = super::body::read(&headers, body, app.ingress.max_body_bytes).await?;
+    let body = crate::http::body::read(&headers, body, state.limits.max_body_bytes).await?;
     let decoded = decode(&headers, body)?;
     // 202 once the broker took every event: fsync'd in the durable log,
     // acknowledged by Kafka, or (in memory) its deliveries started.
-    match app.broker.publish(decoded.events).await {
+    match state.broker.publish(decoded.events).await {
         Ok(()) => Ok(StatusCode::ACCEPTED),
         Err(e) => Err(ApiError::new(
             StatusCode::SERVICE_UNAVAILABLE,

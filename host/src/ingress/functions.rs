@@ -17,33 +17,33 @@ use axum::extract::{Path, Request, State};
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 
-use super::ApiError;
-use crate::app::App;
+use super::IngressState;
 use crate::cloudevents::{decode, encode, encode_batch, Mode};
-use crate::registry::Name;
+use crate::http::ApiError;
+use crate::name::Name;
 
 /// Invoke the function `name`.
 ///
 /// Takes the whole request rather than a `HeaderMap` extractor, which
 /// would clone every header on the hot path.
 pub async fn invoke(
-    State(app): State<Arc<App>>,
+    State(state): State<Arc<IngressState>>,
     Path(name): Path<String>,
     request: Request,
 ) -> Result<Response, ApiError> {
     let (parts, body) = request.into_parts();
     let headers = parts.headers;
-    let name: Name = name.parse().map_err(|e: crate::registry::InvalidName| {
+    let name: Name = name.parse().map_err(|e: crate::name::InvalidName| {
         ApiError::new(StatusCode::NOT_FOUND, e.to_string())
     })?;
-    if !app.runtime.functions().contains(&name) {
+    if !state.runtime.functions().contains(&name) {
         return Err(ApiError::not_found("function", &name));
     }
-    let body = super::body::read(&headers, body, app.ingress.max_body_bytes).await?;
+    let body = crate::http::body::read(&headers, body, state.limits.max_body_bytes).await?;
     let decoded = decode(&headers, body)?;
     let mut replies = Vec::new();
     for event in &decoded.events {
-        if let Some(reply) = app.runtime.invoke_bounded(&name, event).await? {
+        if let Some(reply) = state.runtime.invoke_bounded(&name, event).await? {
             replies.push(reply);
         }
     }

@@ -11,13 +11,11 @@
 //! Every `POST` first passes [`crate::security::sender_guard`] (sender
 //! token, rate limit) and then [`limits`] (body size and deadline, JSON
 //! shape), so a refused request never reaches a handler. The admin API and
-//! `/metrics` are on the admin listener ([`crate::admin`]); [`serve`] runs
-//! both.
+//! `/metrics` are on the admin listener ([`crate::admin`]); the composition
+//! root (`crate::app`) serves both.
 
-mod body;
 mod events;
 mod functions;
-mod response;
 mod webhook;
 
 use std::sync::Arc;
@@ -28,16 +26,28 @@ use axum::middleware::{from_fn_with_state, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::Router;
-use tokio_util::sync::CancellationToken;
 
-pub use self::body::{read_within as read_body, MIN_BODY_LIMIT};
-pub use self::response::ApiError;
-use crate::app::App;
+use crate::broker::Broker;
 use crate::cloudevents::JsonLimits;
-use crate::security::server::{self, Listener};
+use crate::config::IngressConfig;
+use crate::http::{body, ApiError};
+use crate::runtime::Runtime;
+use crate::security::Security;
+
+/// What the event listener's handlers share.
+pub struct IngressState {
+    /// The one way into routing.
+    pub broker: Arc<Broker>,
+    /// Runs `POST /functions/{name}`.
+    pub runtime: Arc<Runtime>,
+    /// Body, deadline and JSON-shape limits.
+    pub limits: IngressConfig,
+    /// Sender tokens and rate limits.
+    pub security: Arc<Security>,
+}
 
 /// The router of the event listener.
-pub fn router(app: Arc<App>) -> Router {
+pub fn router(state: Arc<IngressState>) -> Router {
     let events = Router::new()
         .route(
             "/",
@@ -51,15 +61,15 @@ pub fn router(app: Arc<App>) -> Router {
                 .options(webhook::options_function)
                 .fallback(webhook::method_not_allowed),
         )
-        .route_layer(from_fn_with_state(app.clone(), limits))
+        .route_layer(from_fn_with_state(state.clone(), limits))
         .route_layer(from_fn_with_state(
-            app.security.clone(),
+            state.security.clone(),
             crate::security::sender_guard,
         ));
     events
         .route("/healthz", get(|| async { "ok\n" }))
         .fallback(not_here)
-        .with_state(app)
+        .with_state(state)
 }
 
 /// Anything else: 404, naming where the admin API went.
@@ -79,12 +89,12 @@ async fn not_here(method: Method, uri: axum::http::Uri) -> ApiError {
 /// `ingress.connections.body_timeout`, and check a structured or batched
 /// body against `ingress.max_json_depth` and `ingress.max_attributes`,
 /// before the handler runs.
-async fn limits(State(app): State<Arc<App>>, request: Request, next: Next) -> Response {
+async fn limits(State(state): State<Arc<IngressState>>, request: Request, next: Next) -> Response {
     if request.method() != Method::POST {
         return next.run(request).await;
     }
     let (parts, body) = request.into_parts();
-    let c = &app.ingress;
+    let c = &state.limits;
     let bytes = match body::read_within(
         &parts.headers,
         body,
@@ -106,38 +116,4 @@ async fn limits(State(app): State<Arc<App>>, request: Request, next: Next) -> Re
     }
     next.run(Request::from_parts(parts, axum::body::Body::from(bytes)))
         .await
-}
-
-/// Serve the event listener and the admin listener until `shutdown`
-/// completes; then stop accepting, let running requests and deliveries
-/// finish, and close the durable log.
-///
-/// # Errors
-/// None today; kept for the durable log's close.
-pub async fn serve(
-    app: Arc<App>,
-    events: Listener,
-    admin: Listener,
-    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
-) -> std::io::Result<()> {
-    let stop = CancellationToken::new();
-    let metrics = app.metrics.security.clone();
-    let events = tokio::spawn(server::serve(
-        events,
-        router(app.clone()),
-        metrics.clone(),
-        stop.clone(),
-    ));
-    let admin = tokio::spawn(server::serve(
-        admin,
-        crate::admin::router(app.clone()),
-        metrics,
-        stop.clone(),
-    ));
-    shutdown.await;
-    stop.cancel();
-    let _ = events.await;
-    let _ = admin.await;
-    app.broker.shutdown().await;
-    Ok(())
 }

@@ -14,8 +14,8 @@ use axum::extract::{Path, State};
 use axum::http::{header, HeaderMap, HeaderName, HeaderValue, Method, StatusCode};
 use axum::response::{IntoResponse, Response};
 
-use super::ApiError;
-use crate::app::App;
+use super::IngressState;
+use crate::http::ApiError;
 
 /// The methods event endpoints answer (§4.2: `Allow` names POST).
 const ALLOW: &str = "POST, OPTIONS";
@@ -31,14 +31,14 @@ pub async fn options_ingress(headers: HeaderMap) -> Response {
 /// `OPTIONS /functions/{name}`: the handshake for one function; 404 when
 /// the function does not exist, since nothing there expects deliveries.
 pub async fn options_function(
-    State(app): State<Arc<App>>,
+    State(state): State<Arc<IngressState>>,
     Path(name): Path<String>,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
     let known = name
-        .parse::<crate::registry::Name>()
+        .parse::<crate::name::Name>()
         .ok()
-        .filter(|n| app.runtime.functions().contains(n));
+        .filter(|n| state.runtime.functions().contains(n));
     if known.is_none() {
         return Err(ApiError::not_found("function", &name));
     }

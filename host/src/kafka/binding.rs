@@ -16,6 +16,7 @@ use bytes::Bytes;
 use http::{header, HeaderMap, HeaderValue};
 
 use crate::cloudevents::{decode, encode, DecodeError, Mode};
+use crate::config::KafkaMode;
 use crate::event::{Event, ExtensionValue, InvalidEvent};
 
 /// `type` of an event wrapping a record that is not a CloudEvent.
@@ -46,17 +47,6 @@ pub struct Origin<'a> {
     pub partition: i32,
     /// Offset.
     pub offset: i64,
-}
-
-/// How an event is written to Kafka.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum KafkaMode {
-    /// Attributes in `ce_` headers (the default).
-    #[default]
-    Binary,
-    /// The JSON event format in the value.
-    Structured,
 }
 
 /// A record that claims to be a CloudEvent but is not a valid one.

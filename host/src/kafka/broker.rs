@@ -6,9 +6,8 @@
 //! partitions move to the others, which resume from the last committed
 //! offsets.
 
-use super::binding::KafkaMode;
-use super::config::KafkaConfig;
 use super::sink::Producer;
+use crate::config::{KafkaConfig, KafkaMode};
 use crate::event::Event;
 use crate::metrics::KafkaMetrics;
 
@@ -46,7 +45,7 @@ impl KafkaBroker {
     /// # Errors
     /// The first failure; some events may have been produced (a retry by
     /// the client then duplicates them, as at-least-once allows).
-    pub async fn publish(&self, events: &[Event]) -> Result<(), String> {
+    pub async fn publish(&self, events: &[Event]) -> Result<(), rdkafka::error::KafkaError> {
         let sends = events.iter().map(|e| self.producer.send(e));
         for r in futures_util::future::join_all(sends).await {
             r?;

@@ -4,11 +4,8 @@
 
 pub mod binding;
 mod broker;
-mod config;
 pub mod release;
 mod sink;
-pub mod source;
 
 pub use self::broker::KafkaBroker;
-pub use self::config::{KafkaBrokerConfig, KafkaConfig, KafkaSinkConfig, KafkaSourceConfig};
 pub use self::sink::{KafkaSinkError, KafkaSinks};

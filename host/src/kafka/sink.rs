@@ -8,11 +8,11 @@ use rdkafka::message::{Header, OwnedHeaders};
 use rdkafka::producer::{FutureProducer, FutureRecord};
 use rdkafka::ClientConfig;
 
-use super::binding::{to_record, KafkaMode};
-use super::config::KafkaConfig;
+use super::binding::to_record;
+use crate::config::{KafkaConfig, KafkaMode};
 use crate::event::Event;
 use crate::metrics::KafkaMetrics;
-use crate::registry::Name;
+use crate::name::Name;
 
 /// How long a send may wait in the producer queue.
 const QUEUE_TIMEOUT: Duration = Duration::from_secs(30);
@@ -24,12 +24,12 @@ pub enum KafkaSinkError {
     #[error("kafka sink `{0}` is not declared in [kafka.sinks]")]
     Unknown(String),
     /// The broker did not acknowledge the record.
-    #[error("producing to kafka sink `{sink}`: {reason}")]
+    #[error("producing to kafka sink `{sink}`: {source}")]
     Produce {
         /// The sink.
         sink: String,
-        /// Why.
-        reason: String,
+        /// What librdkafka said.
+        source: rdkafka::error::KafkaError,
     },
 }
 
@@ -74,7 +74,10 @@ impl Producer {
     }
 
     /// Produce `event`; returns once the broker acknowledged it.
-    pub(crate) async fn send(&self, event: &Event) -> Result<(), String> {
+    ///
+    /// # Errors
+    /// What librdkafka reports when the record is not acknowledged.
+    pub(crate) async fn send(&self, event: &Event) -> Result<(), rdkafka::error::KafkaError> {
         let record = to_record(event, self.mode);
         let mut headers = OwnedHeaders::new_with_capacity(record.headers.len());
         for (k, v) in &record.headers {
@@ -95,7 +98,7 @@ impl Producer {
             .send(out, QUEUE_TIMEOUT)
             .await
             .map(|_| ())
-            .map_err(|(e, _)| e.to_string());
+            .map_err(|(e, _)| e);
         self.metrics.produced(&self.label, result.is_ok());
         result
     }
@@ -159,9 +162,9 @@ impl KafkaSinks {
             .ok_or_else(|| KafkaSinkError::Unknown(name.to_owned()))?;
         p.send(event)
             .await
-            .map_err(|reason| KafkaSinkError::Produce {
+            .map_err(|source| KafkaSinkError::Produce {
                 sink: name.to_owned(),
-                reason,
+                source,
             })
     }
 }

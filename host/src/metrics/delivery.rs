@@ -14,20 +14,23 @@ pub struct DeliveryMetrics {
 /// How one delivery to one trigger ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Outcome {
-    /// The function ran; its reply (if any) reached the sink.
+    /// The subscriber took the event; its reply (if any) reached the
+    /// reply destination.
     Delivered,
-    /// The function failed.
-    FunctionFailed,
-    /// The sink did not take the reply.
-    SinkFailed,
+    /// The subscriber (a function, a URL, a sequence...) failed for good,
+    /// for this reason (`timeout`, `status`, `connect`, `trap`, ...).
+    SubscriberFailed(&'static str),
+    /// The reply destination did not take the reply, for this reason.
+    ReplyFailed(&'static str),
 }
 
 impl Outcome {
-    fn as_str(self) -> &'static str {
+    /// The `outcome` and `error` labels.
+    fn labels(self) -> [&'static str; 2] {
         match self {
-            Self::Delivered => "delivered",
-            Self::FunctionFailed => "function_failed",
-            Self::SinkFailed => "sink_failed",
+            Self::Delivered => ["delivered", ""],
+            Self::SubscriberFailed(e) => ["subscriber_failed", e],
+            Self::ReplyFailed(e) => ["reply_failed", e],
         }
     }
 }
@@ -46,8 +49,11 @@ impl DeliveryMetrics {
             deliveries: register(
                 r,
                 IntCounterVec::new(
-                    opts!("deliveries_total", "Deliveries to triggers, by outcome."),
-                    &["trigger", "outcome"],
+                    opts!(
+                        "deliveries_total",
+                        "Deliveries to triggers, by outcome and, for a failure, its kind."
+                    ),
+                    &["trigger", "outcome", "error"],
                 )
                 .expect("valid"),
             ),
@@ -61,8 +67,9 @@ impl DeliveryMetrics {
 
     /// A delivery to `trigger` ended with `outcome`.
     pub fn delivery(&self, trigger: &str, outcome: Outcome) {
+        let [outcome, error] = outcome.labels();
         self.deliveries
-            .with_label_values(&[trigger, outcome.as_str()])
+            .with_label_values(&[trigger, outcome, error])
             .inc();
     }
 }

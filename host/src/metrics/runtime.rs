@@ -8,7 +8,6 @@ use prometheus::{
 };
 
 use super::register;
-use crate::runtime::ErrorKind;
 
 /// Runtime metric families.
 #[derive(Clone)]
@@ -57,23 +56,19 @@ impl RuntimeMetrics {
     }
 
     /// An invocation of `function` finished after `elapsed`.
-    pub fn finished(&self, function: &str, elapsed: Duration, error: Option<ErrorKind>) {
+    pub fn finished(&self, function: &str, elapsed: Duration, error: Option<&'static str>) {
         self.duration
             .with_label_values(&[function])
             .observe(elapsed.as_secs_f64());
         if let Some(kind) = error {
-            self.errors
-                .with_label_values(&[function, kind.as_str()])
-                .inc();
+            self.errors.with_label_values(&[function, kind]).inc();
         }
     }
 
     /// An invocation failed before it started (unknown function, load error).
-    pub fn failed_to_start(&self, function: &str, kind: ErrorKind) {
+    pub fn failed_to_start(&self, function: &str, kind: &'static str) {
         self.invocations.with_label_values(&[function]).inc();
-        self.errors
-            .with_label_values(&[function, kind.as_str()])
-            .inc();
+        self.errors.with_label_values(&[function, kind]).inc();
     }
 
     /// The gauge of live instances of `function`.
@@ -144,11 +139,11 @@ impl FunctionMetrics {
     }
 
     /// An invocation finished after `elapsed`.
-    pub fn finished(&self, elapsed: Duration, error: Option<ErrorKind>) {
+    pub fn finished(&self, elapsed: Duration, error: Option<&'static str>) {
         self.duration.observe(elapsed.as_secs_f64());
         if let Some(kind) = error {
             self.errors
-                .with_label_values(&[self.function.as_str(), kind.as_str()])
+                .with_label_values(&[self.function.as_str(), kind])
                 .inc();
         }
     }

@@ -5,13 +5,13 @@
 //! ([`crate::runtime::Runtime::compile`]).
 
 mod functions;
-mod name;
+
 mod objects;
 mod store;
 
+pub use crate::name::{InvalidName, Name};
 pub use functions::{Digest, FunctionRecord, FunctionStore};
-pub use name::{InvalidName, Name};
-pub use objects::ObjectStore;
+pub use objects::{ObjectStore, RoutingStores};
 
 /// A storage failure.
 #[derive(Debug, thiserror::Error)]

@@ -1,5 +1,6 @@
-//! Named objects (triggers, and later sinks, sequences) created through the
-//! admin API, one JSON file each under `<data-dir>/<kind>/<name>.json`.
+//! Named routing objects (triggers, sinks, sequences, parallels) created
+//! through the admin API or declared in `sluice.toml`, one JSON file each
+//! under `<data-dir>/<kind>/<name>.json`.
 
 use std::collections::BTreeMap;
 use std::marker::PhantomData;
@@ -9,6 +10,35 @@ use serde::{de::DeserializeOwned, Serialize};
 
 use super::store::{create_dir, io, write_atomic};
 use super::{Name, RegistryError};
+use crate::config::{ParallelSpec, SequenceSpec, SinkSpec, TriggerSpec};
+
+/// The durable copies of the routing objects, one directory per kind.
+#[derive(Debug)]
+pub struct RoutingStores {
+    /// `<data-dir>/triggers`.
+    pub triggers: ObjectStore<TriggerSpec>,
+    /// `<data-dir>/sinks`.
+    pub sinks: ObjectStore<SinkSpec>,
+    /// `<data-dir>/sequences`.
+    pub sequences: ObjectStore<SequenceSpec>,
+    /// `<data-dir>/parallels`.
+    pub parallels: ObjectStore<ParallelSpec>,
+}
+
+impl RoutingStores {
+    /// Open (creating if needed) the four directories under `data_dir`.
+    ///
+    /// # Errors
+    /// When a directory cannot be created.
+    pub fn open(data_dir: &Path) -> Result<Self, RegistryError> {
+        Ok(Self {
+            triggers: ObjectStore::open(data_dir, "triggers")?,
+            sinks: ObjectStore::open(data_dir, "sinks")?,
+            sequences: ObjectStore::open(data_dir, "sequences")?,
+            parallels: ObjectStore::open(data_dir, "parallels")?,
+        })
+    }
+}
 
 /// A directory of named JSON objects of type `T`.
 #[derive(Debug)]

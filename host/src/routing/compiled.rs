@@ -3,21 +3,23 @@
 //! [`Compiled::new`] turns a checked [`Table`] (the serde objects of
 //! `sluice.toml` and the admin API) into the runtime form once per change:
 //! each trigger's two filter forms become one [`Matcher`] over resolved
-//! attributes, and its subscriber, reply destination, overrides and
-//! delivery options are resolved. Matching an event allocates nothing: an
-//! attribute is read in place (an integer extension is formatted into a
-//! stack buffer).
+//! attributes, and its subscriber, reply destination, extensions and
+//! delivery options are resolved; named sinks become a [`SinkTarget`] with
+//! their content mode resolved, and each parallel branch carries its own
+//! [`Matcher`]. Matching an event allocates nothing: an attribute is read
+//! in place (an integer extension is formatted into a stack buffer).
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
+use crate::cloudevents::Mode;
 use crate::config::{
-    DeliverySpec, Destination, FilterExpr, Overrides, ParallelSpec, SequenceSpec, SinkSpec,
-    TriggerSpec,
+    DeliverySpec, Destination, Extensions, FilterExpr, ParallelSpec, SequenceSpec, SinkKind,
+    SinkSpec, Step, TriggerSpec,
 };
 use crate::event::{Event, ExtensionValue};
 use crate::metrics::RoutingMetrics;
-use crate::registry::Name;
+use crate::name::Name;
 
 use super::Table;
 
@@ -184,7 +186,7 @@ pub struct Trigger {
     /// Where the subscriber's replies go.
     pub reply: Option<Destination>,
     /// Extensions added to what it sends.
-    pub overrides: Overrides,
+    pub extensions: Extensions,
     /// Retries and dead letter, for the subscriber and the reply leg.
     pub delivery: Option<DeliverySpec>,
     /// `sluice_routing_filter_seconds{trigger}`, bound once.
@@ -217,13 +219,111 @@ impl Trigger {
     }
 }
 
+/// Where a named sink sends.
+#[derive(Debug, Clone)]
+pub enum SinkTarget {
+    /// POST the event to `url`.
+    Http {
+        /// The sink's URL.
+        url: url::Url,
+        /// Binary or structured.
+        mode: Mode,
+        /// Extra request headers.
+        headers: BTreeMap<String, String>,
+    },
+    /// Write the event to the host log.
+    Log,
+}
+
+/// A named sink, compiled.
+#[derive(Debug, Clone)]
+pub struct Sink {
+    /// Where it sends.
+    pub target: SinkTarget,
+    /// Extensions added to every event it sends.
+    pub extensions: Extensions,
+    /// Its own retries and dead letter (when its sender gives none).
+    pub delivery: Option<DeliverySpec>,
+}
+
+impl Sink {
+    /// `None` for an HTTP sink without a URL, which [`SinkSpec::validate`]
+    /// refuses before a table is compiled.
+    fn of(spec: &SinkSpec) -> Option<Self> {
+        let target = match (spec.kind, &spec.url) {
+            (SinkKind::Http, Some(url)) => SinkTarget::Http {
+                url: url.clone(),
+                mode: spec.mode.into(),
+                headers: spec.headers.clone(),
+            },
+            (SinkKind::Http, None) => return None,
+            (SinkKind::Log, _) => SinkTarget::Log,
+        };
+        Some(Self {
+            target,
+            extensions: spec.extensions.clone(),
+            delivery: spec.delivery.clone(),
+        })
+    }
+}
+
+/// A sequence, compiled.
+#[derive(Debug, Clone)]
+pub struct Sequence {
+    /// The steps, in order.
+    pub steps: Vec<Step>,
+    /// Where the last reply goes (`None`: back to the caller).
+    pub reply: Option<Destination>,
+}
+
+/// One branch of a parallel, compiled.
+#[derive(Debug, Clone)]
+pub struct Branch {
+    /// Its filters.
+    pub matcher: Matcher,
+    /// Where it sends the event.
+    pub subscriber: Destination,
+    /// Where its subscriber's reply goes (the parallel's when unset).
+    pub reply: Option<Destination>,
+    /// Its retries and dead letter.
+    pub delivery: Option<DeliverySpec>,
+}
+
+/// A parallel, compiled.
+#[derive(Debug, Clone)]
+pub struct Parallel {
+    /// The branches.
+    pub branches: Vec<Branch>,
+    /// Where replies of branches without their own `reply` go.
+    pub reply: Option<Destination>,
+}
+
+impl Parallel {
+    fn of(spec: &ParallelSpec) -> Self {
+        Self {
+            branches: spec
+                .branches
+                .iter()
+                .map(|b| Branch {
+                    matcher: Matcher::of_filters(&b.filters),
+                    subscriber: b.subscriber.clone(),
+                    reply: b.reply.clone(),
+                    delivery: b.delivery.clone(),
+                })
+                .collect(),
+            reply: spec.reply.clone(),
+        }
+    }
+}
+
 /// The runtime routing table, compiled from a checked [`Table`]; the table
-/// it came from stays at hand for named sinks, sequences and parallels.
+/// it came from is kept for the admin API.
 #[derive(Debug)]
 pub struct Compiled {
     triggers: Vec<Trigger>,
-    /// Each parallel's branch filters, by branch index.
-    branches: BTreeMap<Name, Vec<Matcher>>,
+    sinks: BTreeMap<Name, Sink>,
+    sequences: BTreeMap<Name, Sequence>,
+    parallels: BTreeMap<Name, Parallel>,
     table: Arc<Table>,
 }
 
@@ -239,22 +339,37 @@ impl Compiled {
                 matcher: Matcher::of_trigger(spec),
                 subscriber: spec.subscriber(),
                 reply: spec.reply_to(),
-                overrides: spec.extensions.clone(),
+                extensions: spec.extensions.clone(),
                 delivery: spec.delivery.clone(),
                 filter_time: metrics.map(|m| Timer(m.filter_timer(name.as_str()))),
             })
             .collect();
-        let branches = table
+        let sinks = table
+            .sinks
+            .iter()
+            .filter_map(|(name, s)| Some((name.clone(), Sink::of(s)?)))
+            .collect();
+        let sequences = table
+            .sequences
+            .iter()
+            .map(|(name, s): (&Name, &SequenceSpec)| {
+                let compiled = Sequence {
+                    steps: s.steps.clone(),
+                    reply: s.reply.clone(),
+                };
+                (name.clone(), compiled)
+            })
+            .collect();
+        let parallels = table
             .parallels
             .iter()
-            .map(|(name, p)| {
-                let m = p.branches.iter().map(|b| Matcher::of_filters(&b.filters));
-                (name.clone(), m.collect())
-            })
+            .map(|(name, p)| (name.clone(), Parallel::of(p)))
             .collect();
         Self {
             triggers,
-            branches,
+            sinks,
+            sequences,
+            parallels,
             table,
         }
     }
@@ -272,26 +387,18 @@ impl Compiled {
     }
 
     /// Named sink `name`.
-    pub fn sink(&self, name: &Name) -> Option<&SinkSpec> {
-        self.table.sinks.get(name)
+    pub fn sink(&self, name: &Name) -> Option<&Sink> {
+        self.sinks.get(name)
     }
 
     /// Sequence `name`.
-    pub fn sequence(&self, name: &Name) -> Option<&SequenceSpec> {
-        self.table.sequences.get(name)
+    pub fn sequence(&self, name: &Name) -> Option<&Sequence> {
+        self.sequences.get(name)
     }
 
     /// Parallel `name`.
-    pub fn parallel(&self, name: &Name) -> Option<&ParallelSpec> {
-        self.table.parallels.get(name)
-    }
-
-    /// Whether branch `index` of parallel `name` takes `event`.
-    pub fn branch_matches(&self, name: &Name, index: usize, event: &Event) -> bool {
-        self.branches
-            .get(name)
-            .and_then(|b| b.get(index))
-            .is_some_and(|m| m.matches(event))
+    pub fn parallel(&self, name: &Name) -> Option<&Parallel> {
+        self.parallels.get(name)
     }
 
     /// Every trigger, in name order.

@@ -7,9 +7,8 @@ use std::collections::BTreeMap;
 use std::fmt::Write as _;
 
 use super::Table;
-use crate::config::{DeliverySpec, Destination, FilterExpr, SinkKind, TriggerSpec};
-use crate::registry::Name;
-use crate::sources::SourceSpec;
+use crate::config::{DeliverySpec, Destination, FilterExpr, SinkKind, SourceSpec, TriggerSpec};
+use crate::name::Name;
 
 /// Which diagram language.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -246,9 +245,9 @@ fn add_sources(g: &mut Graph, table: &Table, sources: &BTreeMap<Name, SourceSpec
             format!("{kind} {n}\n{schedule}"),
             Shape::Box,
         );
-        let to = match spec.target().destination() {
-            None => "broker".to_owned(),
-            Some(d) => g.dest(table, &d),
+        let to = match spec.target() {
+            Destination::Broker => "broker".to_owned(),
+            d => g.dest(table, d),
         };
         g.edge(&node, &to, None, Style::Solid);
         g.dead_letter(table, &node, spec.delivery());

@@ -9,26 +9,20 @@
 mod compiled;
 pub mod graph;
 
-pub use self::compiled::{Compiled, Matcher, Trigger};
+pub use self::compiled::{
+    Branch, Compiled, Matcher, Parallel, Sequence, Sink, SinkTarget, Trigger,
+};
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Arc, Mutex, RwLock};
 
 use crate::config::{
-    Config, DeliverySpec, Destination, ParallelSpec, SequenceSpec, SinkSpec, TriggerSpec,
+    invalid, Config, DeliverySpec, Destination, Invalid, ParallelSpec, SequenceSpec, SinkSpec,
+    TriggerSpec,
 };
-use crate::event::Event;
 use crate::metrics::RoutingMetrics;
-use crate::registry::Name;
-
-/// One trigger as routing sees it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Route {
-    /// The trigger's name.
-    pub name: Name,
-    /// Its definition.
-    pub spec: TriggerSpec,
-}
+use crate::name::Name;
+use crate::registry::{ObjectStore, RoutingStores};
 
 /// Every routing object, by kind and name.
 #[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -46,6 +40,49 @@ pub struct Table {
     #[serde(default)]
     pub parallels: BTreeMap<Name, ParallelSpec>,
 }
+
+/// A kind of routing object (trigger, sink, sequence, parallel): where its
+/// objects are in a config file, a [`Table`] and the data directory. The
+/// admin API and the config overlay are written once over this.
+pub trait Kind:
+    serde::Serialize + serde::de::DeserializeOwned + Clone + Send + Sync + 'static
+{
+    /// Its name in messages and the audit log, e.g. `trigger`.
+    const KIND: &'static str;
+    /// Its objects in a table.
+    fn map(t: &Table) -> &BTreeMap<Name, Self>;
+    /// Its objects in a table, to change.
+    fn map_mut(t: &mut Table) -> &mut BTreeMap<Name, Self>;
+    /// Its objects in a config file.
+    fn in_config(c: &Config) -> &BTreeMap<Name, Self>;
+    /// Its durable store.
+    fn store(s: &RoutingStores) -> &ObjectStore<Self>;
+}
+
+macro_rules! kind {
+    ($t:ty, $kind:literal, $field:ident) => {
+        impl Kind for $t {
+            const KIND: &'static str = $kind;
+            fn map(t: &Table) -> &BTreeMap<Name, Self> {
+                &t.$field
+            }
+            fn map_mut(t: &mut Table) -> &mut BTreeMap<Name, Self> {
+                &mut t.$field
+            }
+            fn in_config(c: &Config) -> &BTreeMap<Name, Self> {
+                &c.$field
+            }
+            fn store(s: &RoutingStores) -> &ObjectStore<Self> {
+                &s.$field
+            }
+        }
+    };
+}
+
+kind!(TriggerSpec, "trigger", triggers);
+kind!(SinkSpec, "sink", sinks);
+kind!(SequenceSpec, "sequence", sequences);
+kind!(ParallelSpec, "parallel", parallels);
 
 /// A node of the call graph between sequences and parallels.
 type Node = (&'static str, Name);
@@ -119,7 +156,7 @@ impl Table {
         &self,
         has_function: impl Fn(&Name) -> bool,
         has_kafka_sink: impl Fn(&Name) -> bool,
-    ) -> Result<(), String> {
+    ) -> Result<(), Invalid> {
         for (n, t) in &self.triggers {
             t.validate().map_err(|e| format!("trigger `{n}`: {e}"))?;
         }
@@ -139,7 +176,7 @@ impl Table {
                 Destination::Sequence(s) if !self.sequences.contains_key(s) => Some("sequence"),
                 Destination::Parallel(p) if !self.parallels.contains_key(p) => Some("parallel"),
                 Destination::Kafka(k) if !has_kafka_sink(k) => {
-                    return Err(format!(
+                    return Err(invalid!(
                         "{owner}: kafka sink `{k}` does not exist (declare it as [kafka.sinks.{k}])"
                     ))
                 }
@@ -153,7 +190,7 @@ impl Table {
                     | Destination::Parallel(n) => n.as_str(),
                     _ => "",
                 };
-                return Err(format!("{owner}: {kind} `{name}` does not exist"));
+                return Err(invalid!("{owner}: {kind} `{name}` does not exist"));
             }
         }
         self.check_cycles()
@@ -196,7 +233,7 @@ impl Table {
             .collect()
     }
 
-    fn check_cycles(&self) -> Result<(), String> {
+    fn check_cycles(&self) -> Result<(), Invalid> {
         let nodes: Vec<Node> = self
             .sequences
             .keys()
@@ -308,22 +345,6 @@ impl Routes {
             .clone()
     }
 
-    /// Every trigger whose filters pass `event` (each gets its own copy:
-    /// fan-out).
-    pub fn matching(&self, event: &Event) -> Vec<Route> {
-        let compiled = self.compiled();
-        let table = compiled.table();
-        compiled
-            .matching(event)
-            .filter_map(|(_, t)| {
-                Some(Route {
-                    name: t.name.clone(),
-                    spec: table.triggers.get(&t.name)?.clone(),
-                })
-            })
-            .collect()
-    }
-
     /// Change the table: `edit` gets a copy, and when it returns `Ok` the
     /// copy replaces the table. Writers are serialised; readers never wait.
     ///
@@ -343,6 +364,7 @@ impl Routes {
 mod tests {
     use super::*;
     use crate::config::{Filter, Step};
+    use crate::event::Event;
 
     fn spec(ty: &str) -> TriggerSpec {
         TriggerSpec::to_function(
@@ -369,10 +391,11 @@ mod tests {
                 Ok::<_, ()>(())
             })
             .unwrap();
-        let names: Vec<_> = routes
-            .matching(&Event::new("1", "/s", "t"))
-            .into_iter()
-            .map(|r| r.name.to_string())
+        let compiled = routes.compiled();
+        let event = Event::new("1", "/s", "t");
+        let names: Vec<_> = compiled
+            .matching(&event)
+            .map(|(_, t)| t.name.to_string())
             .collect();
         assert_eq!(names, ["a", "b"]);
         let old = routes.snapshot();
@@ -382,7 +405,7 @@ mod tests {
                 Ok::<_, ()>(())
             })
             .unwrap();
-        assert_eq!(routes.matching(&Event::new("1", "/s", "t")).len(), 1);
+        assert_eq!(routes.compiled().matching(&event).count(), 1);
         assert_eq!(old.triggers.len(), 3, "an old snapshot is unchanged");
         let r: Result<(), &str> = routes.update(|t| {
             t.triggers.clear();
@@ -415,7 +438,7 @@ mod tests {
         let mut t = Table::default();
         t.triggers.insert(n("t"), spec("x"));
         assert_eq!(t.check(all, all), Ok(()));
-        let err = t.check(|_| false, all).unwrap_err();
+        let err = t.check(|_| false, all).unwrap_err().0;
         assert!(err.contains("function `echo` does not exist"), "{err}");
 
         t.sequences.insert(
@@ -425,7 +448,7 @@ mod tests {
                 Destination::Sequence(n("b")),
             ]),
         );
-        let err = t.check(all, all).unwrap_err();
+        let err = t.check(all, all).unwrap_err().0;
         assert!(err.contains("sequence `b` does not exist"), "{err}");
         t.sequences
             .insert(n("b"), seq(&[Destination::Parallel(n("p"))]));
@@ -441,7 +464,7 @@ mod tests {
                 reply: None,
             },
         );
-        let err = t.check(all, all).unwrap_err();
+        let err = t.check(all, all).unwrap_err().0;
         assert!(err.contains("sink `out` does not exist"), "{err}");
         t.sinks.insert(
             n("out"),
@@ -454,13 +477,13 @@ mod tests {
         // p's branch replies into a: a -> b -> p -> a.
         t.parallels.get_mut(&n("p")).unwrap().branches[0].reply =
             Some(Destination::Sequence(n("a")));
-        let err = t.check(all, all).unwrap_err();
+        let err = t.check(all, all).unwrap_err().0;
         assert!(err.contains("cycle"), "{err}");
         assert!(err.contains("sequence `a`"), "{err}");
         // A sequence calling itself.
         let mut t = Table::default();
         t.sequences
             .insert(n("s"), seq(&[Destination::Sequence(n("s"))]));
-        assert!(t.check(all, all).unwrap_err().contains("cycle"));
+        assert!(t.check(all, all).unwrap_err().0.contains("cycle"));
     }
 }

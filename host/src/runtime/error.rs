@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use crate::registry::Name;
+use crate::name::Name;
 
 /// An invocation that did not produce a result.
 #[derive(Debug, thiserror::Error)]

@@ -50,7 +50,8 @@ use self::instance::Instance;
 use crate::config::RuntimeConfig;
 use crate::event::Event;
 use crate::metrics::{FunctionMetrics, RuntimeMetrics};
-use crate::registry::{FunctionStore, Name};
+use crate::name::Name;
+use crate::registry::FunctionStore;
 
 /// A function ready to instantiate: its component, linked and type-checked,
 /// with its limits, and its idle instances when it reuses them.
@@ -200,21 +201,24 @@ impl Runtime {
         let admission = match self.admission(name) {
             Ok(a) => a,
             Err(e) => {
-                self.metrics.failed_to_start(name.as_str(), e.kind());
+                self.metrics
+                    .failed_to_start(name.as_str(), e.kind().as_str());
                 return Err(e);
             }
         };
         let _slot = match admission.enter(wait).await {
             Ok(slot) => slot,
             Err(e) => {
-                self.metrics.failed_to_start(name.as_str(), e.kind());
+                self.metrics
+                    .failed_to_start(name.as_str(), e.kind().as_str());
                 return Err(e);
             }
         };
         let (loaded, cold) = match self.load(name) {
             Ok(loaded) => loaded,
             Err(e) => {
-                self.metrics.failed_to_start(name.as_str(), e.kind());
+                self.metrics
+                    .failed_to_start(name.as_str(), e.kind().as_str());
                 return Err(e);
             }
         };
@@ -398,7 +402,7 @@ async fn metered<R>(
     metrics.live_instances().dec();
     metrics.finished(
         started.elapsed(),
-        result.as_ref().err().map(InvokeError::kind),
+        result.as_ref().err().map(|e| e.kind().as_str()),
     );
     result
 }

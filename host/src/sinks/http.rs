@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use crate::cloudevents::{decode, encode, Mode};
 use crate::event::Event;
+use crate::security::tls::TlsError;
 
 use super::SinkError;
 
@@ -15,16 +16,6 @@ pub const MAX_ERROR_BODY: usize = 1024;
 /// Deadline of one attempt when the delivery options set none.
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
 
-/// Extra trust roots for HTTPS sinks (`[outbound] ca_file`), set once by
-/// the host before its first client is built.
-static EXTRA_CA: std::sync::OnceLock<Option<std::path::PathBuf>> = std::sync::OnceLock::new();
-
-/// Trust the PEM certificates in `ca_file` too, beside the Mozilla roots,
-/// for every sink client built from now on. Only the first call counts.
-pub fn set_extra_ca(ca_file: Option<std::path::PathBuf>) {
-    let _ = EXTRA_CA.set(ca_file);
-}
-
 /// An HTTP client for sinks, with connection pooling. HTTPS verifies the
 /// server's certificate against the Mozilla roots and `[outbound] ca_file`.
 #[derive(Debug, Clone)]
@@ -33,19 +24,17 @@ pub struct HttpSink {
 }
 
 impl HttpSink {
-    /// A new client. A CA file that cannot be used is logged and left out
-    /// (the host checked it at start-up; see [`set_extra_ca`]).
-    pub fn new() -> Self {
-        let extra = EXTRA_CA.get().cloned().flatten();
-        let builder = crate::security::tls::reqwest_builder(extra.as_deref()).unwrap_or_else(|e| {
-            tracing::error!("outbound TLS: {e}; using the built-in roots only");
-            crate::security::tls::reqwest_builder(None).expect("the built-in roots load")
-        });
-        let client = builder
+    /// A client that trusts the Mozilla roots and, when given, the PEM
+    /// certificates in `extra_ca` (`[outbound] ca_file`).
+    ///
+    /// # Errors
+    /// When `extra_ca` cannot be read or holds no usable certificate.
+    pub fn new(extra_ca: Option<&std::path::Path>) -> Result<Self, TlsError> {
+        let client = crate::security::tls::reqwest_builder(extra_ca)?
             .connect_timeout(std::time::Duration::from_secs(5))
             .build()
             .expect("an HTTP client with a rustls config builds");
-        Self { client }
+        Ok(Self { client })
     }
 
     /// POST `event` to `url` in `mode` with extra `headers`, within
@@ -167,12 +156,6 @@ impl HttpSink {
                 body: truncate(&String::from_utf8_lossy(&body)),
             }),
         }
-    }
-}
-
-impl Default for HttpSink {
-    fn default() -> Self {
-        Self::new()
     }
 }
 

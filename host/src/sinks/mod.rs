@@ -5,9 +5,7 @@ mod http;
 
 use std::time::Duration;
 
-pub use self::http::{
-    parse_retry_after, set_extra_ca, truncate, HttpSink, DEFAULT_TIMEOUT, MAX_ERROR_BODY,
-};
+pub use self::http::{parse_retry_after, truncate, HttpSink, DEFAULT_TIMEOUT, MAX_ERROR_BODY};
 
 use crate::event::Event;
 use crate::kafka::KafkaSinkError;

@@ -13,7 +13,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::broker::{Broker, BrokerError};
 use crate::config::{DeliverySpec, Destination};
-use crate::delivery::Dispatcher;
+use crate::delivery::{Dispatcher, Undelivered};
 use crate::event::Event;
 use crate::metrics::Metrics;
 
@@ -31,8 +31,8 @@ pub struct SourceContext {
 pub enum EmitError {
     /// Its delivery failed for good; the delivery engine logged why and
     /// what it did with the event (dead letter or dropped).
-    #[error("the delivery failed for good")]
-    Undeliverable,
+    #[error(transparent)]
+    Undeliverable(#[from] Undelivered),
     /// The broker refused it (the log is full or failing, Kafka did not
     /// acknowledge it, or the host is stopping).
     #[error("the broker refused it: {0}")]
@@ -102,6 +102,6 @@ impl SourceContext {
         self.dispatcher
             .deliver_from_source(source, to, event, opts)
             .await
-            .map_err(|()| EmitError::Undeliverable)
+            .map_err(EmitError::from)
     }
 }

@@ -6,13 +6,21 @@
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use super::spec::FunctionSourceSpec;
 use super::PrepareError;
+use crate::config::{AllowList, FunctionSourceSpec, SpecError};
 use crate::event::Event;
 use crate::metrics::SourceMetrics;
-use crate::registry::Name;
-use crate::runtime::host::outbound_http::{AllowList, OutboundPolicy};
+use crate::name::Name;
+use crate::runtime::host::outbound_http::OutboundPolicy;
 use crate::runtime::{InvokeError, Runtime, SourceFunction, SourceSettings};
+
+/// What one run of a source function returned.
+pub struct Run {
+    /// Its events, in order.
+    pub events: Vec<Event>,
+    /// The state for the next run (`None`: keep the current one).
+    pub state: Option<Vec<u8>>,
+}
 
 /// A loaded source function and the state its last run returned.
 pub struct StatefulFunction {
@@ -43,7 +51,7 @@ impl StatefulFunction {
             source,
         })?;
         let allowed = AllowList::new(&spec.allowed_outbound_hosts)
-            .map_err(|e| PrepareError::Spec(super::SpecError::Outbound(e)))?;
+            .map_err(|e| PrepareError::Spec(SpecError::Outbound(e)))?;
         let settings = SourceSettings {
             timeout: spec.timeout,
             memory_mib: spec.memory_mib,
@@ -75,20 +83,28 @@ impl StatefulFunction {
         self.function.artifact()
     }
 
-    /// Run once at the tick `time`; keep the state it returns (in memory
-    /// and on disk) and hand back its events.
+    /// Run once at the tick `time` with the last committed state; hand
+    /// back its events and the state it returned, which the caller
+    /// [`commit`](Self::commit)s once every event was taken. Until then
+    /// the next run starts from the old state again (at least once: an
+    /// event that was refused is produced again).
     ///
     /// # Errors
     /// Why the run produced nothing; the state stays as it was.
-    pub async fn run(&mut self, time: &str) -> Result<Vec<Event>, InvokeError> {
+    pub async fn run(&mut self, time: &str) -> Result<Run, InvokeError> {
         let out = self.function.run(time, self.state.clone()).await?;
-        if let Some(new_state) = out.state {
-            if let Err(e) = std::fs::write(&self.state_file, &new_state) {
-                tracing::warn!(source = %self.name, "saving source state failed (kept in memory): {e}");
-            }
-            self.state = Some(new_state);
+        Ok(Run {
+            events: out.events,
+            state: out.state,
+        })
+    }
+
+    /// Keep `state` (in memory and on disk) for the next run.
+    pub fn commit(&mut self, state: Vec<u8>) {
+        if let Err(e) = std::fs::write(&self.state_file, &state) {
+            tracing::warn!(source = %self.name, "saving source state failed (kept in memory): {e}");
         }
-        Ok(out.events)
+        self.state = Some(state);
     }
 }
 

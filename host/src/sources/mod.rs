@@ -8,12 +8,13 @@
 //! reference to the host:
 //!
 //! - [`scheduled`]: ping sources and source functions, on a cron schedule;
-//! - `crate::kafka::source`: Kafka sources and the Kafka broker's consumer.
+//! - [`kafka`]: Kafka sources and the Kafka broker's consumer.
 //!
 //! The modules of the scheduled kinds:
 //!
-//! - [`spec`]: the `[sources.NAME]` schema and the sink binding ([`Target`]).
-//! - [`schedule`]: cron expressions with seconds and time zones.
+//! Their schema (`[sources.NAME]`, [`crate::config::SourceSpec`]) and cron
+//! schedules ([`crate::config::Schedule`]) are parsed with the config.
+//!
 //! - [`ping`]: the fixed event of a ping source.
 //! - [`function`]: source functions (`sluice:handler/source` components),
 //!   which the runtime runs like handlers.
@@ -26,10 +27,9 @@
 
 pub mod context;
 pub mod function;
+pub mod kafka;
 pub mod ping;
-pub mod schedule;
 pub mod scheduled;
-pub mod spec;
 
 use std::collections::BTreeMap;
 use std::future::Future;
@@ -42,10 +42,10 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 pub use self::context::{EmitError, SourceContext};
-pub use self::spec::{FunctionSourceSpec, PingSpec, SourceSpec, SpecError, Target};
 
 use self::scheduled::ScheduledSource;
-use crate::registry::Name;
+use crate::config::{SourceSpec, SpecError};
+use crate::name::Name;
 use crate::runtime::Runtime;
 
 /// The `source` attribute of events from the source `name`.

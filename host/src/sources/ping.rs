@@ -3,8 +3,8 @@
 use chrono::DateTime;
 use chrono_tz::Tz;
 
-use super::schedule::rfc3339;
-use super::spec::Payload;
+use crate::config::schedule::rfc3339;
+use crate::config::Payload;
 use crate::event::Event;
 
 /// `type` of every ping event.

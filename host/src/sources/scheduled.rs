@@ -19,13 +19,13 @@ use chrono_tz::Tz;
 
 use super::context::SourceContext;
 use super::function::StatefulFunction;
-use super::schedule::{self, Schedule};
-use super::spec::{Payload, SourceSpec, Target};
 use super::{ping, source_uri, PrepareError, Source};
+use crate::config::schedule::{self, Schedule};
 use crate::config::DeliverySpec;
+use crate::config::{Destination, Payload, SourceSpec};
 use crate::event::{Event, ExtensionValue, SPEC_VERSION};
 use crate::metrics::{SourceMetrics, TickOutcome};
-use crate::registry::Name;
+use crate::name::Name;
 use crate::runtime::Runtime;
 
 /// What a source does at each tick.
@@ -39,9 +39,9 @@ pub struct ScheduledSource {
     name: Name,
     uri: String,
     schedule: Schedule,
-    target: Target,
+    target: Destination,
     delivery: Option<DeliverySpec>,
-    overrides: BTreeMap<String, String>,
+    extensions: BTreeMap<String, String>,
     job: Job,
     /// Where the last tick's time is kept, when missed ticks are caught up.
     last_tick_file: Option<PathBuf>,
@@ -76,10 +76,10 @@ impl ScheduledSource {
         Ok(Self {
             name: name.clone(),
             uri: source_uri(name.as_str()),
-            schedule: spec.schedule().map_err(super::SpecError::from)?,
+            schedule: spec.schedule().map_err(crate::config::SpecError::from)?,
             target: spec.target().clone(),
             delivery: spec.delivery().cloned(),
-            overrides: spec.overrides().clone(),
+            extensions: spec.extensions().clone(),
             job,
             last_tick_file: spec
                 .catch_up()
@@ -138,12 +138,12 @@ impl ScheduledSource {
 
     async fn run_tick(&mut self, tick: &DateTime<Tz>, cx: &SourceContext) -> TickOutcome {
         let name = self.name.as_str();
-        let events = match &mut self.job {
-            Job::Ping(payload) => vec![ping::event(&self.uri, tick, payload)],
+        let (events, state) = match &mut self.job {
+            Job::Ping(payload) => (vec![ping::event(&self.uri, tick, payload)], None),
             Job::Function(function) => {
                 let time = schedule::rfc3339(tick);
                 match function.run(&time).await {
-                    Ok(events) => events,
+                    Ok(run) => (run.events, run.state),
                     Err(e) => {
                         tracing::error!(source = %name, tick = %time, kind = e.kind().as_str(), "source run failed; retrying at the next tick: {e}");
                         return TickOutcome::RunFailed;
@@ -152,8 +152,9 @@ impl ScheduledSource {
             }
         };
         let mut outcome = TickOutcome::Emitted;
+        let mut refused = false;
         for event in events {
-            let event = match complete(event, &self.uri, &self.overrides) {
+            let event = match complete(event, &self.uri, &self.extensions) {
                 Ok(e) => e,
                 Err(e) => {
                     tracing::error!(source = %name, "source produced an invalid event, dropped: {e}");
@@ -170,7 +171,21 @@ impl ScheduledSource {
                 Err(e) => {
                     tracing::debug!(source = %name, event_id = %id, sink = %self.target, "emitting a source event failed: {e}");
                     outcome = TickOutcome::SinkFailed;
+                    // A dead-lettered event was kept, by the dead letter.
+                    refused |= !matches!(&e, super::EmitError::Undeliverable(u) if u.dead_lettered);
                 }
+            }
+        }
+        // The run's state is kept only once every valid event was taken (by
+        // its sink or its dead letter): after a refusal the next run starts
+        // from the old state and produces the refused events again. (An
+        // invalid event is the guest's fault; running again would only
+        // repeat it.)
+        if let (Some(state), Job::Function(function)) = (state, &mut self.job) {
+            if !refused {
+                function.commit(state);
+            } else {
+                tracing::warn!(source = %name, "an event of this run was not taken: its state is not kept, the next run starts from the previous one");
             }
         }
         outcome
@@ -180,11 +195,12 @@ impl ScheduledSource {
     /// delivery engine with the binding's delivery options (retries,
     /// backoff, dead letter), as a trigger's subscriber would get it.
     async fn emit(&self, cx: &SourceContext, event: Event) -> Result<(), super::EmitError> {
-        let Some(to) = self.target.destination() else {
+        let to = &self.target;
+        if to == &Destination::Broker {
             return cx.publish(vec![event]).await;
-        };
+        }
         let reply = cx
-            .deliver(self.name.as_str(), &to, event, self.delivery.as_ref())
+            .deliver(self.name.as_str(), to, event, self.delivery.as_ref())
             .await?;
         if let Some(reply) = reply {
             tracing::debug!(source = %self.name, destination = %to, reply_id = %reply.id, "reply to a source event dropped (bind the source to the broker to route replies)");
@@ -231,11 +247,11 @@ impl Source for ScheduledSource {
 }
 
 /// Fill in what a source function may leave empty, apply the binding's
-/// overrides, and validate.
+/// extensions, and validate.
 fn complete(
     mut e: Event,
     uri: &str,
-    overrides: &BTreeMap<String, String>,
+    extensions: &BTreeMap<String, String>,
 ) -> Result<Event, crate::event::InvalidEvent> {
     if e.id.is_empty() {
         e.id = uuid::Uuid::new_v4().to_string();
@@ -246,7 +262,7 @@ fn complete(
     if e.specversion.is_empty() {
         e.specversion = SPEC_VERSION.to_owned();
     }
-    for (k, v) in overrides {
+    for (k, v) in extensions {
         e.extensions
             .insert(k.clone(), ExtensionValue::String(v.clone()));
     }
@@ -264,12 +280,12 @@ mod tests {
         e.specversion.clear();
         e.extensions
             .insert("team".into(), ExtensionValue::String("guest".into()));
-        let overrides = BTreeMap::from([("team".to_owned(), "ops".to_owned())]);
-        let e = complete(e, "/sluice/sources/x", &overrides).unwrap();
+        let extensions = BTreeMap::from([("team".to_owned(), "ops".to_owned())]);
+        let e = complete(e, "/sluice/sources/x", &extensions).unwrap();
         assert_eq!(e.source, "/sluice/sources/x");
         assert_eq!(e.specversion, "1.0");
         assert!(!e.id.is_empty());
         assert_eq!(e.extensions["team"], ExtensionValue::String("ops".into()));
-        assert!(complete(Event::new("1", "/s", ""), "/u", &overrides).is_err());
+        assert!(complete(Event::new("1", "/s", ""), "/u", &extensions).is_err());
     }
 }

@@ -12,12 +12,12 @@ use rdkafka::consumer::{CommitMode, Consumer, StreamConsumer};
 use rdkafka::message::{BorrowedMessage, Headers, Message};
 use rdkafka::ClientConfig;
 
-use super::binding::{from_record, Origin, Record};
-use super::config::{KafkaConfig, KafkaSourceConfig};
-use super::release::Detached;
+use super::{Source, SourceContext};
+use crate::config::{KafkaConfig, KafkaSourceConfig};
 use crate::event::Event;
-use crate::registry::Name;
-use crate::sources::{Source, SourceContext};
+use crate::kafka::binding::{from_record, Origin, Record};
+use crate::kafka::release::Detached;
+use crate::name::Name;
 
 /// Longest a stopping source waits for its consumer to close (leave the
 /// group, commit stored offsets) before it lets the close finish in the

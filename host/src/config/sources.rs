@@ -2,35 +2,23 @@
 //! when, and where its events go.
 
 use std::collections::BTreeMap;
-use std::fmt;
 use std::path::PathBuf;
-use std::str::FromStr;
 use std::time::Duration;
 
 use base64::Engine as _;
 
 use super::schedule::{Schedule, ScheduleError};
-use crate::config::{DeliverySpec, Destination, Sink};
+use super::{AllowList, BadEntry, DeliverySpec, Destination};
 use crate::event::validate_extension_name;
-use crate::registry::Name;
-use crate::runtime::host::outbound_http::{AllowList, BadEntry};
 
 /// Why a `[sources.NAME]` section cannot be used.
 #[derive(Debug, thiserror::Error)]
 pub enum SpecError {
-    /// `sink` is not a target.
-    #[error("invalid sink `{target}`: {reason}")]
-    Target {
-        /// What was written.
-        target: String,
-        /// Why it is not a target.
-        reason: String,
-    },
     /// `schedule` or `timezone` is invalid.
     #[error(transparent)]
     Schedule(#[from] ScheduleError),
-    /// An `overrides` key is not an extension attribute name.
-    #[error("overrides: {0}")]
+    /// An `extensions` key is not an extension attribute name.
+    #[error("extensions: {0}")]
     Override(crate::event::InvalidEvent),
     /// `delivery` is invalid.
     #[error("delivery: {0}")]
@@ -71,85 +59,8 @@ pub enum SourceSpec {
     Function(FunctionSourceSpec),
 }
 
-/// Where a source's events go. Written as a string in the config:
-///
-/// - `"broker"`: into the host's routing, like an event POSTed to the
-///   ingress (every matching trigger gets it);
-/// - `"function:NAME"`: straight to the deployed function `NAME` (its reply
-///   is dropped; route through the broker to forward replies);
-/// - an `http://`/`https://` URL or `"log"`: that sink.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Target {
-    /// The host's routing.
-    Broker,
-    /// One deployed function.
-    Function(Name),
-    /// A sink.
-    Sink(Sink),
-}
-
-impl FromStr for Target {
-    type Err = SpecError;
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        let invalid = |reason: String| SpecError::Target {
-            target: s.to_owned(),
-            reason,
-        };
-        if s == "broker" {
-            return Ok(Self::Broker);
-        }
-        if let Some(name) = s.strip_prefix("function:") {
-            return name
-                .parse()
-                .map(Self::Function)
-                .map_err(|e| invalid(e.to_string()));
-        }
-        s.parse().map(Self::Sink).map_err(|_| {
-            invalid("use `broker`, `function:NAME`, an http(s):// URL, or `log`".into())
-        })
-    }
-}
-
-impl Target {
-    /// The routing destination this binding delivers to; `None` for the
-    /// broker, whose triggers deliver on their own.
-    pub fn destination(&self) -> Option<Destination> {
-        match self {
-            Self::Broker => None,
-            Self::Function(n) => Some(Destination::Function(n.clone())),
-            Self::Sink(Sink::Http(u)) => Some(Destination::Url(u.clone())),
-            Self::Sink(Sink::Kafka(n)) => Some(Destination::Kafka(n.clone())),
-            Self::Sink(Sink::Log) => Some(Destination::Log),
-        }
-    }
-}
-
-impl fmt::Display for Target {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Self::Broker => f.write_str("broker"),
-            Self::Function(n) => write!(f, "function:{n}"),
-            Self::Sink(s) => s.fmt(f),
-        }
-    }
-}
-
-impl serde::Serialize for Target {
-    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.collect_str(self)
-    }
-}
-
-impl<'de> serde::Deserialize<'de> for Target {
-    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        String::deserialize(d)?
-            .parse()
-            .map_err(serde::de::Error::custom)
-    }
-}
-
 /// A ping source (`kind = "ping"`): each tick of `schedule` emits one event
-/// of type [`super::ping::PING_TYPE`] carrying the configured payload.
+/// of type `crate::sources::ping::PING_TYPE` carrying the configured payload.
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct PingSpec {
@@ -170,16 +81,20 @@ pub struct PingSpec {
     /// `application/json` for other `data`, none for `data_base64`.
     #[serde(default)]
     pub content_type: Option<String>,
-    /// Where the events go.
-    pub sink: Target,
+    /// Where the events go: `"broker"` (the host's routing, like an event
+    /// POSTed to the ingress), or any other [`Destination`] (a function,
+    /// whose reply is dropped; a URL, `log`, `kafka:NAME`, a named sink,
+    /// sequence or parallel).
+    pub sink: Destination,
     /// Fire the last tick missed while the host was down once, right after
     /// start-up (older missed ticks are skipped). Default false: missed
     /// ticks are not replayed.
     #[serde(default)]
     pub catch_up: bool,
-    /// Extension attributes added to every event.
-    #[serde(default)]
-    pub overrides: BTreeMap<String, String>,
+    /// Extension attributes added to every event (as a trigger's
+    /// `extensions`; `overrides`, Knative's `ceOverrides`, is accepted too).
+    #[serde(default, alias = "overrides")]
+    pub extensions: BTreeMap<String, String>,
     /// Retries, backoff, timeout and dead letter of each event's delivery
     /// to `sink` (as for a trigger); default one attempt.
     #[serde(default)]
@@ -198,17 +113,21 @@ pub struct FunctionSourceSpec {
     /// IANA time zone of the schedule. Default UTC.
     #[serde(default)]
     pub timezone: Option<String>,
-    /// Where the events go.
-    pub sink: Target,
+    /// Where the events go: `"broker"` (the host's routing, like an event
+    /// POSTed to the ingress), or any other [`Destination`] (a function,
+    /// whose reply is dropped; a URL, `log`, `kafka:NAME`, a named sink,
+    /// sequence or parallel).
+    pub sink: Destination,
     /// Fire the last tick missed while the host was down once, right after
     /// start-up (older missed ticks are skipped). Default false: missed
     /// ticks are not replayed.
     #[serde(default)]
     pub catch_up: bool,
     /// Extension attributes set on every event the function returns
-    /// (overwriting the function's own values of the same name).
-    #[serde(default)]
-    pub overrides: BTreeMap<String, String>,
+    /// (overwriting the function's own values of the same name; alias
+    /// `overrides`).
+    #[serde(default, alias = "overrides")]
+    pub extensions: BTreeMap<String, String>,
     /// Retries, backoff, timeout and dead letter of each event's delivery
     /// to `sink`, as for a ping source.
     #[serde(default)]
@@ -242,7 +161,7 @@ impl SourceSpec {
     }
 
     /// Where the events go.
-    pub fn target(&self) -> &Target {
+    pub fn target(&self) -> &Destination {
         match self {
             Self::Ping(p) => &p.sink,
             Self::Function(f) => &f.sink,
@@ -258,10 +177,10 @@ impl SourceSpec {
     }
 
     /// Extension attributes set on every event.
-    pub fn overrides(&self) -> &BTreeMap<String, String> {
+    pub fn extensions(&self) -> &BTreeMap<String, String> {
         match self {
-            Self::Ping(p) => &p.overrides,
-            Self::Function(f) => &f.overrides,
+            Self::Ping(p) => &p.extensions,
+            Self::Function(f) => &f.extensions,
         }
     }
 
@@ -279,13 +198,13 @@ impl SourceSpec {
     /// [`SpecError`] naming the bad setting.
     pub fn validate(&self) -> Result<(), SpecError> {
         self.schedule()?;
-        for name in self.overrides().keys() {
+        for name in self.extensions().keys() {
             validate_extension_name(name).map_err(SpecError::Override)?;
         }
         if let Some(d) = self.delivery() {
             d.validate()
                 .map_err(|e| SpecError::Delivery(e.to_string()))?;
-            if self.target() == &Target::Broker {
+            if self.target() == &Destination::Broker {
                 return Err(SpecError::DeliveryToBroker);
             }
         }
@@ -410,22 +329,11 @@ mod tests {
     #[test]
     fn a_binding_delivers_to_its_destination_with_its_options() {
         let s = parse("kind = \"ping\"\nschedule = \"* * * * *\"\nsink = \"kafka:out\"\ndelivery = { retry = 3, backoff_delay = \"50ms\", dead_letter = \"log\" }\n").unwrap();
-        assert_eq!(
-            s.target().destination(),
-            Some(Destination::Kafka("out".parse().unwrap()))
-        );
+        assert_eq!(s.target(), &Destination::Kafka("out".parse().unwrap()));
         let d = s.delivery().unwrap();
         assert_eq!(
             (d.retry, d.dead_letter.clone()),
             (3, Some(Destination::Log))
         );
-        assert_eq!(Target::Broker.destination(), None);
-    }
-
-    #[test]
-    fn targets_round_trip() {
-        for s in ["broker", "function:convert", "log", "http://127.0.0.1:9/x"] {
-            assert_eq!(s.parse::<Target>().unwrap().to_string(), s);
-        }
     }
 }

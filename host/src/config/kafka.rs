@@ -15,10 +15,21 @@
 //! ```
 //! A trigger sends to a Kafka sink with `sink = "kafka:replies"`.
 
+use super::{invalid, Invalid};
 use std::collections::BTreeMap;
 
-use super::binding::KafkaMode;
-use crate::registry::Name;
+use crate::name::Name;
+
+/// How an event is written to Kafka.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum KafkaMode {
+    /// Attributes in `ce_` headers (the default).
+    #[default]
+    Binary,
+    /// The JSON event format in the value.
+    Structured,
+}
 
 /// The `[kafka]` section; empty when Kafka is not used.
 #[derive(Debug, Clone, Default, PartialEq, serde::Deserialize)]
@@ -91,19 +102,19 @@ pub struct KafkaSinkConfig {
 
 impl KafkaConfig {
     /// Checks the schema cannot express.
-    pub(crate) fn validate(&self) -> Result<(), String> {
+    pub(crate) fn validate(&self) -> Result<(), Invalid> {
         let used = !self.sources.is_empty() || !self.sinks.is_empty() || self.broker.is_some();
         if used && self.brokers.trim().is_empty() {
             return Err("kafka: `brokers` is required when sources or sinks are declared".into());
         }
         for (name, s) in &self.sources {
             if s.topics.is_empty() || s.group.is_empty() {
-                return Err(format!(
+                return Err(invalid!(
                     "kafka source `{name}`: `topics` and `group` must not be empty"
                 ));
             }
             if !matches!(s.start.as_str(), "earliest" | "latest") {
-                return Err(format!(
+                return Err(invalid!(
                     "kafka source `{name}`: `start` must be `earliest` or `latest`"
                 ));
             }
@@ -122,7 +133,7 @@ fn default_offset_reset() -> String {
 
 #[cfg(test)]
 mod tests {
-    use crate::config::{Config, Sink};
+    use crate::config::{Config, Destination, KafkaMode};
 
     fn parse(text: &str) -> Result<Config, String> {
         let dir = tempfile::tempdir().unwrap();
@@ -157,12 +168,12 @@ mod tests {
         assert_eq!(source.start, "earliest");
         assert_eq!(
             c.kafka.sinks[&"out".parse().unwrap()].mode,
-            crate::kafka::binding::KafkaMode::Structured
+            KafkaMode::Structured
         );
         assert_eq!(c.kafka.broker.as_ref().unwrap().group, "fleet");
         assert_eq!(
             c.triggers[&"t".parse().unwrap()].sink,
-            Some(Sink::Kafka("out".parse().unwrap()))
+            Some(Destination::Kafka("out".parse().unwrap()))
         );
         assert!(c.durability.enabled);
     }

@@ -16,9 +16,6 @@ use http_body_util::{BodyExt, LengthLimitError, Limited};
 
 use super::ApiError;
 
-/// The smallest body limit a configuration may set: the spec's 64 KiB.
-pub const MIN_BODY_LIMIT: usize = 64 * 1024;
-
 /// Read `body` within the event limit `limit`, without a deadline (the
 /// ingress limits layer has already read it within one).
 ///

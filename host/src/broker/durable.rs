@@ -1,0 +1,133 @@
+//! The broker's durable mode: the durable log ([`crate::durable`]) plus the
+//! tasks that start each entry's deliveries and remove it once they ended.
+
+use std::path::Path;
+use std::sync::Mutex;
+
+use tokio_util::task::TaskTracker;
+
+use crate::config::DurabilityConfig;
+use crate::delivery::Dispatcher;
+use crate::durable::{self, LogError, LogHandle, Seq, FILE_NAME};
+use crate::event::Event;
+use crate::metrics::DurableMetrics;
+
+/// The durable ingress: the log plus the tasks that remove entries once
+/// their deliveries end.
+pub struct DurableIngress {
+    log: LogHandle,
+    metrics: DurableMetrics,
+    /// Entries left by an earlier run, until [`DurableIngress::replay`].
+    pending: Mutex<Vec<(Seq, Event)>>,
+    removals: TaskTracker,
+    /// Becomes `true` once [`DurableIngress::replay`] started every delivery.
+    replayed: tokio::sync::watch::Sender<bool>,
+}
+
+impl DurableIngress {
+    /// Open the log in `data_dir`.
+    ///
+    /// # Errors
+    /// When the log file cannot be opened or read.
+    pub fn open(
+        data_dir: &Path,
+        config: &DurabilityConfig,
+        metrics: DurableMetrics,
+    ) -> Result<Self, LogError> {
+        let (log, pending) = durable::open(&data_dir.join(FILE_NAME), config, metrics.clone())?;
+        if !pending.is_empty() {
+            tracing::info!(
+                pending = pending.len(),
+                "durable log has undelivered events from an earlier run"
+            );
+        }
+        Ok(Self {
+            log,
+            metrics,
+            pending: Mutex::new(pending),
+            removals: TaskTracker::new(),
+            replayed: tokio::sync::watch::Sender::new(false),
+        })
+    }
+
+    /// Store `events` durably, then start delivering them. Returns once
+    /// they are stored and their deliveries have started.
+    ///
+    /// # Errors
+    /// When the log is full or cannot write; nothing was stored then.
+    pub async fn accept(
+        &self,
+        dispatcher: &Dispatcher,
+        events: Vec<Event>,
+    ) -> Result<(), LogError> {
+        for (seq, event) in self.log.append(events).await? {
+            self.start(dispatcher, seq, event).await;
+        }
+        Ok(())
+    }
+
+    /// Store `event`, a reply routed back to the broker by `scope` (its
+    /// sender and hop count, see [`LogHandle::append_scoped`]), durably;
+    /// its deliveries start later, from the log, like any entry's. Returns
+    /// once it is stored, without waiting for a delivery slot: the sender
+    /// holds one, and waiting for a second could deadlock a full
+    /// dispatcher.
+    ///
+    /// # Errors
+    /// When the log is full or cannot write; nothing was stored then.
+    pub async fn accept_reply(
+        &self,
+        dispatcher: &Dispatcher,
+        event: Event,
+        scope: String,
+    ) -> Result<(), LogError> {
+        for (seq, event) in self.log.append_scoped(vec![event], Some(scope)).await? {
+            let dispatcher = dispatcher.clone();
+            let log = self.log.clone();
+            self.removals.spawn(async move {
+                dispatcher.dispatch_tracked(event).await.await;
+                log.remove(seq);
+            });
+        }
+        Ok(())
+    }
+
+    /// Deliver the entries left by an earlier run (at most once per run).
+    pub async fn replay(&self, dispatcher: &Dispatcher) {
+        let pending = std::mem::take(&mut *self.pending.lock().unwrap_or_else(|p| p.into_inner()));
+        let n = pending.len();
+        self.metrics.redelivered(n as u64);
+        for (seq, event) in pending {
+            self.start(dispatcher, seq, event).await;
+        }
+        if n > 0 {
+            tracing::info!(events = n, "redelivery of pending events started");
+        }
+        self.replayed.send_replace(true);
+    }
+
+    /// Wait until the replay started all its deliveries, so that a drain
+    /// that follows covers them (call before `Dispatcher::drain`).
+    pub async fn wait_replayed(&self) {
+        let mut rx = self.replayed.subscribe();
+        let _ = rx.wait_for(|done| *done).await;
+    }
+
+    async fn start(&self, dispatcher: &Dispatcher, seq: Seq, event: Event) {
+        let done = dispatcher.dispatch_tracked(event).await;
+        let log = self.log.clone();
+        self.removals.spawn(async move {
+            done.await;
+            log.remove(seq);
+        });
+    }
+
+    /// After the dispatcher drained: record the last removals durably and
+    /// stop the log.
+    pub async fn close(&self) {
+        self.removals.close();
+        self.removals.wait().await;
+        self.log.close().await;
+        tracing::debug!("durable log closed");
+    }
+}
