@@ -354,7 +354,8 @@ mod tests {
             let events = (0..8)
                 .map(|i| Event::new(i.to_string(), "/s", "t"))
                 .collect();
-            let done = "sluice_deliveries_total{outcome=\"delivered\",trigger=\"second\"} 8";
+            let done =
+                "sluice_deliveries_total{error=\"\",outcome=\"delivered\",trigger=\"second\"} 8";
             // Bounded as a whole: a deadlock would stall the publish too.
             let chain = async {
                 broker.publish(events).await.unwrap();
