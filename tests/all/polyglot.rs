@@ -342,7 +342,8 @@ async fn guest_exceptions_memory_caps_and_deadlines_hold_for_python_js_and_go() 
         "{}",
     )
     .await;
-    assert_eq!(r.status(), StatusCode::OK);
+    let status = r.status();
+    assert_eq!(status, StatusCode::OK, "{}", r.text().await.unwrap());
 }
 
 /// examples/polyglot/sluice.toml on a real broker: Python converts, Rust
