@@ -1,6 +1,6 @@
-//! Python and JavaScript handlers beside Rust (`cargo bench -p sluice
+//! Python, JavaScript and Go handlers beside Rust (`cargo bench -p sluice
 //! --bench polyglot`): the echo function in each language (functions/echo,
-//! echo-py, echo-js), through `Runtime::invoke`, in one process: cold start
+//! echo-py, echo-js, echo-go), through `Runtime::invoke`, in one process: cold start
 //! from the precompiled artifact, a fresh instance per call, a reused
 //! instance (`reuse`), the memory one live (spinning) instance adds, and the compile
 //! time of an upload. Ratios are to the Rust echo of the same run. Every
@@ -110,6 +110,7 @@ async fn measure(rt: &Arc<Runtime>, lang: &'static str, file: &str) -> Row {
     let (spin_file, spin_type) = match lang {
         "Rust" => ("spin", "t"),
         "Python" => ("misbehave-py", "spin"),
+        "Go" => ("misbehave-go", "spin"),
         _ => ("misbehave-js", "spin"),
     };
     let (spin_fn, _) = deploy(
@@ -172,6 +173,7 @@ async fn run() {
         ("Rust", "echo"),
         ("Python", "echo-py"),
         ("JavaScript", "echo-js"),
+        ("Go", "echo-go"),
     ] {
         rows.push(measure(&rt, lang, file).await);
     }
@@ -220,7 +222,7 @@ async fn run() {
         })
         .collect();
     table(
-        "echo in three languages (runtime API; medians, ratio to Rust)",
+        "echo in four languages (runtime API; medians, ratio to Rust)",
         &[
             "language",
             "component",

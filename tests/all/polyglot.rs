@@ -1,9 +1,10 @@
-//! Handlers in Python and JavaScript (functions/*-py, functions/*-js, built
-//! with componentize-py and componentize-js) on the real host: the same
-//! events in give the same events out as their Rust twins, a guest
-//! exception is an invocation failure with its message, and the memory cap
-//! and CPU deadline hold for them. Their components take 15–20 s each to
-//! compile, so each test starts one host and checks several things on it.
+//! Handlers in Python, JavaScript and Go (functions/*-py, functions/*-js,
+//! functions/*-go, built with componentize-py, componentize-js and Go's
+//! wasip1 port) on the real host: the same events in give the same events
+//! out as their Rust twins, a guest exception (a Go panic) is an invocation
+//! failure with its message, and the memory cap and CPU deadline hold for
+//! them. The interpreted components take 15–20 s each to compile, so each
+//! test starts one host and checks several things on it.
 
 use std::path::Path;
 use std::time::Duration;
@@ -106,10 +107,10 @@ fn echo_cases() -> Vec<Case> {
 }
 
 #[tokio::test]
-async fn python_and_js_echo_answer_exactly_like_the_rust_echo() {
+async fn python_js_and_go_echo_answer_exactly_like_the_rust_echo() {
     let host = Host::start().await;
     let mut sink = Sink::start().await;
-    for f in ["echo", "echo-py", "echo-js"] {
+    for f in ["echo", "echo-py", "echo-js", "echo-go"] {
         host.deploy_ok(f, f).await;
     }
 
@@ -121,14 +122,14 @@ async fn python_and_js_echo_answer_exactly_like_the_rust_echo() {
             "{:?}",
             String::from_utf8_lossy(&rust.body)
         );
-        for f in ["echo-py", "echo-js"] {
+        for f in ["echo-py", "echo-js", "echo-go"] {
             let got = invoke(&host, f, &headers, &body).await;
             assert_eq!(got, rust, "{f} differs from the Rust echo for {headers:?}");
         }
     }
     // The structured reply keeps the extensions' types in every language.
     let (headers, body) = echo_cases().pop().unwrap();
-    for f in ["echo", "echo-py", "echo-js"] {
+    for f in ["echo", "echo-py", "echo-js", "echo-go"] {
         let mut h = headers.clone();
         h.push(("accept", "application/cloudevents+json"));
         let a = invoke(&host, f, &h, &body).await;
@@ -142,7 +143,7 @@ async fn python_and_js_echo_answer_exactly_like_the_rust_echo() {
     }
 
     // Through the ingress and a trigger, to a real sink.
-    for f in ["echo-py", "echo-js"] {
+    for f in ["echo-py", "echo-js", "echo-go"] {
         host.trigger_ok(
             f,
             json!({"filter": {"type": format!("to.{f}")}, "function": f, "sink": sink.url()}),
@@ -169,12 +170,13 @@ async fn python_and_js_echo_answer_exactly_like_the_rust_echo() {
 }
 
 #[tokio::test]
-async fn currency_convert_agrees_in_three_languages() {
+async fn currency_convert_agrees_in_four_languages() {
     let host = Host::start().await;
     for f in [
         "currency-convert",
         "currency-convert-py",
         "currency-convert-js",
+        "currency-convert-go",
     ] {
         host.deploy_ok(f, f).await;
     }
@@ -193,7 +195,11 @@ async fn currency_convert_agrees_in_three_languages() {
         let rust = invoke(&host, "currency-convert", &headers, data.as_bytes()).await;
         assert_eq!(rust.status, StatusCode::OK);
         let want: serde_json::Value = serde_json::from_slice(&rust.body).unwrap();
-        for f in ["currency-convert-py", "currency-convert-js"] {
+        for f in [
+            "currency-convert-py",
+            "currency-convert-js",
+            "currency-convert-go",
+        ] {
             let got = invoke(&host, f, &headers, data.as_bytes()).await;
             assert_eq!(got.status, rust.status, "{f}");
             assert_eq!(got.headers, rust.headers, "{f}");
@@ -213,6 +219,7 @@ async fn currency_convert_agrees_in_three_languages() {
         "currency-convert",
         "currency-convert-py",
         "currency-convert-js",
+        "currency-convert-go",
     ] {
         for (data, reason) in [
             (r#"{"rate":1}"#, "invalid JSON data"),
@@ -249,12 +256,13 @@ async fn error_of(host: &Host, function: &str, id: &str, ty: &str) -> (StatusCod
 }
 
 #[tokio::test]
-async fn guest_exceptions_memory_caps_and_deadlines_hold_for_python_and_js() {
+async fn guest_exceptions_memory_caps_and_deadlines_hold_for_python_js_and_go() {
     let host = Host::start().await;
     host.deploy_ok("echo", "echo").await;
     for (f, exception) in [
         ("misbehave-py", "ValueError"),
         ("misbehave-js", "TypeError"),
+        ("misbehave-go", "panic"),
     ] {
         let bytes = std::fs::read(crate::harness::function(f)).unwrap();
         let r = host.upload(f, bytes, "?timeout=500ms&memory_mib=96").await;
@@ -327,6 +335,11 @@ async fn guest_exceptions_memory_caps_and_deadlines_hold_for_python_and_js() {
         .await;
         assert_eq!(r.status(), StatusCode::OK, "{f}");
     }
+    // A Go handler's returned error fails only its invocation: 422 with the
+    // error's message, like a Rust `Err`.
+    let (status, reason) = error_of(&host, "misbehave-go", "f1", "fail").await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{reason}");
+    assert!(reason.contains("misbehave-go failed f1"), "{reason}");
     let r = send_event(
         &host.client,
         &host.url("/functions/echo"),
@@ -335,7 +348,8 @@ async fn guest_exceptions_memory_caps_and_deadlines_hold_for_python_and_js() {
         "{}",
     )
     .await;
-    assert_eq!(r.status(), StatusCode::OK);
+    let status = r.status();
+    assert_eq!(status, StatusCode::OK, "{}", r.text().await.unwrap());
 }
 
 /// examples/polyglot/sluice.toml on a real broker: Python converts, Rust
@@ -410,11 +424,16 @@ async fn polyglot_pipeline_produces_to_kafka() {
     drop(broker);
 }
 
-/// The `source` world in Python and JavaScript: a source function's events
-/// reach the binding's sink, and the state it returns comes back next run.
+/// The `source` world in Python, JavaScript and Go: a source function's
+/// events reach the binding's sink, and the state it returns comes back
+/// next run.
 #[tokio::test]
-async fn python_and_js_source_functions_emit_and_keep_their_state() {
-    for (f, lang) in [("tick-source-py", "python"), ("tick-source-js", "js")] {
+async fn python_js_and_go_source_functions_emit_and_keep_their_state() {
+    for (f, lang) in [
+        ("tick-source-py", "python"),
+        ("tick-source-js", "js"),
+        ("tick-source-go", "go"),
+    ] {
         let mut sink = Sink::start().await;
         let dir = tempfile::tempdir().unwrap();
         let config = dir.path().join("sluice.toml");

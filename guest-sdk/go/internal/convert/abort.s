@@ -1,0 +1,2 @@
+// This file lets convert.go declare `abort` without a body (it is linked
+// to runtime.abort with go:linkname).
