@@ -67,11 +67,27 @@ pub struct Host {
     _tmp: Option<tempfile::TempDir>,
 }
 
+/// The `[admin]` section of [`Host::start_patient`].
+pub const PATIENT_ADMIN: &str = "[admin]\ncompile_timeout = \"10m\"\n";
+
 impl Host {
     /// Start a host with a fresh data directory and no config file.
     pub async fn start() -> Self {
         let tmp = tempfile::tempdir().unwrap();
         let mut h = Self::start_with(tmp.path(), None, &[]).await;
+        h._tmp = Some(tmp);
+        h
+    }
+
+    /// Start a host like [`Host::start`], but with `admin.compile_timeout`
+    /// at 10 minutes instead of 60 s: for tests that upload Python or
+    /// JavaScript components, which take Cranelift 15–30 s each on an idle
+    /// machine and can pass a minute on a loaded one.
+    pub async fn start_patient() -> Self {
+        let tmp = tempfile::tempdir().unwrap();
+        let config = tmp.path().join("sluice.toml");
+        std::fs::write(&config, PATIENT_ADMIN).unwrap();
+        let mut h = Self::start_with(&tmp.path().join("data"), Some(&config), &[]).await;
         h._tmp = Some(tmp);
         h
     }

@@ -108,7 +108,7 @@ fn echo_cases() -> Vec<Case> {
 
 #[tokio::test]
 async fn python_js_and_go_echo_answer_exactly_like_the_rust_echo() {
-    let host = Host::start().await;
+    let host = Host::start_patient().await;
     let mut sink = Sink::start().await;
     for f in ["echo", "echo-py", "echo-js", "echo-go"] {
         host.deploy_ok(f, f).await;
@@ -171,7 +171,7 @@ async fn python_js_and_go_echo_answer_exactly_like_the_rust_echo() {
 
 #[tokio::test]
 async fn currency_convert_agrees_in_four_languages() {
-    let host = Host::start().await;
+    let host = Host::start_patient().await;
     for f in [
         "currency-convert",
         "currency-convert-py",
@@ -257,7 +257,7 @@ async fn error_of(host: &Host, function: &str, id: &str, ty: &str) -> (StatusCod
 
 #[tokio::test]
 async fn guest_exceptions_memory_caps_and_deadlines_hold_for_python_js_and_go() {
-    let host = Host::start().await;
+    let host = Host::start_patient().await;
     host.deploy_ok("echo", "echo").await;
     for (f, exception) in [
         ("misbehave-py", "ValueError"),
@@ -366,7 +366,9 @@ async fn polyglot_pipeline_produces_to_kafka() {
     // declares, so the host that applies the file finds their artifacts
     // and starts without compiling them again.
     {
-        let host = Host::start_with(&data, None, &[]).await;
+        let patient = dir.path().join("patient.toml");
+        std::fs::write(&patient, crate::harness::PATIENT_ADMIN).unwrap();
+        let host = Host::start_with(&data, Some(&patient), &[]).await;
         for (name, file) in [
             ("convert", "currency-convert-py"),
             ("format", "rate-format-js"),

@@ -68,7 +68,7 @@ fn sluice_in(dir: &Path, args: &[&str]) -> (String, String) {
 #[tokio::test]
 async fn scaffolded_projects_in_each_language_build_and_deploy() {
     let tmp = tempfile::tempdir().unwrap();
-    let host = Host::start().await;
+    let host = Host::start_patient().await;
     for lang in ["rust", "python", "js"] {
         new_build_deploy(&host, tmp.path(), lang).await;
     }
@@ -79,7 +79,7 @@ async fn scaffolded_projects_in_each_language_build_and_deploy() {
 #[tokio::test]
 async fn a_scaffolded_go_project_builds_and_deploys() {
     let tmp = tempfile::tempdir().unwrap();
-    let host = Host::start().await;
+    let host = Host::start_patient().await;
     new_build_deploy(&host, tmp.path(), "go").await;
 }
 

@@ -51,14 +51,16 @@ fn run_task() -> Result<()> {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let root = workspace_root();
     match args.first().map(String::as_str) {
-        Some("functions") => build_functions(&root).map(|_| ()),
+        Some("functions") => build_functions(&root, Languages::All).map(|_| ()),
         Some("demo") => {
-            build_functions(&root)?;
+            // The demo's pipeline is Rust handlers only: the Python, JS and
+            // Go tools are installed by the first `functions` or `test`.
+            build_functions(&root, Languages::Rust)?;
             demo(&root, &args[1..])
         }
         Some("test") => {
             layers::check(&root)?;
-            build_functions(&root)?;
+            build_functions(&root, Languages::All)?;
             interop::install(&root)?;
             test(&root, &args[1..])?;
             deny::check(&root)
@@ -88,10 +90,19 @@ fn workspace_root() -> PathBuf {
         .to_path_buf()
 }
 
+/// Which of `functions/` to build.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Languages {
+    /// The Rust crates only (all the demo needs).
+    Rust,
+    /// Rust, then Python and JavaScript ([`polyglot`]) and Go ([`golang`]).
+    All,
+}
+
 /// Build each crate under `functions/` for wasm32-wasip1 and encode it as a
-/// component, then each Python and JavaScript function (see [`polyglot`]).
-/// Returns the directory holding the components.
-fn build_functions(root: &Path) -> Result<PathBuf> {
+/// component, then (with [`Languages::All`]) each Python, JavaScript and Go
+/// function. Returns the directory holding the components.
+fn build_functions(root: &Path, languages: Languages) -> Result<PathBuf> {
     let functions = root.join("functions");
     let wasm_target = root.join("target").join("wasm");
     let out = root.join("target").join("functions");
@@ -124,8 +135,10 @@ fn build_functions(root: &Path) -> Result<PathBuf> {
         std::fs::write(out.join(format!("{name}.wasm")), component)?;
         built += 1;
     }
-    built += polyglot::build(root, &out)?;
-    built += golang::build(root, &out)?;
+    if languages == Languages::All {
+        built += polyglot::build(root, &out)?;
+        built += golang::build(root, &out)?;
+    }
     eprintln!("xtask: {built} function components in {}", out.display());
     Ok(out)
 }
