@@ -95,7 +95,11 @@ fn apt_get(args: &[&str], packages: &[&str], hint: &str) -> Result<()> {
         c.arg("apt-get");
         c
     };
-    cmd.args(args).env("DEBIAN_FRONTEND", "noninteractive");
+    // Wait for a dpkg lock held by another apt (on a fresh machine,
+    // often unattended-upgrades) instead of failing at once.
+    cmd.args(["-o", "DPkg::Lock::Timeout=600"])
+        .args(args)
+        .env("DEBIAN_FRONTEND", "noninteractive");
     let status = match cmd.status() {
         Ok(status) => status,
         Err(e) => bail!(
