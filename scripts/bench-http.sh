@@ -34,13 +34,24 @@ fi
 
 wasmtime_version=48.0.8
 wasmtime="$PWD/target/tools/wasmtime/bin/wasmtime"
-if ! "$wasmtime" --version 2>/dev/null | grep -q "$wasmtime_version"; then
+# WASMTIME_SERVE=0 leaves `wasmtime serve` out (its columns show "-").
+serve_wasmtime="${WASMTIME_SERVE:-1}"
+if [ "$serve_wasmtime" != 0 ] && ! "$wasmtime" --version 2>/dev/null | grep -q "$wasmtime_version"; then
   echo "installing wasmtime-cli $wasmtime_version into target/tools/wasmtime (once; about 16 minutes on 2 cores)" >&2
   cargo install --locked --quiet "wasmtime-cli@$wasmtime_version" --root target/tools/wasmtime
 fi
 
+# PROFILE=dev builds on the cached test build instead of a release build
+# of wasmtime (long on 2 cores): its dependencies are already optimised
+# (opt-level 2), and Sluice's own crate is built at opt-level 3 here.
+profile="${PROFILE:-release}"
+bin="target/$([ "$profile" = dev ] && echo debug || echo "$profile")"
 cargo xtask functions >/dev/null
-cargo build --release -q -p sluice --bin sluice --example native_echo
+if [ "$profile" = dev ]; then
+  CARGO_PROFILE_DEV_OPT_LEVEL=3 cargo build --profile dev -q -p sluice --bin sluice --example native_echo
+else
+  cargo build --profile "$profile" -q -p sluice --bin sluice --example native_echo
+fi
 
 work="$(mktemp -d)"
 pids=()
@@ -67,23 +78,44 @@ wrk.headers["ce-type"] = "dev.sluice.bench"
 wrk.headers["content-type"] = "application/json"
 LUA
 
-RUST_LOG=warn target/release/sluice serve --listen 127.0.0.1:19090 --admin-listen 127.0.0.1:19092 --data-dir "$work/data" \
+RUST_LOG=warn "$bin/sluice" serve --listen 127.0.0.1:19090 --admin-listen 127.0.0.1:19092 --data-dir "$work/data" \
   --config "$work/sluice.toml" >/dev/null & pids+=($!)
-target/release/examples/native_echo 127.0.0.1:19091 2>/dev/null & pids+=($!)
-"$wasmtime" serve -O pooling-allocator=y --addr 127.0.0.1:19092 \
-  target/functions/http-echo.wasm 2>/dev/null & pids+=($!)
-for port in 19090 19091 19092; do
+"$bin/examples/native_echo" 127.0.0.1:19091 2>/dev/null & pids+=($!)
+touch "$work/wasmtime.log"
+if [ "$serve_wasmtime" != 0 ]; then
+  "$wasmtime" serve -O pooling-allocator=y --addr 127.0.0.1:19093 \
+    target/functions/http-echo.wasm 2>"$work/wasmtime.log" & pids+=($!)
+fi
+
+# Every server must answer the bench's request with 200 before it is
+# measured (a server that failed to start, or answers 4xx/5xx, would
+# otherwise show up as a fast row of errors).
+probe() { # url -> HTTP status
+  curl -s -o /dev/null -w '%{http_code}' -X POST -H 'ce-specversion: 1.0' -H 'ce-id: probe-1' \
+    -H 'ce-source: /bench' -H 'ce-type: dev.sluice.bench' -H 'content-type: application/json' \
+    --data '{"base":"USD","quote":"EUR","rate":0.92,"amount":100}' "$1" || true
+}
+urls=(http://127.0.0.1:19091/ http://127.0.0.1:19090/functions/echo http://127.0.0.1:19090/functions/echo-reuse)
+[ "$serve_wasmtime" != 0 ] && urls+=(http://127.0.0.1:19093/)
+for url in "${urls[@]}"; do
+  status=000
   for _ in $(seq 1 200); do
-    (echo >/dev/tcp/127.0.0.1/$port) 2>/dev/null && break
+    status="$(probe "$url")"
+    [ "$status" = 200 ] && break
     sleep 0.05
   done
+  if [ "$status" != 200 ]; then
+    echo "bench-http: $url answered $status instead of 200; wasmtime serve said:" >&2
+    cat "$work/wasmtime.log" >&2
+    exit 1
+  fi
 done
 
 # CPU time (user + system, in clock ticks) a process has used so far.
 cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
 sluice_pid="${pids[0]}"
 native_pid="${pids[1]}"
-wasmtime_pid="${pids[2]}"
+wasmtime_pid="${pids[2]:-}"
 
 # wrk prints "Requests/sec: N" and, with --latency, "50% 1.23ms" lines.
 # The server's CPU time per request comes from /proc/PID/stat around the run.
@@ -98,6 +130,12 @@ run() { # url concurrency server-pid -> "rps p50 p99 cpu-us-per-request"
   p50="$(awk '$1=="50%" {print $2}' <<<"$out")"
   p99="$(awk '$1=="99%" {print $2}' <<<"$out")"
   requests="$(awk '/requests in/ {print $1}' <<<"$out")"
+  if grep -q "Non-2xx" <<<"$out"; then
+    echo "bench-http: error responses from $1 at concurrency $2:" >&2
+    echo "$out" >&2
+    exit 1
+  fi
+  grep "Socket errors" <<<"$out" | sed "s|^|bench-http: $1 at concurrency $2: |" >&2 || true
   cpu="$(awk -v t=$((after - before)) -v hz="$(getconf CLK_TCK)" -v n="$requests" \
     'BEGIN { printf "%.1f", t / hz * 1e6 / n }')"
   echo "$rps $p50 $p99 $cpu"
@@ -105,10 +143,10 @@ run() { # url concurrency server-pid -> "rps p50 p99 cpu-us-per-request"
 
 # The median of the numbers on stdin.
 median() { sort -g | awk '{ v[NR] = $1 } END { print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
-ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", a / b }'; }
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b + 0 == 0) print "-"; else printf "%.2f", a / b }'; }
 
 echo
-echo "### HTTP end to end: an echo of one CloudEvent (wrk, $rounds rounds of ${duration}s, medians; 2 cores shared with the load generator)"
+echo "### HTTP end to end: an echo of one CloudEvent (wrk, $rounds rounds of ${duration}s, medians; profile $profile; 2 cores shared with the load generator; load before: $(cut -d' ' -f1-3 /proc/loadavg))"
 echo
 echo "| concurrency | native events/s (baseline) | \`wasmtime serve\` events/s | Sluice events/s | Sluice with \`reuse\` events/s | Sluice / native | Sluice / \`wasmtime serve\` | reuse / native | p50 / p99: native, \`wasmtime serve\`, Sluice | server CPU µs per request: native / \`wasmtime serve\` / Sluice / reuse |"
 echo "|---|---|---|---|---|---|---|---|---|---|"
@@ -117,7 +155,11 @@ for c in "${concurrencies[@]}"; do
   for _ in $(seq 1 "$rounds"); do
     {
       echo "native $(run "http://127.0.0.1:19091/" "$c" "$native_pid")"
-      echo "wasmtime $(run "http://127.0.0.1:19092/" "$c" "$wasmtime_pid")"
+      if [ "$serve_wasmtime" != 0 ]; then
+        echo "wasmtime $(run "http://127.0.0.1:19093/" "$c" "$wasmtime_pid")"
+      else
+        echo "wasmtime - - - -"
+      fi
       echo "sluice $(run "http://127.0.0.1:19090/functions/echo" "$c" "$sluice_pid")"
       echo "reuse $(run "http://127.0.0.1:19090/functions/echo-reuse" "$c" "$sluice_pid")"
     } >> "$work/rounds"

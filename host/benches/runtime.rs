@@ -47,6 +47,32 @@ async fn deploy(rt: &Arc<Runtime>, name: &str, file: &str, settings: FunctionSet
     name
 }
 
+/// Warm fresh-instance latency of the component at `path`, deployed as
+/// `echo-compare`.
+async fn warm_fresh(rt: &Arc<Runtime>, path: &std::path::Path, e: &Event) -> Stats {
+    let bytes = std::fs::read(path).unwrap();
+    let compiled = rt.compile(bytes.clone().into()).await.unwrap();
+    let name: Name = "echo-compare".parse().unwrap();
+    rt.functions()
+        .put(
+            &name,
+            &bytes,
+            Some((&compiled.engine_key, &compiled.artifact)),
+            FunctionSettings::default(),
+        )
+        .unwrap();
+    for _ in 0..200 {
+        rt.invoke(&name, e).await.unwrap();
+    }
+    let mut samples = Vec::with_capacity(WARM_SAMPLES);
+    for _ in 0..WARM_SAMPLES {
+        let t = Instant::now();
+        std::hint::black_box(rt.invoke(&name, e).await.unwrap());
+        samples.push(t.elapsed());
+    }
+    Stats::of(samples)
+}
+
 /// Invocations per second of `name` from `CONCURRENCY` tasks for the window.
 async fn throughput(rt: &Arc<Runtime>, name: &Name) -> f64 {
     let deadline = Instant::now() + THROUGHPUT_WINDOW;
@@ -97,6 +123,14 @@ async fn run() {
         warm.push(t.elapsed());
     }
     let warm = Stats::of(warm);
+
+    // Optionally, another build of echo (`SLUICE_BENCH_COMPARE=path.wasm`,
+    // e.g. one without WASI imports), measured the same way in the same
+    // run, so a change to the guest shows up as a same-run ratio.
+    let compare = match std::env::var_os("SLUICE_BENCH_COMPARE") {
+        Some(path) => Some(warm_fresh(&rt, &std::path::PathBuf::from(path), &e).await),
+        None => None,
+    };
 
     // Reference: the same event through a native Rust echo (clone, rename).
     let mut native = Vec::with_capacity(WARM_SAMPLES);
@@ -177,6 +211,18 @@ async fn run() {
                 us(warm.p99),
                 ratio(&warm),
             ],
+            compare
+                .as_ref()
+                .map(|c| {
+                    vec![
+                        "warm, `SLUICE_BENCH_COMPARE` build of echo".into(),
+                        c.n.to_string(),
+                        us(c.median),
+                        us(c.p99),
+                        ratio(c),
+                    ]
+                })
+                .unwrap_or_default(),
             vec![
                 "reused instance (`reuse`)".into(),
                 reuse.n.to_string(),
@@ -191,7 +237,10 @@ async fn run() {
                 us(cold.p99),
                 ratio(&cold),
             ],
-        ],
+        ]
+        .into_iter()
+        .filter(|row| !row.is_empty())
+        .collect::<Vec<_>>(),
     );
     println!(
         "\ncold / warm median: {:.1}×",
