@@ -17,7 +17,16 @@ batch=100
 
 command -v wrk >/dev/null || { apt-get update -qq && apt-get install -y -qq wrk >/dev/null; }
 cargo xtask functions >/dev/null
-cargo build --release -q -p sluice --bin sluice
+# PROFILE=dev builds on the cached test build (dependencies at opt-level 2)
+# with Sluice's own crate at opt-level 3, instead of a release build of
+# wasmtime, as in bench-http.sh.
+profile="${PROFILE:-release}"
+bin="target/$([ "$profile" = dev ] && echo debug || echo "$profile")/sluice"
+if [ "$profile" = dev ]; then
+  CARGO_PROFILE_DEV_OPT_LEVEL=3 cargo build --profile dev -q -p sluice --bin sluice
+else
+  cargo build --profile "$profile" -q -p sluice --bin sluice
+fi
 
 work="$(mktemp -d)"
 pids=()
@@ -63,9 +72,9 @@ LUA
   echo "]'"
 } > "$work/batch.lua"
 
-RUST_LOG=warn target/release/sluice serve --listen 127.0.0.1:19190 --admin-listen 127.0.0.1:19192 --data-dir "$work/data-on" \
+RUST_LOG=warn "$bin" serve --listen 127.0.0.1:19190 --admin-listen 127.0.0.1:19192 --data-dir "$work/data-on" \
   --config "$work/on.toml" >"$work/on.log" 2>&1 & pids+=($!)
-RUST_LOG=warn target/release/sluice serve --listen 127.0.0.1:19191 --admin-listen 127.0.0.1:19193 --data-dir "$work/data-off" \
+RUST_LOG=warn "$bin" serve --listen 127.0.0.1:19191 --admin-listen 127.0.0.1:19193 --data-dir "$work/data-off" \
   --config "$work/off.toml" >"$work/off.log" 2>&1 & pids+=($!)
 for port in 19190 19191; do
   for _ in $(seq 1 200); do
