@@ -253,7 +253,7 @@ impl Table {
         node: Node,
         path: &mut Vec<Node>,
         done: &mut BTreeSet<Node>,
-    ) -> Result<(), String> {
+    ) -> Result<(), Invalid> {
         if done.contains(&node) {
             return Ok(());
         }
@@ -263,7 +263,7 @@ impl Table {
                 .chain(std::iter::once(&node))
                 .map(|(k, n)| format!("{k} `{n}`"))
                 .collect();
-            return Err(format!(
+            return Err(invalid!(
                 "cycle in sequence/parallel definitions: {}",
                 cycle.join(" -> ")
             ));
