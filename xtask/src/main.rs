@@ -24,6 +24,7 @@ mod deny;
 mod golang;
 mod interop;
 mod layers;
+mod pip;
 mod polyglot;
 mod shared_build;
 mod toolchain;

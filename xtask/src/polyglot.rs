@@ -39,43 +39,12 @@ pub fn install(root: &Path) -> Result<Tools> {
 }
 
 fn python(dir: &Path) -> Result<PathBuf> {
-    let venv = dir.join("venv");
-    let py = venv.join("bin").join("python");
-    let tool = venv.join("bin").join("componentize-py");
-    if !py.is_file() {
-        let mut cmd = Command::new("python3");
-        cmd.args(["-m", "venv"]).arg(&venv);
-        super::run(cmd).context(
-            "creating a venv (install Python 3 with venv support, e.g. apt-get install python3-venv)",
-        )?;
-    }
-    let installed = Command::new(&py)
-        .args([
-            "-c",
-            "import importlib.metadata as m; print(m.version('componentize-py'))",
-        ])
-        .output()
-        .ok()
-        .filter(|o| o.status.success())
-        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_owned());
-    if installed.as_deref() == Some(COMPONENTIZE_PY) && tool.is_file() {
-        return Ok(tool);
-    }
-    eprintln!(
-        "xtask: installing componentize-py=={COMPONENTIZE_PY} (PyPI) into {}",
-        venv.display()
-    );
-    let mut cmd = Command::new(&py);
-    cmd.args([
-        "-m",
-        "pip",
-        "install",
-        "--quiet",
-        "--disable-pip-version-check",
-    ])
-    .arg(format!("componentize-py=={COMPONENTIZE_PY}"));
-    super::run(cmd)?;
-    Ok(tool)
+    super::pip::tool(
+        &dir.join("venv"),
+        "componentize-py",
+        COMPONENTIZE_PY,
+        "componentize-py",
+    )
 }
 
 fn javascript(dir: &Path) -> Result<PathBuf> {
