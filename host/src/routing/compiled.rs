@@ -15,7 +15,7 @@ use std::sync::Arc;
 use crate::cloudevents::Mode;
 use crate::config::{
     DeliverySpec, Destination, Extensions, FilterExpr, ParallelSpec, SequenceSpec, SinkKind,
-    SinkSpec, Step, TriggerSpec,
+    SinkSpec, TriggerSpec,
 };
 use crate::event::{Event, ExtensionValue};
 use crate::metrics::RoutingMetrics;
@@ -267,15 +267,6 @@ impl Sink {
     }
 }
 
-/// A sequence, compiled.
-#[derive(Debug, Clone)]
-pub struct Sequence {
-    /// The steps, in order.
-    pub steps: Vec<Step>,
-    /// Where the last reply goes (`None`: back to the caller).
-    pub reply: Option<Destination>,
-}
-
 /// One branch of a parallel, compiled.
 #[derive(Debug, Clone)]
 pub struct Branch {
@@ -317,12 +308,12 @@ impl Parallel {
 }
 
 /// The runtime routing table, compiled from a checked [`Table`]; the table
-/// it came from is kept for the admin API.
+/// it came from is kept for the admin API and for sequences, whose steps
+/// are used as written.
 #[derive(Debug)]
 pub struct Compiled {
     triggers: Vec<Trigger>,
     sinks: BTreeMap<Name, Sink>,
-    sequences: BTreeMap<Name, Sequence>,
     parallels: BTreeMap<Name, Parallel>,
     table: Arc<Table>,
 }
@@ -349,17 +340,6 @@ impl Compiled {
             .iter()
             .filter_map(|(name, s)| Some((name.clone(), Sink::of(s)?)))
             .collect();
-        let sequences = table
-            .sequences
-            .iter()
-            .map(|(name, s): (&Name, &SequenceSpec)| {
-                let compiled = Sequence {
-                    steps: s.steps.clone(),
-                    reply: s.reply.clone(),
-                };
-                (name.clone(), compiled)
-            })
-            .collect();
         let parallels = table
             .parallels
             .iter()
@@ -368,7 +348,6 @@ impl Compiled {
         Self {
             triggers,
             sinks,
-            sequences,
             parallels,
             table,
         }
@@ -391,9 +370,9 @@ impl Compiled {
         self.sinks.get(name)
     }
 
-    /// Sequence `name`.
-    pub fn sequence(&self, name: &Name) -> Option<&Sequence> {
-        self.sequences.get(name)
+    /// Sequence `name` (its steps need no compiling).
+    pub fn sequence(&self, name: &Name) -> Option<&SequenceSpec> {
+        self.table.sequences.get(name)
     }
 
     /// Parallel `name`.

@@ -9,9 +9,7 @@
 mod compiled;
 pub mod graph;
 
-pub use self::compiled::{
-    Branch, Compiled, Matcher, Parallel, Sequence, Sink, SinkTarget, Trigger,
-};
+pub use self::compiled::{Branch, Compiled, Matcher, Parallel, Sink, SinkTarget, Trigger};
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Arc, Mutex, RwLock};
