@@ -10,7 +10,6 @@
 //! tick. On shutdown a source stops waiting for its next tick; a tick in
 //! progress finishes first.
 
-use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -22,8 +21,8 @@ use super::function::StatefulFunction;
 use super::{ping, source_uri, PrepareError, Source};
 use crate::config::schedule::{self, Schedule};
 use crate::config::DeliverySpec;
-use crate::config::{Destination, Payload, SourceSpec};
-use crate::event::{Event, ExtensionValue, SPEC_VERSION};
+use crate::config::{apply_extensions, Destination, Extensions, Payload, SourceSpec};
+use crate::event::{Event, SPEC_VERSION};
 use crate::metrics::{SourceMetrics, TickOutcome};
 use crate::name::Name;
 use crate::runtime::Runtime;
@@ -41,7 +40,7 @@ pub struct ScheduledSource {
     schedule: Schedule,
     target: Destination,
     delivery: Option<DeliverySpec>,
-    extensions: BTreeMap<String, String>,
+    extensions: Extensions,
     job: Job,
     /// Where the last tick's time is kept, when missed ticks are caught up.
     last_tick_file: Option<PathBuf>,
@@ -251,7 +250,7 @@ impl Source for ScheduledSource {
 fn complete(
     mut e: Event,
     uri: &str,
-    extensions: &BTreeMap<String, String>,
+    extensions: &Extensions,
 ) -> Result<Event, crate::event::InvalidEvent> {
     if e.id.is_empty() {
         e.id = uuid::Uuid::new_v4().to_string();
@@ -262,10 +261,7 @@ fn complete(
     if e.specversion.is_empty() {
         e.specversion = SPEC_VERSION.to_owned();
     }
-    for (k, v) in extensions {
-        e.extensions
-            .insert(k.clone(), ExtensionValue::String(v.clone()));
-    }
+    apply_extensions(&mut e, extensions);
     e.validate()?;
     Ok(e)
 }
@@ -273,6 +269,8 @@ fn complete(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::event::ExtensionValue;
+    use std::collections::BTreeMap;
 
     #[test]
     fn complete_fills_blanks_and_overrides_win() {
