@@ -90,9 +90,6 @@ impl Security {
         metrics: SecurityMetrics,
     ) -> Result<Self, SecurityError> {
         tls::install_provider();
-        if let Some(ca) = &config.outbound.ca_file {
-            tls::client_config(Some(ca))?;
-        }
         Ok(Self {
             admin_tokens: admin_tokens(config)?,
             sender_tokens: Tokens::load(
