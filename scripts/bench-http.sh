@@ -16,6 +16,10 @@
 # `wasmtime serve` is installed once into target/tools/wasmtime (a `cargo
 # install --locked` that takes about 16 minutes on 2 cores), then reused.
 #
+# COMPARE_WASM=path.wasm deploys another build of echo as `echo-compare`
+# (e.g. one with WASI imports, against functions/echo without them),
+# measured in the same rounds; a second table shows it.
+#
 #   scripts/bench-http.sh [SECONDS_PER_RUN] [CONCURRENCIES...]
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -68,6 +72,10 @@ reuse = 1000000
 default_max_concurrency = 256
 default_max_queue = 4096
 TOML
+compare="${COMPARE_WASM:-}"
+if [ -n "$compare" ]; then
+  printf '[functions.echo-compare]\npath = "%s"\n' "$(realpath "$compare")" >> "$work/sluice.toml"
+fi
 cat > "$work/post.lua" <<'LUA'
 wrk.method = "POST"
 wrk.body = '{"base":"USD","quote":"EUR","rate":0.92,"amount":100}'
@@ -97,6 +105,7 @@ probe() { # url -> HTTP status
 }
 urls=(http://127.0.0.1:19091/ http://127.0.0.1:19090/functions/echo http://127.0.0.1:19090/functions/echo-reuse)
 [ "$serve_wasmtime" != 0 ] && urls+=(http://127.0.0.1:19093/)
+[ -n "$compare" ] && urls+=(http://127.0.0.1:19090/functions/echo-compare)
 for url in "${urls[@]}"; do
   status=000
   for _ in $(seq 1 200); do
@@ -162,11 +171,28 @@ for c in "${concurrencies[@]}"; do
       fi
       echo "sluice $(run "http://127.0.0.1:19090/functions/echo" "$c" "$sluice_pid")"
       echo "reuse $(run "http://127.0.0.1:19090/functions/echo-reuse" "$c" "$sluice_pid")"
+      if [ -n "$compare" ]; then
+        echo "compare $(run "http://127.0.0.1:19090/functions/echo-compare" "$c" "$sluice_pid")"
+      fi
     } >> "$work/rounds"
   done
   col() { awk -v s="$1" -v f="$2" '$1 == s { print $f }' "$work/rounds" | median; }
   # p50/p99 as wrk prints them (with units): those of the median round by events/s.
   lat() { awk -v s="$1" '$1 == s { print $2, $3 "/" $4 }' "$work/rounds" | sort -g | awk -v n="$rounds" 'NR == int((n + 1) / 2) { print $2 }'; }
   n="$(col native 2)"; w="$(col wasmtime 2)"; s="$(col sluice 2)"; r="$(col reuse 2)"
+  cp "$work/rounds" "$work/rounds-$c"
   echo "| $c | $n | $w | $s | $r | **$(ratio "$s" "$n")** | **$(ratio "$s" "$w")** | $(ratio "$r" "$n") | $(lat native), $(lat wasmtime), $(lat sluice) | $(col native 5) / $(col wasmtime 5) / $(col sluice 5) / $(col reuse 5) |"
 done
+
+if [ -n "$compare" ]; then
+  echo
+  echo "### The same rounds: functions/echo against \`COMPARE_WASM\` ($compare)"
+  echo
+  echo "| concurrency | native events/s | Sluice, echo | Sluice, compared build | echo / native | compared / native | echo / compared | server CPU µs per request: native / echo / compared |"
+  echo "|---|---|---|---|---|---|---|---|"
+  for c in "${concurrencies[@]}"; do
+    col() { awk -v s="$1" -v f="$2" '$1 == s { print $f }' "$work/rounds-$c" | median; }
+    n="$(col native 2)"; s="$(col sluice 2)"; k="$(col compare 2)"
+    echo "| $c | $n | $s | $k | $(ratio "$s" "$n") | $(ratio "$k" "$n") | $(ratio "$s" "$k") | $(col native 5) / $(col sluice 5) / $(col compare 5) |"
+  done
+fi

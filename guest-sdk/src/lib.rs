@@ -186,3 +186,79 @@ macro_rules! handler {
         $crate::bindings::__export_handler_world!(__SluiceHandler with_types_in $crate::bindings);
     };
 }
+
+/// Build this handler without WASI: define, inside the module, the four
+/// WASI preview1 functions that Rust's `std` links into every
+/// `wasm32-wasip1` module (`environ_get`, `environ_sizes_get`, `fd_write`
+/// and `proc_exit`, reached from std's default panic hook and wasi-libc's
+/// environment set-up), so the component imports nothing from WASI.
+///
+/// Such a component is one core instance instead of four (no preview1
+/// adapter, no shims), which makes a fresh instance per event about a third
+/// cheaper, and the host can run it without switching onto a fiber. The
+/// price: the handler sees an empty environment (`std::env::var` is always
+/// `Err`, so the function's `env` settings are not visible), whatever it
+/// writes to stdout or stderr is discarded, and a panic traps without its
+/// message reaching the host log. Use [`log`] for output. A handler that
+/// uses another WASI function (clocks, random) still imports that one, and
+/// the adapter comes back with it.
+///
+/// Invoke it once, at the crate root, next to [`handler!`]:
+///
+/// ```ignore
+/// sluice_guest::handler!(handle);
+/// sluice_guest::without_wasi!();
+/// ```
+#[macro_export]
+macro_rules! without_wasi {
+    () => {
+        #[cfg(all(target_arch = "wasm32", target_os = "wasi"))]
+        const _: () = {
+            /// No environment: zero variables, zero bytes.
+            #[no_mangle]
+            unsafe extern "C" fn __imported_wasi_snapshot_preview1_environ_sizes_get(
+                count: *mut u32,
+                size: *mut u32,
+            ) -> i32 {
+                // SAFETY: wasi-libc passes two valid, aligned out-pointers.
+                unsafe {
+                    count.write(0);
+                    size.write(0);
+                }
+                0
+            }
+
+            /// Nothing to copy: there are no variables.
+            #[no_mangle]
+            extern "C" fn __imported_wasi_snapshot_preview1_environ_get(
+                _environ: *mut *mut u8,
+                _buf: *mut u8,
+            ) -> i32 {
+                0
+            }
+
+            /// Every write succeeds and goes nowhere.
+            #[no_mangle]
+            unsafe extern "C" fn __imported_wasi_snapshot_preview1_fd_write(
+                _fd: i32,
+                iovs: *const [usize; 2],
+                iovs_len: usize,
+                written: *mut usize,
+            ) -> i32 {
+                // SAFETY: the caller passes `iovs_len` (pointer, length)
+                // pairs and a valid out-pointer, as WASI's `fd_write` takes.
+                unsafe {
+                    let total = (0..iovs_len).map(|i| (*iovs.add(i))[1]).sum();
+                    written.write(total);
+                }
+                0
+            }
+
+            /// Exiting ends the invocation with a trap.
+            #[no_mangle]
+            extern "C" fn __imported_wasi_snapshot_preview1_proc_exit(_code: i32) -> ! {
+                ::core::arch::wasm32::unreachable()
+            }
+        };
+    };
+}

@@ -1,7 +1,8 @@
 //! The physical-limit baseline for `scripts/bench-http.sh`: a plain hyper
 //! server that decodes the CloudEvent with Sluice's own binding, echoes it
 //! natively (type suffixed with `.echoed`, as the `echo` function does) and
-//! encodes the reply in the request's mode. No wasm, no routing, no axum.
+//! encodes the reply in the request's mode. No wasm, no routing, no axum;
+//! the same allocator (mimalloc) as the `sluice` binary.
 //!
 //! `cargo run --release -p sluice --example native_echo -- 127.0.0.1:9091`
 
@@ -38,6 +39,11 @@ fn status(s: StatusCode) -> Response<Full<Bytes>> {
     *r.status_mut() = s;
     r
 }
+
+/// The same allocator as the `sluice` binary, so the ratio measures the
+/// work and not the allocator.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 #[tokio::main]
 async fn main() -> std::io::Result<()> {

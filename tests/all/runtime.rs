@@ -236,3 +236,81 @@ async fn metrics_count_invocations_and_errors_by_kind() {
         Some(0.0)
     );
 }
+
+#[tokio::test]
+async fn a_handler_without_wasi_runs_on_the_thread_and_a_spinning_one_starts_over_on_a_fiber() {
+    let host = Host::start().await;
+    // echo and spin are built with `sluice_guest::without_wasi!()`: their
+    // components import nothing. inspect reads its environment: WASI.
+    host.deploy_ok("echo", "echo").await;
+    host.deploy_ok("inspect", "inspect").await;
+    let spin = std::fs::read(function("spin")).unwrap();
+    assert_eq!(
+        host.upload("spin", spin, "?timeout=300ms").await.status(),
+        StatusCode::CREATED
+    );
+    let echo_reused = std::fs::read(function("echo")).unwrap();
+    assert_eq!(
+        host.upload("echo-reused", echo_reused, "?reuse=3")
+            .await
+            .status(),
+        StatusCode::CREATED
+    );
+    for path in ["/functions/echo", "/functions/echo-reused"] {
+        for i in 0..10 {
+            let r = send_event(&host.client, &host.url(path), &format!("e{i}"), "t", "{}").await;
+            assert_eq!(r.status(), StatusCode::OK, "{path}");
+            assert_eq!(r.headers()["ce-type"], "t.echoed");
+        }
+    }
+    inspect(&host, "/functions/inspect", "i").await;
+    let r = send_event(&host.client, &host.url("/functions/spin"), "s", "t", "{}").await;
+    assert_eq!(r.status(), StatusCode::GATEWAY_TIMEOUT);
+
+    for echo in ["echo", "echo-reused"] {
+        let on_thread = host
+            .metric_sum("sluice_invocations_on_thread_total", &[("function", echo)])
+            .await;
+        let preempted = host
+            .metric_sum("sluice_invocations_preempted_total", &[("function", echo)])
+            .await;
+        // A call is preempted only if an epoch tick (every 5 ms) falls
+        // inside it: rare for a call of tens of microseconds.
+        assert_eq!(on_thread + preempted, 10.0, "{echo}");
+        assert!(on_thread >= 7.0, "{echo}: {on_thread} of 10 on the thread");
+    }
+    assert_eq!(
+        host.metric_sum(
+            "sluice_invocations_on_thread_total",
+            &[("function", "inspect")]
+        )
+        .await,
+        0.0
+    );
+    assert_eq!(
+        host.metric_sum(
+            "sluice_invocations_preempted_total",
+            &[("function", "inspect")]
+        )
+        .await,
+        0.0
+    );
+    // spin started on the thread, was preempted at the first tick, and timed
+    // out on a fiber, with its deadline.
+    assert_eq!(
+        host.metric_sum(
+            "sluice_invocations_on_thread_total",
+            &[("function", "spin")]
+        )
+        .await,
+        0.0
+    );
+    assert_eq!(
+        host.metric_sum(
+            "sluice_invocations_preempted_total",
+            &[("function", "spin")]
+        )
+        .await,
+        1.0
+    );
+}

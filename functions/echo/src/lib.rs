@@ -9,3 +9,4 @@ fn handle(event: Event) -> Result<Option<Event>, Error> {
 }
 
 handler!(handle);
+sluice_guest::without_wasi!();

@@ -12,3 +12,4 @@ fn handle(_event: Event) -> Result<Option<Event>, Error> {
 }
 
 handler!(handle);
+sluice_guest::without_wasi!();

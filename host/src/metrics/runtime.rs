@@ -21,6 +21,8 @@ pub struct RuntimeMetrics {
     loaded: IntGauge,
     evictions: IntCounter,
     artifact_compiles: IntCounterVec,
+    on_thread: IntCounterVec,
+    preempted: IntCounterVec,
 }
 
 impl RuntimeMetrics {
@@ -42,6 +44,8 @@ impl RuntimeMetrics {
             loaded: register(r, IntGauge::new("loaded_functions", "Functions loaded in memory (the rest are scaled to zero).").expect("valid")),
             evictions: register(r, IntCounter::new("evictions_total", "Functions unloaded after being idle or to make room.").expect("valid")),
             artifact_compiles: register(r, IntCounterVec::new(opts!("artifact_compiles_total", "Components compiled when loaded, because no usable precompiled artifact was found."), &["function"]).expect("valid")),
+            on_thread: register(r, IntCounterVec::new(opts!("invocations_on_thread_total", "Invocations of a component that imports nothing which ran on the calling thread, without a fiber."), &["function"]).expect("valid")),
+            preempted: register(r, IntCounterVec::new(opts!("invocations_preempted_total", "Invocations that ran past their first epoch slice on the calling thread and started over on a fiber."), &["function"]).expect("valid")),
         }
     }
 
@@ -86,6 +90,8 @@ impl RuntimeMetrics {
             duration: self.duration.with_label_values(&[function]),
             live_instances: self.live_instances.with_label_values(&[function]),
             errors: self.errors.clone(),
+            on_thread: self.on_thread.with_label_values(&[function]),
+            preempted: self.preempted.with_label_values(&[function]),
             function: function.to_owned(),
         }
     }
@@ -119,6 +125,8 @@ pub struct FunctionMetrics {
     duration: Histogram,
     live_instances: IntGauge,
     errors: IntCounterVec,
+    on_thread: IntCounter,
+    preempted: IntCounter,
     function: String,
 }
 
@@ -131,6 +139,17 @@ impl FunctionMetrics {
         } else {
             self.warm_starts.inc();
         }
+    }
+
+    /// A call finished on the calling thread, without a fiber.
+    pub fn ran_on_thread(&self) {
+        self.on_thread.inc();
+    }
+
+    /// A call on the calling thread ran past its epoch slice and starts
+    /// over on a fiber.
+    pub fn preempted(&self) {
+        self.preempted.inc();
     }
 
     /// The gauge of live instances.

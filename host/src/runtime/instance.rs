@@ -1,15 +1,30 @@
 //! One sandboxed instance of a function: its store (WASI context, memory
 //! cap, log) and the instantiated handler. Usually used for one event and
 //! dropped; a function with `reuse = N` keeps it for up to N events.
+//!
+//! Guest code runs one of two ways:
+//!
+//! - **On a fiber** ([`Instance::new`], [`Instance::call`]): the guest
+//!   yields to the executor at every epoch tick and is throttled once it has
+//!   run long (see [`arm_deadline`]). Needed by any component that imports
+//!   WASI, whose host functions are async.
+//! - **On the calling thread** ([`Instance::new_on_thread`],
+//!   [`Instance::call_on_thread`]): for a component that imports nothing,
+//!   which cannot block and has no side effect outside its own instance.
+//!   No fiber stack is switched to, and no future is polled. The guest may
+//!   run until the next epoch tick (at most one [`EPOCH_TICK`], the same
+//!   slice it gets on a fiber before it yields); past it, it is interrupted
+//!   with [`Preempted`], and the caller starts the event over on a fresh
+//!   instance on a fiber, where the usual scheduling and deadline apply.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use wasmtime::{Engine, Store, UpdateDeadline};
+use wasmtime::component::{Func, TypedFunc};
+use wasmtime::{Engine, Store, Trap, UpdateDeadline};
 
 use super::bindings::sluice::handler::types as wit;
-use super::bindings::Handler;
 use super::engine::EPOCH_TICK;
 use super::host::log::GuestLog;
 use super::host::HostState;
@@ -17,12 +32,22 @@ use super::Loaded;
 
 /// What a call returned: the handler's own result, or the trap or
 /// instantiation error that stopped it.
-pub type CallOutcome = wasmtime::Result<Result<Option<wit::Event>, wit::HandlerError>>;
+pub type CallOutcome = wasmtime::Result<HandlerResult>;
+
+/// What the handler's `handle` export returns.
+type HandlerResult = Result<Option<wit::Event>, wit::HandlerError>;
+
+/// Guest code on the calling thread did not finish within its epoch slice
+/// and was stopped; nothing of it is visible outside its own instance, so
+/// the event can start over on a fiber.
+#[derive(Debug)]
+pub struct Preempted;
 
 /// A live instance.
 pub struct Instance {
     store: Store<HostState>,
-    handler: Handler,
+    /// The `handle` export, type-checked when the function was loaded.
+    handle: Func,
     log: Arc<GuestLog>,
     /// Events it has handled.
     pub uses: u32,
@@ -43,27 +68,101 @@ impl Instance {
             HostState::new(log.clone(), loaded.env.clone(), loaded.memory_bytes, None),
             loaded.timeout,
         );
-        let handler =
-            within_ceiling(loaded.timeout, loaded.pre.instantiate_async(&mut store)).await?;
+        let instance = within_ceiling(
+            loaded.timeout,
+            loaded.pre.instance_pre().instantiate_async(&mut store),
+        )
+        .await?;
+        Self::ready(store, instance, loaded, log)
+    }
+
+    /// Instantiate `loaded`, a component that imports nothing, on this
+    /// thread (see the module docs).
+    ///
+    /// # Errors
+    /// `Err(Preempted)` when its start functions ran past the epoch slice;
+    /// `Ok(Err(_))` when instantiation failed otherwise.
+    pub fn new_on_thread(
+        engine: &Engine,
+        name: &str,
+        loaded: &Loaded,
+    ) -> Result<wasmtime::Result<Self>, Preempted> {
+        let log = GuestLog::new(Arc::from(name), loaded.log_budget.clone());
+        let mut store = Store::new(
+            engine,
+            HostState::new(log.clone(), loaded.env.clone(), loaded.memory_bytes, None),
+        );
+        store.limiter(|s| &mut s.memory);
+        arm_one_slice(&mut store);
+        match loaded.pre.instance_pre().instantiate(&mut store) {
+            Ok(instance) => Ok(Self::ready(store, instance, loaded, log)),
+            Err(e) if preempted(&e) => Err(Preempted),
+            Err(e) => Ok(Err(e)),
+        }
+    }
+
+    fn ready(
+        mut store: Store<HostState>,
+        instance: wasmtime::component::Instance,
+        loaded: &Loaded,
+        log: Arc<GuestLog>,
+    ) -> wasmtime::Result<Self> {
+        let handle = instance
+            .get_func(&mut store, loaded.handle)
+            .ok_or_else(|| wasmtime::format_err!("the component has no `handle` export"))?;
         Ok(Self {
             store,
-            handler,
+            handle,
             log,
             uses: 0,
             idle_since: Instant::now(),
         })
     }
 
-    /// Call the handler on `event` within `timeout`.
+    /// The `handle` export with its WIT types.
+    fn typed<'a>(&self) -> TypedFunc<(&'a wit::Event,), (HandlerResult,)> {
+        // SAFETY: `HandlerPre::new` type-checked the component's `handle`
+        // export against the `sluice:handler` world when it was loaded,
+        // which is exactly this signature.
+        unsafe { TypedFunc::new_unchecked(self.handle) }
+    }
+
+    /// Call the handler on `event` within `timeout`, on a fiber.
     pub async fn call(&mut self, event: &wit::Event, timeout: Duration) -> CallOutcome {
+        self.begin(event);
+        arm_deadline(&mut self.store, timeout);
+        let handle = self.typed();
+        let outcome = within_ceiling(timeout, handle.call_async(&mut self.store, (event,))).await;
+        self.finish();
+        outcome.map(|(r,)| r)
+    }
+
+    /// Call the handler on `event` on this thread, within one epoch slice;
+    /// only for components that import nothing (see the module docs).
+    ///
+    /// # Errors
+    /// `Err(Preempted)` when the call ran past the slice: the instance is
+    /// spent, and the event should start over on a fresh one.
+    pub fn call_on_thread(&mut self, event: &wit::Event) -> Result<CallOutcome, Preempted> {
+        self.begin(event);
+        arm_one_slice(&mut self.store);
+        let handle = self.typed();
+        let outcome = handle.call(&mut self.store, (event,));
+        self.finish();
+        match outcome {
+            Err(e) if preempted(&e) => Err(Preempted),
+            outcome => Ok(outcome.map(|(r,)| r)),
+        }
+    }
+
+    fn begin(&mut self, event: &wit::Event) {
         self.log.begin(&event.id);
         self.store.data_mut().memory.reset();
-        arm_deadline(&mut self.store, timeout);
-        let outcome =
-            within_ceiling(timeout, self.handler.call_handle(&mut self.store, event)).await;
+    }
+
+    fn finish(&mut self) {
         self.uses += 1;
         self.idle_since = Instant::now();
-        outcome
     }
 
     /// The store, for classifying a failure.
@@ -85,6 +184,18 @@ pub fn new_store(engine: &Engine, state: HostState, timeout: Duration) -> Store<
     store.limiter(|s| &mut s.memory);
     arm_deadline(&mut store, timeout);
     store
+}
+
+/// Let guest code run on the calling thread until the next epoch tick, then
+/// interrupt it: all a guest without imports may take without yielding.
+fn arm_one_slice(store: &mut Store<HostState>) {
+    store.set_epoch_deadline(1);
+    store.epoch_deadline_callback(|_| Ok(UpdateDeadline::Interrupt));
+}
+
+/// Whether `err` is the interrupt of [`arm_one_slice`].
+fn preempted(err: &wasmtime::Error) -> bool {
+    matches!(err.downcast_ref::<Trap>(), Some(Trap::Interrupt))
 }
 
 /// Run `call` (instantiation or a call into the guest), but stop waiting

@@ -30,7 +30,7 @@ use std::time::{Duration, Instant};
 use std::collections::HashMap;
 use std::sync::Mutex;
 
-use wasmtime::component::Linker;
+use wasmtime::component::{ComponentExportIndex, Linker};
 use wasmtime::Engine;
 
 pub use self::engine::EPOCH_TICK;
@@ -46,7 +46,7 @@ use self::bindings::sluice::handler::types as wit;
 use self::bindings::HandlerPre;
 use self::host::log::{FunctionBudget, GuestLog};
 use self::host::HostState;
-use self::instance::Instance;
+use self::instance::{CallOutcome, Instance, Preempted};
 use crate::config::RuntimeConfig;
 use crate::event::Event;
 use crate::metrics::{FunctionMetrics, RuntimeMetrics};
@@ -57,6 +57,11 @@ use crate::registry::FunctionStore;
 /// with its limits, and its idle instances when it reuses them.
 pub struct Loaded {
     pre: HandlerPre<HostState>,
+    /// Where the `handle` export is, found once.
+    handle: ComponentExportIndex,
+    /// The component imports nothing, so it runs on the calling thread
+    /// (see [`instance`]).
+    on_thread: bool,
     timeout: Duration,
     memory_bytes: usize,
     env: Arc<[(String, String)]>,
@@ -226,30 +231,68 @@ impl Runtime {
     }
 
     /// Call the handler in an instance: a reused idle one when the function
-    /// allows it, otherwise a fresh one.
+    /// allows it, otherwise a fresh one; on the calling thread when the
+    /// component imports nothing, starting over on a fiber if it ran past
+    /// its first epoch slice.
     async fn run(
         &self,
         name: &Name,
         loaded: &Loaded,
         event: &Event,
     ) -> Result<Option<Event>, InvokeError> {
-        let reused = loaded
+        let input = wit::Event::from(event);
+        let mut reused = loaded
             .reuse
             .and_then(|_| loaded.idle.lock().unwrap_or_else(|p| p.into_inner()).pop());
+        if loaded.on_thread {
+            let instance = match reused.take() {
+                Some(i) => Some(i),
+                None => match Instance::new_on_thread(&self.engine, name.as_str(), loaded) {
+                    Ok(Ok(i)) => Some(i),
+                    Ok(Err(err)) => return Err(self.instantiation_failed(name, event, &err)),
+                    Err(Preempted) => None,
+                },
+            };
+            let finished = instance.and_then(|mut i| Some((i.call_on_thread(&input).ok()?, i)));
+            if let Some((outcome, instance)) = finished {
+                loaded.metrics.ran_on_thread();
+                return self.finish(name, loaded, event, instance, outcome);
+            }
+            loaded.metrics.preempted();
+        }
+        // On a fiber: every component that imports WASI, and one that
+        // imports nothing but was preempted above (in a fresh instance).
         let mut instance = match reused {
             Some(i) => i,
-            None => match Instance::new(&self.engine, name.as_str(), loaded).await {
-                Ok(i) => i,
-                Err(err) => {
-                    let classified = classify_instantiation(&err);
-                    tracing::warn!(function = %name, event_id = %event.id, kind = classified.kind().as_str(), "instantiation failed: {err:#}");
-                    return Err(classified);
-                }
-            },
+            None => Instance::new(&self.engine, name.as_str(), loaded)
+                .await
+                .map_err(|err| self.instantiation_failed(name, event, &err))?,
         };
-        let outcome = instance
-            .call(&wit::Event::from(event), loaded.timeout)
-            .await;
+        let outcome = instance.call(&input, loaded.timeout).await;
+        self.finish(name, loaded, event, instance, outcome)
+    }
+
+    fn instantiation_failed(
+        &self,
+        name: &Name,
+        event: &Event,
+        err: &wasmtime::Error,
+    ) -> InvokeError {
+        let classified = classify_instantiation(err);
+        tracing::warn!(function = %name, event_id = %event.id, kind = classified.kind().as_str(), "instantiation failed: {err:#}");
+        classified
+    }
+
+    /// Turn a call's outcome into the invocation's result, and keep the
+    /// instance for its next event when the function reuses them.
+    fn finish(
+        &self,
+        name: &Name,
+        loaded: &Loaded,
+        event: &Event,
+        instance: Instance,
+        outcome: CallOutcome,
+    ) -> Result<Option<Event>, InvokeError> {
         let dropped = instance.log().dropped();
         if dropped > 0 {
             tracing::warn!(function = %name, event_id = %event.id, dropped, "guest log records dropped over the log budget");
@@ -349,18 +392,26 @@ impl Runtime {
         if artifact.compiled.is_some() {
             self.metrics.artifact_compiled(name.as_str());
         }
+        let component = &artifact.component;
+        let load_failed = |reason: String| InvokeError::Load {
+            function: name.clone(),
+            reason,
+        };
         let pre = self
             .linker
-            .instantiate_pre(&artifact.component)
+            .instantiate_pre(component)
             .and_then(HandlerPre::new)
-            .map_err(|e| InvokeError::Load {
-                function: name.clone(),
-                reason: format!("{e:#}"),
-            })?;
+            .map_err(|e| load_failed(format!("{e:#}")))?;
+        let handle = component
+            .get_export_index(None, "handle")
+            .ok_or_else(|| load_failed("the component has no `handle` export".into()))?;
+        let on_thread = imports_only_types(&self.engine, component);
         self.metrics.loaded();
         let s = &record.settings;
         Ok(Loaded {
             pre,
+            handle,
+            on_thread,
             timeout: s.timeout.unwrap_or(self.config.default_timeout),
             memory_bytes: s.memory_mib.unwrap_or(self.config.default_memory_mib) as usize
                 * 1024
@@ -386,6 +437,26 @@ impl Runtime {
         .await
         .map_err(|e| CompileError::Internal(e.to_string()))?
     }
+}
+
+/// Whether `component` imports nothing but type definitions (such as the
+/// `sluice:handler/types` interface): no function, module or resource, so
+/// nothing it runs can block or reach outside its instance.
+fn imports_only_types(engine: &Engine, component: &wasmtime::component::Component) -> bool {
+    use wasmtime::component::types::ComponentItem;
+    fn only_types<'a>(
+        engine: &Engine,
+        mut items: impl Iterator<Item = (&'a str, wasmtime::component::types::ComponentExtern<'a>)>,
+    ) -> bool {
+        items.all(|(_, item)| match item.ty {
+            ComponentItem::Type(_) => true,
+            ComponentItem::ComponentInstance(instance) => {
+                only_types(engine, instance.exports(engine))
+            }
+            _ => false,
+        })
+    }
+    only_types(engine, component.component_type().imports(engine))
 }
 
 /// Count one run in `metrics` (started, live while it runs, its duration

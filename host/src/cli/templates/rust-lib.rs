@@ -1,5 +1,9 @@
 //! {{name}}: a Sluice handler. It replies to every event with a copy whose
 //! type is suffixed with `.handled`, and logs through the host.
+//!
+//! A handler that reads no environment variables and neither logs nor
+//! prints can add `sluice_guest::without_wasi!();` below `handler!`: its
+//! fresh instance per event is cheaper (see docs/runtime.md).
 
 use sluice_guest::{handler, log, Error, Event};
 
