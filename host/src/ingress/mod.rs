@@ -9,7 +9,7 @@
 //! - `GET /healthz`: liveness.
 //!
 //! Every `POST` first passes [`crate::security::sender_guard`] (sender
-//! token, rate limit) and then [`limits`] (body size and deadline, JSON
+//! token, rate limit; only when either is configured) and then [`limits`] (body size and deadline, JSON
 //! shape), so a refused request never reaches a handler. The admin API and
 //! `/metrics` are on the admin listener ([`crate::admin`]); the composition
 //! root (`crate::app`) serves both.
@@ -61,11 +61,15 @@ pub fn router(state: Arc<IngressState>) -> Router {
                 .options(webhook::options_function)
                 .fallback(webhook::method_not_allowed),
         )
-        .route_layer(from_fn_with_state(state.clone(), limits))
-        .route_layer(from_fn_with_state(
+        .route_layer(from_fn_with_state(state.clone(), limits));
+    let events = if state.security.guards_senders() {
+        events.route_layer(from_fn_with_state(
             state.security.clone(),
             crate::security::sender_guard,
-        ));
+        ))
+    } else {
+        events
+    };
     events
         .route("/healthz", get(|| async { "ok\n" }))
         .fallback(not_here)

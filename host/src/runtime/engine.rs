@@ -58,8 +58,9 @@ pub fn build(cfg: &RuntimeConfig) -> wasmtime::Result<Engine> {
 }
 
 /// Identifies the engine configuration a precompiled artifact is valid for:
-/// wasmtime's compatibility hash (version, target, settings), as hex.
-pub fn engine_key(engine: &Engine) -> String {
+/// wasmtime's compatibility hash (version, target, settings) and the
+/// artifact file's `format`, as hex.
+pub fn engine_key(engine: &Engine, format: &str) -> String {
     struct Sha(Sha256);
     impl Hasher for Sha {
         fn finish(&self) -> u64 {
@@ -71,6 +72,7 @@ pub fn engine_key(engine: &Engine) -> String {
     }
     let mut h = Sha(Sha256::new());
     std::hash::Hash::hash(&engine.precompile_compatibility_hash(), &mut h);
+    h.write(format.as_bytes());
     hex::encode(&h.0.finalize()[..8])
 }
 

@@ -2,22 +2,31 @@
 //! back, rebuilding them from the original when they are missing, made by
 //! another engine configuration, or corrupt.
 //!
-//! An artifact file is a 16-byte XXH3-128 checksum of the rest followed by
-//! wasmtime's serialized component. The checksum is verified before every
-//! deserialization, so a file damaged on disk is rebuilt rather than
-//! trusted; Sluice never deserializes bytes it did not produce itself.
+//! An artifact file is wasmtime's serialized component followed by a
+//! 16-byte XXH3-128 checksum of it. The checksum is verified before every
+//! load, so a file damaged on disk is rebuilt rather than trusted; Sluice
+//! never deserializes bytes it did not produce itself. The checksum trails
+//! the component so that wasmtime can map the file itself
+//! (`Component::deserialize_file`) instead of copying it into fresh memory:
+//! that copy was half of a cold start.
 
+use std::io::Read as _;
 use std::path::{Path, PathBuf};
 
 use wasmtime::component::{Component, Linker};
 use wasmtime::Engine;
-use xxhash_rust::xxh3::xxh3_128;
+use xxhash_rust::xxh3::{xxh3_128, Xxh3};
 
 use super::bindings::HandlerPre;
 use super::host::HostState;
 use crate::registry::{Digest, FunctionRecord, FunctionStore, RegistryError};
 
 const CHECKSUM_LEN: usize = 16;
+
+/// The artifact layout, part of every artifact's file name (through
+/// `engine::engine_key`), so that a host finds no artifact of an older
+/// layout and compiles afresh instead of calling it corrupt.
+pub(super) const ARTIFACT_FORMAT: &str = "component + trailing xxh3-128";
 
 /// An upload that passed validation, with its precompiled artifact.
 pub struct Compiled {
@@ -87,18 +96,35 @@ fn check_preamble(bytes: &[u8]) -> Result<(), CompileError> {
 }
 
 fn frame(serialized: &[u8]) -> Vec<u8> {
-    let mut out = Vec::with_capacity(CHECKSUM_LEN + serialized.len());
-    out.extend_from_slice(&xxh3_128(serialized).to_le_bytes());
+    let mut out = Vec::with_capacity(serialized.len() + CHECKSUM_LEN);
     out.extend_from_slice(serialized);
+    out.extend_from_slice(&xxh3_128(serialized).to_le_bytes());
     out
 }
 
-fn unframe(file: &[u8]) -> Option<&[u8]> {
-    if file.len() < CHECKSUM_LEN {
-        return None;
+/// Whether `file` ends in the checksum of everything before it. Read in
+/// chunks through one small buffer, so checking costs no allocation the
+/// size of the artifact. A file shorter than a checksum is not intact.
+fn intact(file: std::fs::File) -> std::io::Result<bool> {
+    let len = file.metadata()?.len();
+    let Some(body_len) = len.checked_sub(CHECKSUM_LEN as u64) else {
+        return Ok(false);
+    };
+    let mut body = file.take(body_len);
+    let mut hasher = Xxh3::new();
+    let mut buf = vec![0u8; 64 * 1024];
+    loop {
+        match body.read(&mut buf)? {
+            0 => break,
+            n => hasher.update(&buf[..n]),
+        }
     }
-    let (sum, body) = file.split_at(CHECKSUM_LEN);
-    (sum == xxh3_128(body).to_le_bytes()).then_some(body)
+    let mut sum = [0u8; CHECKSUM_LEN];
+    match body.into_inner().read_exact(&mut sum) {
+        Ok(()) => Ok(sum == hasher.digest128().to_le_bytes()),
+        Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => Ok(false),
+        Err(e) => Err(e),
+    }
 }
 
 /// Why a stored component could not be loaded.
@@ -158,20 +184,19 @@ pub(super) struct Artifact {
 /// Read the artifact at `path`; `None` (logged) when it is missing, made by
 /// another engine configuration, or damaged, so the caller compiles.
 fn read_artifact(engine: &Engine, path: &Path) -> Result<Option<Component>, LoadError> {
-    match std::fs::read(path) {
-        Ok(file) => match unframe(&file) {
-            // SAFETY: the checksum matches what this host wrote for this
-            // engine configuration, so these are bytes it produced itself.
-            Some(body) => match unsafe { Component::deserialize(engine, body) } {
-                Ok(c) => return Ok(Some(c)),
-                Err(e) => {
-                    tracing::warn!(path = %path.display(), "artifact refused, rebuilding: {e:#}")
-                }
-            },
-            None => {
-                tracing::warn!(path = %path.display(), "artifact checksum mismatch (corrupt on disk), rebuilding")
+    let checked = std::fs::File::open(path).and_then(intact);
+    match checked {
+        // SAFETY: the checksum matches what this host wrote for this
+        // engine configuration, so these are bytes it produced itself.
+        Ok(true) => match unsafe { Component::deserialize_file(engine, path) } {
+            Ok(c) => return Ok(Some(c)),
+            Err(e) => {
+                tracing::warn!(path = %path.display(), "artifact refused, rebuilding: {e:#}")
             }
         },
+        Ok(false) => {
+            tracing::warn!(path = %path.display(), "artifact checksum mismatch (corrupt on disk), rebuilding")
+        }
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
         Err(source) => {
             return Err(LoadError::Io {
@@ -278,12 +303,23 @@ mod tests {
 
     #[test]
     fn frames_detect_corruption() {
-        let framed = frame(b"artifact body");
-        assert_eq!(unframe(&framed), Some(&b"artifact body"[..]));
-        let mut bad = framed.clone();
-        *bad.last_mut().unwrap() ^= 1;
-        assert_eq!(unframe(&bad), None);
-        assert_eq!(unframe(b"short"), None);
+        let dir = tempfile::tempdir().unwrap();
+        let check = |bytes: &[u8]| {
+            let path = dir.path().join("artifact");
+            std::fs::write(&path, bytes).unwrap();
+            intact(std::fs::File::open(&path).unwrap()).unwrap()
+        };
+        let body = vec![7u8; 200_000]; // longer than the read buffer
+        let framed = frame(&body);
+        assert!(check(&framed));
+        for at in [0, 100_000, framed.len() - 1] {
+            let mut bad = framed.clone();
+            bad[at] ^= 1;
+            assert!(!check(&bad), "a flipped byte at {at} goes unnoticed");
+        }
+        assert!(!check(&framed[..framed.len() - 1]));
+        assert!(!check(b"short"));
+        assert!(check(&frame(b"")));
     }
 
     #[test]

@@ -135,7 +135,7 @@ impl Runtime {
             }
         });
         Ok(Self {
-            engine_key: engine::engine_key(&engine),
+            engine_key: engine::engine_key(&engine, loader::ARTIFACT_FORMAT),
             _ticker: ticker,
             engine,
             linker,

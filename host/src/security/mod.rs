@@ -80,6 +80,13 @@ pub struct Security {
 }
 
 impl Security {
+    /// Whether the event listener checks senders at all: sender tokens or
+    /// a rate limit are configured. When not, `sender_guard` is left out of
+    /// the request path instead of passing every request through.
+    pub fn guards_senders(&self) -> bool {
+        !self.sender_tokens.is_empty() || self.limiter.is_some()
+    }
+
     /// Load tokens, TLS files and the audit log for `config`.
     ///
     /// # Errors
