@@ -9,8 +9,9 @@
 //! - `GET /healthz`: liveness.
 //!
 //! Every `POST` first passes [`crate::security::sender_guard`] (sender
-//! token, rate limit; only when either is configured) and then [`limits`] (body size and deadline, JSON
-//! shape), so a refused request never reaches a handler. The admin API and
+//! token, rate limit; only when either is configured) and then [`limits`]
+//! (body size and deadline, JSON shape), so a refused request never
+//! reaches a handler. The admin API and
 //! `/metrics` are on the admin listener ([`crate::admin`]); the composition
 //! root (`crate::app`) serves both.
 

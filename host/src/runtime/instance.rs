@@ -62,12 +62,8 @@ impl Instance {
     /// When instantiation fails (e.g. no pool slot is free, or a start
     /// function traps).
     pub async fn new(engine: &Engine, name: &str, loaded: &Loaded) -> wasmtime::Result<Self> {
-        let log = GuestLog::new(Arc::from(name), loaded.log_budget.clone());
-        let mut store = new_store(
-            engine,
-            HostState::new(log.clone(), loaded.env.clone(), loaded.memory_bytes, None),
-            loaded.timeout,
-        );
+        let (state, log) = fresh_state(name, loaded);
+        let mut store = new_store(engine, state, loaded.timeout);
         let instance = within_ceiling(
             loaded.timeout,
             loaded.pre.instance_pre().instantiate_async(&mut store),
@@ -87,12 +83,8 @@ impl Instance {
         name: &str,
         loaded: &Loaded,
     ) -> Result<wasmtime::Result<Self>, Preempted> {
-        let log = GuestLog::new(Arc::from(name), loaded.log_budget.clone());
-        let mut store = Store::new(
-            engine,
-            HostState::new(log.clone(), loaded.env.clone(), loaded.memory_bytes, None),
-        );
-        store.limiter(|s| &mut s.memory);
+        let (state, log) = fresh_state(name, loaded);
+        let mut store = capped_store(engine, state);
         arm_one_slice(&mut store);
         match loaded.pre.instance_pre().instantiate(&mut store) {
             Ok(instance) => Ok(Self::ready(store, instance, loaded, log)),
@@ -180,10 +172,24 @@ impl Instance {
 /// memory cap installed, and the CPU deadline of `timeout` armed (for
 /// instantiation, which runs guest code too: start functions).
 pub fn new_store(engine: &Engine, state: HostState, timeout: Duration) -> Store<HostState> {
-    let mut store = Store::new(engine, state);
-    store.limiter(|s| &mut s.memory);
+    let mut store = capped_store(engine, state);
     arm_deadline(&mut store, timeout);
     store
+}
+
+/// A store with `state` as its data and its memory cap installed; the
+/// caller arms the deadline.
+fn capped_store(engine: &Engine, state: HostState) -> Store<HostState> {
+    let mut store = Store::new(engine, state);
+    store.limiter(|s| &mut s.memory);
+    store
+}
+
+/// The host state of a fresh instance of `loaded`, and its log.
+fn fresh_state(name: &str, loaded: &Loaded) -> (HostState, Arc<GuestLog>) {
+    let log = GuestLog::new(Arc::from(name), loaded.log_budget.clone());
+    let state = HostState::new(log.clone(), loaded.env.clone(), loaded.memory_bytes, None);
+    (state, log)
 }
 
 /// Let guest code run on the calling thread until the next epoch tick, then
