@@ -506,6 +506,38 @@ async fn oversized_headers_get_431_and_oversized_bodies_413_before_they_are_sent
 }
 
 #[tokio::test]
+async fn a_refused_body_is_still_read_so_the_client_gets_the_refusal_not_a_reset() {
+    let host = Host::start().await;
+    let mut s = connect_from([127, 0, 0, 1], host.addr).await;
+    // 4 MiB announced: past the 1 MiB limit, within what the host drains.
+    let body = vec![b'x'; 4 * 1024 * 1024];
+    s.write_all(
+        format!(
+            "POST / HTTP/1.1\r\nhost: x\r\nce-specversion: 1.0\r\nce-id: 1\r\n\
+             ce-source: /s\r\nce-type: t\r\ncontent-type: application/json\r\n\
+             content-length: {}\r\n\r\n",
+            body.len()
+        )
+        .as_bytes(),
+    )
+    .await
+    .unwrap();
+    s.write_all(&body[..64 * 1024]).await.unwrap();
+    // The host refuses on the length alone. Give it time to answer (and,
+    // if it did not drain the body, to close and reset the connection)
+    // before the rest is sent, as a client on a slower link would.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    s.write_all(&body[64 * 1024..])
+        .await
+        .expect("the host cut the connection before the body was sent");
+    let answer = read_to_close(&mut s).await;
+    assert!(answer.starts_with("HTTP/1.1 413"), "{answer}");
+    assert!(answer.contains("connection: close"), "{answer}");
+    // A body announced past what the host drains is refused and closed at
+    // once: oversized_headers_get_431_and_oversized_bodies_413_before_they_are_sent.
+}
+
+#[tokio::test]
 async fn an_idle_flood_from_one_client_leaves_room_for_the_others() {
     let (host, _dir) = host_with(
         "[ingress.connections]\nmax_connections = 8\nmax_connections_per_client = 3\n",

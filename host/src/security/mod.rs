@@ -8,9 +8,12 @@
 //!   request (401, 403, 429) before any handler sees it.
 //! - [`audit`]: one line per admin change.
 //! - [`server`]: the accept loop with connection bounds and timeouts.
+//! - [`linger`]: a refused request's unread body is drained, so the
+//!   client reads the refusal instead of a reset.
 //! - [`tls`]: rustls configs, in and out.
 
 pub mod audit;
+pub mod linger;
 pub mod rate;
 pub mod server;
 pub mod tls;

@@ -11,7 +11,8 @@
 //! - optional TLS, whose handshake must also finish within `header_timeout`.
 //!
 //! Body limits and timeouts are applied where bodies are read
-//! (`ingress/body.rs`).
+//! (`http/body.rs`); a body left unread by a refusal is drained a little
+//! while ([`super::linger`]) so the client reads the refusal.
 
 use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
@@ -24,6 +25,7 @@ use tokio_rustls::TlsAcceptor;
 use tokio_util::sync::CancellationToken;
 use tower::ServiceExt as _;
 
+use super::linger::Lingering;
 use crate::config::ConnectionLimits;
 use crate::metrics::SecurityMetrics;
 
@@ -146,10 +148,12 @@ pub async fn serve(
         };
         let _ = stream.set_nodelay(true);
         let router = router.clone();
+        let linger = limits.body_timeout;
         let service = hyper::service::service_fn(move |mut request: http::Request<Incoming>| {
             request.extensions_mut().insert(ClientAddr(peer));
             let has_body = has_body(&request);
-            let response = router.clone().oneshot(request.map(axum::body::Body::new));
+            let request = request.map(|body| axum::body::Body::new(Lingering::new(body, linger)));
+            let response = router.clone().oneshot(request);
             async move {
                 let mut response = response.await?;
                 if has_body
