@@ -58,14 +58,13 @@ impl Body for Lingering {
         let Some(inner) = self.inner.as_mut() else {
             return Poll::Ready(None);
         };
-        let polled = Pin::new(inner).poll_frame(cx);
-        match &polled {
-            Poll::Ready(None | Some(Err(_))) => self.ended = true,
-            Poll::Ready(Some(Ok(_))) => {
-                self.ended = self.inner.as_ref().is_some_and(Body::is_end_stream);
-            }
-            Poll::Pending => {}
-        }
+        let polled = Pin::new(&mut *inner).poll_frame(cx);
+        let ended = match &polled {
+            Poll::Ready(None | Some(Err(_))) => true,
+            Poll::Ready(Some(Ok(_))) => inner.is_end_stream(),
+            Poll::Pending => false,
+        };
+        self.ended = ended;
         polled
     }
 
