@@ -214,7 +214,7 @@ impl App {
         let metrics = self.metrics.security.clone();
         let events = tokio::spawn(server::serve(
             events,
-            crate::ingress::router(self.ingress.clone()),
+            crate::ingress::Ingress::new(self.ingress.clone()),
             metrics.clone(),
             stop.clone(),
         ));

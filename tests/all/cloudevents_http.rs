@@ -122,6 +122,57 @@ async fn other_methods_get_405_with_allow() {
     }
 }
 
+/// The event listener matches its two `POST`s by hand (the hot path, not
+/// the router): only `/` and `/functions/{one segment}` are endpoints, the
+/// segment is percent-decoded, and a query string is ignored.
+#[tokio::test]
+async fn posts_reach_exactly_the_two_event_endpoints() {
+    let host = Host::start().await;
+    host.deploy_ok("echo", "echo").await;
+    let post = |path: &str| {
+        let mut req = host
+            .client
+            .post(host.url(path))
+            .header("content-type", "application/json")
+            .body("{}");
+        for (k, v) in ce("m-1", "dev.sluice.match") {
+            req = req.header(k, v);
+        }
+        req.send()
+    };
+    for path in [
+        "/functions/echo",
+        "/functions/%65cho",
+        "/functions/echo?x=1",
+    ] {
+        let r = post(path).await.unwrap();
+        assert_eq!(r.status(), StatusCode::OK, "{path}");
+        assert_eq!(r.headers()["ce-type"], "dev.sluice.match.echoed", "{path}");
+    }
+    let r = post("/?x=1").await.unwrap();
+    assert_eq!(r.status(), StatusCode::ACCEPTED);
+    for (path, reason) in [
+        ("/functions/", "nothing at POST /functions/"),
+        (
+            "/functions/echo/more",
+            "nothing at POST /functions/echo/more",
+        ),
+        ("/functions", "nothing at POST /functions"),
+        ("/elsewhere", "nothing at POST /elsewhere"),
+        ("/functions/Not_A_Name", "Not_A_Name"),
+        ("/functions/%FF", "not UTF-8"),
+        ("/functions/nope", "`nope` does not exist"),
+    ] {
+        let r = post(path).await.unwrap();
+        assert_eq!(r.status(), StatusCode::NOT_FOUND, "{path}");
+        let body = error_of(r).await;
+        assert!(
+            body["error"].as_str().unwrap().contains(reason),
+            "{path}: {body}"
+        );
+    }
+}
+
 #[tokio::test]
 async fn options_answers_the_webhook_handshake() {
     let host = Host::start().await;

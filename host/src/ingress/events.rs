@@ -1,8 +1,7 @@
 //! `POST /`: accept events for routing.
 
-use std::sync::Arc;
-
-use axum::extract::{Request, State};
+use axum::body::Bytes;
+use axum::http::request::Parts;
 use axum::http::StatusCode;
 
 use super::IngressState;
@@ -11,15 +10,13 @@ use crate::http::ApiError;
 
 /// Decode the event(s) and start delivering each to its triggers. 202 once
 /// all are under way; a bad batch is refused whole before any is routed.
+/// `body` was read and checked by [`super::admit`].
 pub async fn accept(
-    State(state): State<Arc<IngressState>>,
-    request: Request,
+    state: &IngressState,
+    parts: Parts,
+    body: Bytes,
 ) -> Result<StatusCode, ApiError> {
-    // The whole request, not a `HeaderMap` extractor (which clones).
-    let (parts, body) = request.into_parts();
-    let headers = parts.headers;
-    let body = crate::http::body::read(&headers, body, state.limits.max_body_bytes).await?;
-    let decoded = decode(&headers, body)?;
+    let decoded = decode(&parts.headers, body)?;
     // 202 once the broker took every event: fsync'd in the durable log,
     // acknowledged by Kafka, or (in memory) its deliveries started.
     match state.broker.publish(decoded.events).await {

@@ -10,10 +10,8 @@
 //! (possibly empty); the first failure fails the request. A single event
 //! whose function returns nothing gets 204.
 
-use std::sync::Arc;
-
-use axum::body::Body;
-use axum::extract::{Path, Request, State};
+use axum::body::{Body, Bytes};
+use axum::http::request::Parts;
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 
@@ -22,24 +20,31 @@ use crate::cloudevents::{decode, encode, encode_batch, Mode};
 use crate::http::ApiError;
 use crate::name::Name;
 
-/// Invoke the function `name`.
-///
-/// Takes the whole request rather than a `HeaderMap` extractor, which
-/// would clone every header on the hot path.
+/// The function's name from its path segment, percent-decoded, or the 404
+/// that says why it cannot be one.
+pub(super) fn decode_name(segment: &str) -> Result<Name, ApiError> {
+    let not_a_name = |reason: String| ApiError::new(StatusCode::NOT_FOUND, reason);
+    let decoded = percent_encoding::percent_decode_str(segment)
+        .decode_utf8()
+        .map_err(|_| not_a_name(format!("{segment:?} is not UTF-8 once percent-decoded")))?;
+    decoded
+        .parse()
+        .map_err(|e: crate::name::InvalidName| not_a_name(e.to_string()))
+}
+
+/// Invoke the function `name` on the event(s) in `body`, which
+/// [`super::admit`] read and checked.
 pub async fn invoke(
-    State(state): State<Arc<IngressState>>,
-    Path(name): Path<String>,
-    request: Request,
+    state: &IngressState,
+    name: Result<Name, ApiError>,
+    parts: Parts,
+    body: Bytes,
 ) -> Result<Response, ApiError> {
-    let (parts, body) = request.into_parts();
-    let headers = parts.headers;
-    let name: Name = name.parse().map_err(|e: crate::name::InvalidName| {
-        ApiError::new(StatusCode::NOT_FOUND, e.to_string())
-    })?;
+    let name = name?;
     if !state.runtime.functions().contains(&name) {
         return Err(ApiError::not_found("function", &name));
     }
-    let body = crate::http::body::read(&headers, body, state.limits.max_body_bytes).await?;
+    let headers = parts.headers;
     let decoded = decode(&headers, body)?;
     let mut replies = Vec::new();
     for event in &decoded.events {

@@ -8,32 +8,41 @@
 //!   get 405 (see [`webhook`]).
 //! - `GET /healthz`: liveness.
 //!
-//! Every `POST` first passes [`crate::security::sender_guard`] (sender
-//! token, rate limit; only when either is configured) and then [`limits`]
-//! (body size and deadline, JSON shape), so a refused request never
-//! reaches a handler. The admin API and
-//! `/metrics` are on the admin listener ([`crate::admin`]); the composition
-//! root (`crate::app`) serves both.
+//! [`Ingress`] is the listener's service. The two `POST` endpoints are
+//! matched by hand and go straight to their handlers, after [`admit`]:
+//! the sender check ([`crate::security::check_sender`]: token, rate
+//! limit; only when either is configured), then the body's size and
+//! deadline and the JSON shape, so a refused request never reaches a
+//! handler. Everything else goes through an axum router. (The two `POST`s
+//! are the hot path: measured in docs/performance.md, the router's
+//! layers cost more per event than the routing they do.) The admin API
+//! and `/metrics` are on the admin listener ([`crate::admin`]); the
+//! composition root (`crate::app`) serves both.
 
 mod events;
 mod functions;
 mod webhook;
 
+use std::convert::Infallible;
 use std::sync::Arc;
+use std::task::{Context, Poll};
 
-use axum::extract::{Request, State};
+use axum::body::Bytes;
+use axum::extract::Request;
+use axum::http::request::Parts;
 use axum::http::{Method, StatusCode};
-use axum::middleware::{from_fn_with_state, Next};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
+use axum::routing::{get, options};
 use axum::Router;
+use futures_util::future::BoxFuture;
+use tower::{Service, ServiceExt as _};
 
 use crate::broker::Broker;
 use crate::cloudevents::JsonLimits;
 use crate::config::IngressConfig;
 use crate::http::{body, ApiError};
 use crate::runtime::Runtime;
-use crate::security::Security;
+use crate::security::{ClientAddr, Security, SenderRefused};
 
 /// What the event listener's handlers share.
 pub struct IngressState {
@@ -47,31 +56,95 @@ pub struct IngressState {
     pub security: Arc<Security>,
 }
 
-/// The router of the event listener.
-pub fn router(state: Arc<IngressState>) -> Router {
-    let events = Router::new()
+/// The event listener's service: see the [module docs](self).
+#[derive(Clone)]
+pub struct Ingress {
+    state: Arc<IngressState>,
+    router: Router,
+}
+
+impl Ingress {
+    /// The service over `state`.
+    pub fn new(state: Arc<IngressState>) -> Self {
+        Self {
+            router: router(state.clone()),
+            state,
+        }
+    }
+}
+
+/// Where a request goes.
+enum Endpoint<'a> {
+    /// `POST /`.
+    Broker,
+    /// `POST /functions/{name}`, the name as it is in the path.
+    Function(&'a str),
+    /// Anything else: the router.
+    Other,
+}
+
+impl<'a> Endpoint<'a> {
+    fn of(method: &Method, path: &'a str) -> Self {
+        if method != Method::POST {
+            return Self::Other;
+        }
+        if path == "/" {
+            return Self::Broker;
+        }
+        match path.strip_prefix("/functions/") {
+            Some(name) if !name.is_empty() && !name.contains('/') => Self::Function(name),
+            _ => Self::Other,
+        }
+    }
+}
+
+impl Service<Request> for Ingress {
+    type Response = Response;
+    type Error = Infallible;
+    type Future = BoxFuture<'static, Result<Response, Infallible>>;
+
+    fn poll_ready(&mut self, _: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
+        Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, request: Request) -> Self::Future {
+        let state = self.state.clone();
+        match Endpoint::of(request.method(), request.uri().path()) {
+            Endpoint::Broker => Box::pin(async move {
+                Ok(match admit(&state, request).await {
+                    Ok((parts, body)) => events::accept(&state, parts, body).await.into_response(),
+                    Err(refused) => refused.into_response(),
+                })
+            }),
+            Endpoint::Function(name) => {
+                let name = functions::decode_name(name);
+                Box::pin(async move {
+                    Ok(match admit(&state, request).await {
+                        Ok((parts, body)) => functions::invoke(&state, name, parts, body)
+                            .await
+                            .into_response(),
+                        Err(refused) => refused.into_response(),
+                    })
+                })
+            }
+            Endpoint::Other => Box::pin(self.router.clone().oneshot(request)),
+        }
+    }
+}
+
+/// The router of everything but the two `POST`s: the webhook handshake,
+/// 405 for other methods, `/healthz` and the 404s.
+fn router(state: Arc<IngressState>) -> Router {
+    // A POST to either path never reaches this router (see `Ingress`).
+    Router::new()
         .route(
             "/",
-            post(events::accept)
-                .options(webhook::options_ingress)
-                .fallback(webhook::method_not_allowed),
+            options(webhook::options_ingress).fallback(webhook::method_not_allowed),
         )
         .route(
             "/functions/{name}",
-            post(functions::invoke)
-                .options(webhook::options_function)
-                .fallback(webhook::method_not_allowed),
+            options(webhook::options_function).fallback(webhook::method_not_allowed),
         )
-        .route_layer(from_fn_with_state(state.clone(), limits));
-    let events = if state.security.guards_senders() {
-        events.route_layer(from_fn_with_state(
-            state.security.clone(),
-            crate::security::sender_guard,
-        ))
-    } else {
-        events
-    };
-    events
         .route("/healthz", get(|| async { "ok\n" }))
         .fallback(not_here)
         .with_state(state)
@@ -90,17 +163,36 @@ async fn not_here(method: Method, uri: axum::http::Uri) -> ApiError {
     )
 }
 
-/// Read a `POST` body within `ingress.max_body_bytes` and
-/// `ingress.connections.body_timeout`, and check a structured or batched
-/// body against `ingress.max_json_depth` and `ingress.max_attributes`,
-/// before the handler runs.
-async fn limits(State(state): State<Arc<IngressState>>, request: Request, next: Next) -> Response {
-    if request.method() != Method::POST {
-        return next.run(request).await;
+/// Why [`admit`] refused a `POST`.
+enum Refused {
+    /// The sender check: 401, 429.
+    Sender(SenderRefused),
+    /// The body: 413, 408, 400, 415.
+    Request(ApiError),
+}
+
+impl IntoResponse for Refused {
+    fn into_response(self) -> Response {
+        match self {
+            Self::Sender(e) => e.into_response(),
+            Self::Request(e) => e.into_response(),
+        }
+    }
+}
+
+/// Let a `POST` in: the sender check (when configured), then its body,
+/// read within `ingress.max_body_bytes` and
+/// `ingress.connections.body_timeout` and, when structured or batched,
+/// checked against `ingress.max_json_depth` and `ingress.max_attributes`.
+async fn admit(state: &IngressState, request: Request) -> Result<(Parts, Bytes), Refused> {
+    if state.security.guards_senders() {
+        let client = request.extensions().get::<ClientAddr>().copied();
+        crate::security::check_sender(&state.security, request.headers(), client)
+            .map_err(Refused::Sender)?;
     }
     let (parts, body) = request.into_parts();
     let c = &state.limits;
-    let bytes = match body::read_within(
+    let bytes = body::read_within(
         &parts.headers,
         body,
         c.max_body_bytes,
@@ -108,17 +200,34 @@ async fn limits(State(state): State<Arc<IngressState>>, request: Request, next: 
         "ingress.max_body_bytes",
     )
     .await
-    {
-        Ok(b) => b,
-        Err(e) => return e.into_response(),
-    };
+    .map_err(Refused::Request)?;
     let shape = JsonLimits {
         max_depth: c.max_json_depth,
         max_members: c.max_attributes,
     };
-    if let Err(e) = crate::cloudevents::check_limits(&parts.headers, &bytes, &shape) {
-        return ApiError::from(e).into_response();
+    crate::cloudevents::check_limits(&parts.headers, &bytes, &shape)
+        .map_err(|e| Refused::Request(e.into()))?;
+    Ok((parts, bytes))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_the_two_posts_are_endpoints() {
+        let of = |method: &Method, path| Endpoint::of(method, path);
+        assert!(matches!(of(&Method::POST, "/"), Endpoint::Broker));
+        assert!(matches!(
+            of(&Method::POST, "/functions/echo"),
+            Endpoint::Function("echo")
+        ));
+        for path in ["/functions/", "/functions", "/functions/a/b", "/x", ""] {
+            assert!(matches!(of(&Method::POST, path), Endpoint::Other), "{path}");
+        }
+        for method in [Method::GET, Method::OPTIONS, Method::PUT] {
+            assert!(matches!(of(&method, "/"), Endpoint::Other));
+            assert!(matches!(of(&method, "/functions/echo"), Endpoint::Other));
+        }
     }
-    next.run(Request::from_parts(parts, axum::body::Body::from(bytes)))
-        .await
 }

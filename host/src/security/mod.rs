@@ -4,8 +4,9 @@
 //!
 //! - [`tokens`]: bearer tokens from a file or the environment, checked in
 //!   constant time, with scopes.
-//! - [`admin_guard`] and [`sender_guard`]: the middleware that refuses a
-//!   request (401, 403, 429) before any handler sees it.
+//! - [`admin_guard`] (the admin API's middleware) and [`check_sender`]
+//!   (called by the event listener on every `POST`): they refuse a request
+//!   (401, 403, 429) before any handler sees it.
 //! - [`audit`]: one line per admin change.
 //! - [`server`]: the accept loop with connection bounds and timeouts.
 //! - [`linger`]: a refused request's unread body is drained, so the
@@ -24,7 +25,7 @@ use std::path::Path;
 use std::sync::Arc;
 
 use axum::extract::{Request, State};
-use axum::http::{header, HeaderValue, Method, StatusCode};
+use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 
@@ -84,8 +85,8 @@ pub struct Security {
 
 impl Security {
     /// Whether the event listener checks senders at all: sender tokens or
-    /// a rate limit are configured. When not, `sender_guard` is left out of
-    /// the request path instead of passing every request through.
+    /// a rate limit are configured. When not, [`check_sender`] is not
+    /// called.
     pub fn guards_senders(&self) -> bool {
         !self.sender_tokens.is_empty() || self.limiter.is_some()
     }
@@ -171,9 +172,9 @@ fn refuse(status: StatusCode, realm: &str, reason: String) -> Response {
 /// Check the request's bearer token against `tokens`.
 fn authenticate(
     tokens: &Tokens,
-    request: &Request,
+    headers: &HeaderMap,
 ) -> Result<Principal, (&'static str, &'static str)> {
-    let Some(value) = request.headers().get(header::AUTHORIZATION) else {
+    let Some(value) = headers.get(header::AUTHORIZATION) else {
         return Err((
             "missing",
             "this endpoint needs a bearer token (Authorization: Bearer TOKEN)",
@@ -212,7 +213,7 @@ pub async fn admin_guard(
             scope: Scope::Write,
         }
     } else {
-        match authenticate(&security.admin_tokens, &request) {
+        match authenticate(&security.admin_tokens, request.headers()) {
             Ok(p) => p,
             Err((reason, message)) => {
                 security.metrics.auth_refused("admin", reason);
@@ -244,30 +245,60 @@ pub async fn admin_guard(
     next.run(request).await
 }
 
-/// Middleware of the event endpoints: the sender token (when sender tokens
-/// are configured), then the sender's rate limit. A refused request is
-/// answered before its body is read.
-pub async fn sender_guard(
-    State(security): State<Arc<Security>>,
-    request: Request,
-    next: Next,
-) -> Response {
-    if request.method() != Method::POST {
-        return next.run(request).await; // OPTIONS handshake, 405s
+/// Why the event listener refused a sender.
+#[derive(Debug)]
+pub enum SenderRefused {
+    /// 401: no valid sender token (the reason says which way it failed).
+    Token(&'static str),
+    /// 429: the sender's rate limit is reached; retry in this many seconds.
+    RateLimited(u64),
+}
+
+impl IntoResponse for SenderRefused {
+    fn into_response(self) -> Response {
+        match self {
+            Self::Token(message) => refuse(StatusCode::UNAUTHORIZED, "sluice", message.into()),
+            Self::RateLimited(secs) => {
+                let mut response = refuse(
+                    StatusCode::TOO_MANY_REQUESTS,
+                    "sluice",
+                    format!(
+                        "rate limit of this sender reached (ingress.rate_limit); retry in {secs}s"
+                    ),
+                );
+                response
+                    .headers_mut()
+                    .insert(header::RETRY_AFTER, HeaderValue::from(secs));
+                response
+            }
+        }
     }
+}
+
+/// The event endpoints' check of a sender, before its body is read: the
+/// sender token (when sender tokens are configured), then the sender's
+/// rate limit, keyed by the token's name, else by the client's address.
+///
+/// # Errors
+/// [`SenderRefused`], counted in the security metrics.
+pub fn check_sender(
+    security: &Security,
+    headers: &HeaderMap,
+    client: Option<ClientAddr>,
+) -> Result<(), SenderRefused> {
     let sender = if security.sender_tokens.is_empty() {
         None
     } else {
-        match authenticate(&security.sender_tokens, &request) {
+        match authenticate(&security.sender_tokens, headers) {
             Ok(p) => Some(p.name),
             Err((reason, message)) => {
                 security.metrics.auth_refused("events", reason);
-                return refuse(StatusCode::UNAUTHORIZED, "sluice", message.into());
+                return Err(SenderRefused::Token(message));
             }
         }
     };
     if let Some(limiter) = &security.limiter {
-        let key = match (&sender, request.extensions().get::<ClientAddr>()) {
+        let key = match (&sender, client) {
             (Some(name), _) => format!("token:{name}"),
             (None, Some(ClientAddr(addr))) => format!("ip:{}", addr.ip()),
             (None, None) => "unknown".to_owned(),
@@ -275,19 +306,8 @@ pub async fn sender_guard(
         if let Err(wait) = limiter.check(&key) {
             security.metrics.rate_limited("events");
             let secs = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
-            let mut response = refuse(
-                StatusCode::TOO_MANY_REQUESTS,
-                "sluice",
-                format!(
-                    "rate limit of this sender reached (ingress.rate_limit); retry in {}s",
-                    secs.max(1)
-                ),
-            );
-            response
-                .headers_mut()
-                .insert(header::RETRY_AFTER, HeaderValue::from(secs.max(1)));
-            return response;
+            return Err(SenderRefused::RateLimited(secs.max(1)));
         }
     }
-    next.run(request).await
+    Ok(())
 }

@@ -15,6 +15,7 @@
 //! while ([`super::linger`]) so the client reads the refusal.
 
 use std::collections::HashMap;
+use std::convert::Infallible;
 use std::net::{IpAddr, SocketAddr};
 use std::sync::{Arc, Mutex};
 
@@ -97,15 +98,26 @@ fn has_body<B>(request: &http::Request<B>) -> bool {
             .is_some_and(|v| v.as_bytes() != b"0")
 }
 
-/// Serve `router` on `listener` until `stop` is cancelled, then stop
+/// Serve `service` (an axum router, or the event listener's
+/// `ingress::Ingress`) on `listener` until `stop` is cancelled, then stop
 /// accepting, let every open connection finish its request (idle ones are
 /// closed at once), and return.
-pub async fn serve(
+pub async fn serve<S>(
     listener: Listener,
-    router: axum::Router,
+    service: S,
     metrics: SecurityMetrics,
     stop: CancellationToken,
-) {
+) where
+    S: tower::Service<
+            axum::extract::Request,
+            Response = axum::response::Response,
+            Error = Infallible,
+        > + Clone
+        + Send
+        + Sync
+        + 'static,
+    S::Future: Send + 'static,
+{
     let Listener {
         name,
         tcp,
@@ -147,13 +159,13 @@ pub async fn serve(
             }
         };
         let _ = stream.set_nodelay(true);
-        let router = router.clone();
+        let per_connection = service.clone();
         let linger = limits.body_timeout;
         let service = hyper::service::service_fn(move |mut request: http::Request<Incoming>| {
             request.extensions_mut().insert(ClientAddr(peer));
             let has_body = has_body(&request);
             let request = request.map(|body| axum::body::Body::new(Lingering::new(body, linger)));
-            let response = router.clone().oneshot(request);
+            let response = per_connection.clone().oneshot(request);
             async move {
                 let mut response = response.await?;
                 if has_body
@@ -167,7 +179,7 @@ pub async fn serve(
                         http::HeaderValue::from_static("close"),
                     );
                 }
-                Ok::<_, std::convert::Infallible>(response)
+                Ok::<_, Infallible>(response)
             }
         });
         let builder = builder.clone();
