@@ -70,11 +70,18 @@ impl Event {
         EventBuilder::default()
     }
 
-    /// A builder that starts as a copy of this event, for deriving a reply.
+    /// A builder that starts as a copy of this event, for deriving a reply
+    /// while keeping the event.
     pub fn to_builder(&self) -> EventBuilder {
         EventBuilder {
             event: self.clone(),
         }
+    }
+
+    /// A builder that starts as this event, for deriving a reply from it
+    /// without copying its attributes and data (the handler owns its event).
+    pub fn into_builder(self) -> EventBuilder {
+        EventBuilder { event: self }
     }
 
     /// The `id` attribute.
@@ -323,6 +330,7 @@ mod tests {
             .build()
             .unwrap();
         let r = e.to_builder().ty("t.echoed").build().unwrap();
+        assert_eq!(r, e.clone().into_builder().ty("t.echoed").build().unwrap());
         assert_eq!(r.ty(), "t.echoed");
         assert_eq!(r.id(), "1");
         assert_eq!(r.extension("tenant"), Some(&ExtensionValue::from("acme")));

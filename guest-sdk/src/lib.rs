@@ -18,7 +18,7 @@
 //!         return Ok(None); // small orders are consumed here
 //!     }
 //!     log::info(&format!("big order {}", event.id()));
-//!     let reply = event.to_builder().ty("com.example.order.big").build()?;
+//!     let reply = event.into_builder().ty("com.example.order.big").build()?;
 //!     Ok(Some(reply))
 //! }
 //!

@@ -246,6 +246,10 @@ fn invalid(name: &str, reason: impl Into<String>) -> InvalidEvent {
 /// (U+0000–U+001F, U+007F–U+009F) and no Unicode noncharacters. Unpaired
 /// surrogates cannot occur in a Rust string; decoders refuse them earlier.
 pub(crate) fn validate_string(name: &str, value: &str) -> Result<(), InvalidEvent> {
+    // Printable ASCII, what almost every attribute is, needs no decoding.
+    if value.bytes().all(|b| matches!(b, 0x20..=0x7E)) {
+        return Ok(());
+    }
     match value
         .chars()
         .find(|&c| c.is_control() || is_noncharacter(c))

@@ -5,7 +5,7 @@ use sluice_guest::{handler, Error, Event};
 
 fn handle(event: Event) -> Result<Option<Event>, Error> {
     let ty = format!("{}.echoed", event.ty());
-    Ok(Some(event.to_builder().ty(ty).build()?))
+    Ok(Some(event.into_builder().ty(ty).build()?))
 }
 
 handler!(handle);
