@@ -260,15 +260,30 @@ impl Runtime {
             }
             loaded.metrics.preempted();
         }
-        // On a fiber: every component that imports WASI, and one that
-        // imports nothing but was preempted above (in a fresh instance).
+        // Boxed: wasmtime's async instantiation and call are kilobytes of
+        // future state, which would otherwise be part of (and be moved with)
+        // every invocation's future, the common on-thread ones included.
+        Box::pin(self.run_on_fiber(name, loaded, event, &input, reused)).await
+    }
+
+    /// Call the handler on a fiber: every component that imports WASI, and
+    /// one that imports nothing but was preempted on the thread (then in a
+    /// fresh instance).
+    async fn run_on_fiber(
+        &self,
+        name: &Name,
+        loaded: &Loaded,
+        event: &Event,
+        input: &wit::Event,
+        reused: Option<Instance>,
+    ) -> Result<Option<Event>, InvokeError> {
         let mut instance = match reused {
             Some(i) => i,
             None => Instance::new(&self.engine, name.as_str(), loaded)
                 .await
                 .map_err(|err| self.instantiation_failed(name, event, &err))?,
         };
-        let outcome = instance.call(&input, loaded.timeout).await;
+        let outcome = instance.call(input, loaded.timeout).await;
         self.finish(name, loaded, event, instance, outcome)
     }
 
