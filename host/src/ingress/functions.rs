@@ -36,19 +36,18 @@ pub(super) fn decode_name(segment: &str) -> Result<Name, ApiError> {
 /// [`super::admit`] read and checked.
 pub async fn invoke(
     state: &IngressState,
-    name: Result<Name, ApiError>,
+    name: &Name,
     parts: Parts,
     body: Bytes,
 ) -> Result<Response, ApiError> {
-    let name = name?;
-    if !state.runtime.functions().contains(&name) {
-        return Err(ApiError::not_found("function", &name));
+    if !state.runtime.functions().contains(name) {
+        return Err(ApiError::not_found("function", name));
     }
     let headers = parts.headers;
     let decoded = decode(&headers, body)?;
     let mut replies = Vec::new();
     for event in &decoded.events {
-        if let Some(reply) = state.runtime.invoke_bounded(&name, event).await? {
+        if let Some(reply) = state.runtime.invoke_bounded(name, event).await? {
             replies.push(reply);
         }
     }

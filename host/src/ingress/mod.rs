@@ -14,9 +14,9 @@
 //! limit; only when either is configured), then the body's size and
 //! deadline and the JSON shape, so a refused request never reaches a
 //! handler. Everything else goes through an axum router. (The two `POST`s
-//! are the hot path: measured in docs/performance.md, the router's
-//! layers cost more per event than the routing they do.) The admin API
-//! and `/metrics` are on the admin listener ([`crate::admin`]); the
+//! are the hot path: the router with its layers and extractors cost about
+//! 6.6k instructions per event, docs/performance.md.) The admin API and
+//! `/metrics` are on the admin listener ([`crate::admin`]); the
 //! composition root (`crate::app`) serves both.
 
 mod events;
@@ -117,13 +117,18 @@ impl Service<Request> for Ingress {
                 })
             }),
             Endpoint::Function(name) => {
+                // Decoded here, while the path is borrowed; a bad name is
+                // answered after `admit`, like any other request.
                 let name = functions::decode_name(name);
                 Box::pin(async move {
-                    Ok(match admit(&state, request).await {
-                        Ok((parts, body)) => functions::invoke(&state, name, parts, body)
-                            .await
-                            .into_response(),
-                        Err(refused) => refused.into_response(),
+                    Ok(match (admit(&state, request).await, name) {
+                        (Err(refused), _) => refused.into_response(),
+                        (Ok(_), Err(not_a_name)) => not_a_name.into_response(),
+                        (Ok((parts, body)), Ok(name)) => {
+                            functions::invoke(&state, &name, parts, body)
+                                .await
+                                .into_response()
+                        }
                     })
                 })
             }
