@@ -16,22 +16,6 @@ use http_body_util::{BodyExt, LengthLimitError, Limited};
 
 use super::ApiError;
 
-/// Read `body` within the event limit `limit`, without a deadline (the
-/// ingress limits layer has already read it within one).
-///
-/// # Errors
-/// As [`read_within`].
-pub async fn read(headers: &HeaderMap, body: Body, limit: usize) -> Result<Bytes, ApiError> {
-    read_within(
-        headers,
-        body,
-        limit,
-        Duration::MAX,
-        "ingress.max_body_bytes",
-    )
-    .await
-}
-
 /// Read `body`, refusing it with 413 once it is longer than `limit` bytes
 /// (`key` names the setting in the reason) and with 408 when it takes
 /// longer than `timeout`. A `Content-Length` over the limit is refused
@@ -54,13 +38,7 @@ pub async fn read_within(
     if declared.is_some_and(|n| n > limit as u64) {
         return Err(too_large(limit, key));
     }
-    let collect = Limited::new(body, limit).collect();
-    let collected = if timeout == Duration::MAX {
-        Ok(collect.await)
-    } else {
-        tokio::time::timeout(timeout, collect).await
-    };
-    match collected {
+    match tokio::time::timeout(timeout, Limited::new(body, limit).collect()).await {
         Err(_) => Err(ApiError::new(
             StatusCode::REQUEST_TIMEOUT,
             format!(
