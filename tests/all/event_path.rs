@@ -200,7 +200,9 @@ async fn structured_mode_in_and_structured_reply_on_request() {
     host.deploy_ok("echo", "echo").await;
     let event = json!({
         "specversion": "1.0", "id": "s1", "source": "/s", "type": "t",
-        "datacontenttype": "application/json", "data": {"k": [1, 2]}, "count": 3
+        "datacontenttype": "application/json", "data": {"k": [1, 2]}, "count": 3,
+        "subject": "sub", "dataschema": "https://example.com/s", "time": "2026-12-02T10:00:00Z",
+        "tag": "blue", "flag": true
     });
     let r = host
         .client
@@ -222,4 +224,19 @@ async fn structured_mode_in_and_structured_reply_on_request() {
     assert_eq!(reply["type"], "t.echoed");
     assert_eq!(reply["data"], json!({"k": [1, 2]}));
     assert_eq!(reply["count"], 3, "integer extension keeps its type");
+    assert_eq!(reply["tag"], "blue", "string extension");
+    assert_eq!(reply["flag"], true, "boolean extension keeps its type");
+    for attr in [
+        "id",
+        "source",
+        "subject",
+        "dataschema",
+        "time",
+        "datacontenttype",
+    ] {
+        assert_eq!(
+            reply[attr], event[attr],
+            "`{attr}` passes through the guest"
+        );
+    }
 }

@@ -2,6 +2,7 @@
 //! the host's [`Event`] and the WIT `event` record.
 
 use bytes::Bytes;
+use wasmtime::component::{Func, TypedFunc};
 
 use crate::event as host;
 
@@ -14,32 +15,92 @@ wasmtime::component::bindgen!({
 pub use self::sluice::handler::log::Level;
 use self::sluice::handler::types as wit;
 
-impl From<&host::Event> for wit::Event {
-    fn from(e: &host::Event) -> Self {
+/// The WIT `event` record as a view of a host [`host::Event`]: lowered
+/// into the guest straight from the host's strings and bytes, so an event
+/// is not copied into a [`wit::Event`] before the canonical ABI copies it
+/// again into the guest's memory.
+///
+/// It has the shape of `wit::Event`; [`handle_takes_the_view`] checks that
+/// against each loaded component once, before the view is passed to it.
+#[derive(wasmtime::component::ComponentType, wasmtime::component::Lower)]
+#[component(record)]
+pub struct EventView<'a> {
+    /// `id`, also what the guest log tags its records with.
+    pub id: &'a str,
+    source: &'a str,
+    #[component(name = "type")]
+    ty: &'a str,
+    specversion: &'a str,
+    datacontenttype: Option<&'a str>,
+    dataschema: Option<&'a str>,
+    subject: Option<&'a str>,
+    time: Option<&'a str>,
+    /// Empty, and then not allocated, for most events.
+    extensions: Vec<(&'a str, ExtensionView<'a>)>,
+    data: Option<&'a [u8]>,
+}
+
+/// The WIT `extension-value` variant, borrowed.
+#[derive(wasmtime::component::ComponentType, wasmtime::component::Lower)]
+#[component(variant)]
+pub enum ExtensionView<'a> {
+    #[component(name = "string")]
+    String(&'a str),
+    #[component(name = "boolean")]
+    Boolean(bool),
+    #[component(name = "integer")]
+    Integer(i64),
+}
+
+impl<'a> From<&'a host::Event> for EventView<'a> {
+    fn from(e: &'a host::Event) -> Self {
         Self {
-            id: e.id.clone(),
-            source: e.source.clone(),
-            type_: e.ty.clone(),
-            specversion: e.specversion.clone(),
-            datacontenttype: e.datacontenttype.clone(),
-            dataschema: e.dataschema.clone(),
-            subject: e.subject.clone(),
-            time: e.time.clone(),
+            id: &e.id,
+            source: &e.source,
+            ty: &e.ty,
+            specversion: &e.specversion,
+            datacontenttype: e.datacontenttype.as_deref(),
+            dataschema: e.dataschema.as_deref(),
+            subject: e.subject.as_deref(),
+            time: e.time.as_deref(),
             extensions: e
                 .extensions
                 .iter()
                 .map(|(k, v)| {
                     let v = match v {
-                        host::ExtensionValue::String(s) => wit::ExtensionValue::String(s.clone()),
-                        host::ExtensionValue::Boolean(b) => wit::ExtensionValue::Boolean(*b),
-                        host::ExtensionValue::Integer(i) => wit::ExtensionValue::Integer(*i),
+                        host::ExtensionValue::String(s) => ExtensionView::String(s),
+                        host::ExtensionValue::Boolean(b) => ExtensionView::Boolean(*b),
+                        host::ExtensionValue::Integer(i) => ExtensionView::Integer(*i),
                     };
-                    (k.clone(), v)
+                    (k.as_str(), v)
                 })
                 .collect(),
-            data: e.data.as_ref().map(|d| d.to_vec()),
+            data: e.data.as_deref(),
         }
     }
+}
+
+/// The `handle` export, typed to take an [`EventView`] (by reference, so
+/// an event preempted on the thread is lowered again from the same view)
+/// and return the handler's result.
+pub type Handle<'a> = TypedFunc<(&'a EventView<'a>,), (HandlerResult,)>;
+
+/// What the `handle` export returns.
+pub type HandlerResult = Result<Option<wit::Event>, wit::HandlerError>;
+
+/// Check that the instance's `handle` export takes an [`EventView`], which
+/// `HandlerPre::new` has only checked for the bindgen type `wit::Event` of
+/// the same shape.
+///
+/// # Errors
+/// When the types differ: a bug in [`EventView`], never the guest's fault
+/// once `HandlerPre::new` accepted the component.
+pub fn handle_takes_the_view(
+    store: impl wasmtime::AsContext,
+    handle: Func,
+) -> wasmtime::Result<()> {
+    handle.typed::<(&EventView<'_>,), (HandlerResult,)>(&store)?;
+    Ok(())
 }
 
 impl From<wit::Event> for host::Event {

@@ -24,7 +24,7 @@ use std::time::{Duration, Instant};
 use wasmtime::component::{Func, TypedFunc};
 use wasmtime::{Engine, Store, Trap, UpdateDeadline};
 
-use super::bindings::sluice::handler::types as wit;
+use super::bindings::{self, EventView, Handle, HandlerResult};
 use super::engine::EPOCH_TICK;
 use super::host::log::GuestLog;
 use super::host::HostState;
@@ -33,9 +33,6 @@ use super::Loaded;
 /// What a call returned: the handler's own result, or the trap or
 /// instantiation error that stopped it.
 pub type CallOutcome = wasmtime::Result<HandlerResult>;
-
-/// What the handler's `handle` export returns.
-type HandlerResult = Result<Option<wit::Event>, wit::HandlerError>;
 
 /// Guest code on the calling thread did not finish within its epoch slice
 /// and was stopped; nothing of it is visible outside its own instance, so
@@ -102,6 +99,10 @@ impl Instance {
         let handle = instance
             .get_func(&mut store, loaded.handle)
             .ok_or_else(|| wasmtime::format_err!("the component has no `handle` export"))?;
+        if !loaded.view_checked.load(Ordering::Acquire) {
+            bindings::handle_takes_the_view(&store, handle)?;
+            loaded.view_checked.store(true, Ordering::Release);
+        }
         Ok(Self {
             store,
             handle,
@@ -112,15 +113,16 @@ impl Instance {
     }
 
     /// The `handle` export with its WIT types.
-    fn typed<'a>(&self) -> TypedFunc<(&'a wit::Event,), (HandlerResult,)> {
-        // SAFETY: `HandlerPre::new` type-checked the component's `handle`
-        // export against the `sluice:handler` world when it was loaded,
-        // which is exactly this signature.
+    fn typed<'a>(&self) -> Handle<'a> {
+        // SAFETY: `ready` checked this signature against the component's
+        // `handle` export (`handle_takes_the_view`) before the first
+        // instance of it was used; every instance of a component has the
+        // same types.
         unsafe { TypedFunc::new_unchecked(self.handle) }
     }
 
     /// Call the handler on `event` within `timeout`, on a fiber.
-    pub async fn call(&mut self, event: &wit::Event, timeout: Duration) -> CallOutcome {
+    pub async fn call(&mut self, event: &EventView<'_>, timeout: Duration) -> CallOutcome {
         self.begin(event);
         arm_deadline(&mut self.store, timeout);
         let handle = self.typed();
@@ -135,7 +137,7 @@ impl Instance {
     /// # Errors
     /// `Err(Preempted)` when the call ran past the slice: the instance is
     /// spent, and the event should start over on a fresh one.
-    pub fn call_on_thread(&mut self, event: &wit::Event) -> Result<CallOutcome, Preempted> {
+    pub fn call_on_thread(&mut self, event: &EventView<'_>) -> Result<CallOutcome, Preempted> {
         self.begin(event);
         arm_one_slice(&mut self.store);
         let handle = self.typed();
@@ -147,8 +149,8 @@ impl Instance {
         }
     }
 
-    fn begin(&mut self, event: &wit::Event) {
-        self.log.begin(&event.id);
+    fn begin(&mut self, event: &EventView<'_>) {
+        self.log.begin(event.id);
         self.store.data_mut().memory.reset();
     }
 

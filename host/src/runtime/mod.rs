@@ -24,6 +24,7 @@ mod loader;
 pub mod source;
 mod state;
 
+use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -43,7 +44,7 @@ pub use self::state::MemoryCap;
 
 use self::admission::Admission;
 use self::bindings::sluice::handler::types as wit;
-use self::bindings::HandlerPre;
+use self::bindings::{EventView, HandlerPre};
 use self::host::log::{FunctionBudget, GuestLog};
 use self::host::HostState;
 use self::instance::{CallOutcome, Instance, Preempted};
@@ -59,6 +60,9 @@ pub struct Loaded {
     pre: HandlerPre<HostState>,
     /// Where the `handle` export is, found once.
     handle: ComponentExportIndex,
+    /// Whether `handle` was checked to take an [`EventView`] (on the first
+    /// instance: see [`bindings::handle_takes_the_view`]).
+    view_checked: AtomicBool,
     /// The component imports nothing, so it runs on the calling thread
     /// (see [`instance`]).
     on_thread: bool,
@@ -240,7 +244,7 @@ impl Runtime {
         loaded: &Loaded,
         event: &Event,
     ) -> Result<Option<Event>, InvokeError> {
-        let input = wit::Event::from(event);
+        let input = EventView::from(event);
         let mut reused = loaded
             .reuse
             .and_then(|_| loaded.idle.lock().unwrap_or_else(|p| p.into_inner()).pop());
@@ -274,7 +278,7 @@ impl Runtime {
         name: &Name,
         loaded: &Loaded,
         event: &Event,
-        input: &wit::Event,
+        input: &EventView<'_>,
         reused: Option<Instance>,
     ) -> Result<Option<Event>, InvokeError> {
         let mut instance = match reused {
@@ -426,6 +430,7 @@ impl Runtime {
         Ok(Loaded {
             pre,
             handle,
+            view_checked: AtomicBool::new(false),
             on_thread,
             timeout: s.timeout.unwrap_or(self.config.default_timeout),
             memory_bytes: s.memory_mib.unwrap_or(self.config.default_memory_mib) as usize
