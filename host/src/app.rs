@@ -215,12 +215,14 @@ impl App {
         let events = tokio::spawn(server::serve(
             events,
             crate::ingress::Ingress::new(self.ingress.clone()),
+            self.security.guards_senders(),
             metrics.clone(),
             stop.clone(),
         ));
         let admin = tokio::spawn(server::serve(
             admin,
             crate::admin::router(self.admin.clone()),
+            false,
             metrics,
             stop.clone(),
         ));

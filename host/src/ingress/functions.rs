@@ -45,18 +45,24 @@ pub async fn invoke(
     }
     let headers = parts.headers;
     let decoded = decode(&headers, body)?;
-    let mut replies = Vec::new();
-    for event in &decoded.events {
-        if let Some(reply) = state.runtime.invoke_bounded(name, event).await? {
-            replies.push(reply);
-        }
-    }
     let mode = reply_mode(decoded.mode, &headers);
-    let encoded = match (mode, replies.as_slice()) {
-        (Mode::Batched, _) => encode_batch(&replies),
-        (_, []) => return Ok(StatusCode::NO_CONTENT.into_response()),
-        (mode, [reply]) => encode(reply, mode),
-        (_, _) => encode_batch(&replies),
+    let encoded = match (mode, decoded.events.as_slice()) {
+        // One event, one reply or none: nothing to collect.
+        (Mode::Binary | Mode::Structured, [event]) => {
+            match state.runtime.invoke_bounded(name, event).await? {
+                Some(reply) => encode(&reply, mode),
+                None => return Ok(StatusCode::NO_CONTENT.into_response()),
+            }
+        }
+        (_, events) => {
+            let mut replies = Vec::with_capacity(events.len());
+            for event in events {
+                if let Some(reply) = state.runtime.invoke_bounded(name, event).await? {
+                    replies.push(reply);
+                }
+            }
+            encode_batch(&replies)
+        }
     };
     let mut response = Response::new(Body::from(encoded.body));
     *response.headers_mut() = encoded.headers;

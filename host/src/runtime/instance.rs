@@ -58,8 +58,8 @@ impl Instance {
     /// # Errors
     /// When instantiation fails (e.g. no pool slot is free, or a start
     /// function traps).
-    pub async fn new(engine: &Engine, name: &str, loaded: &Loaded) -> wasmtime::Result<Self> {
-        let (state, log) = fresh_state(name, loaded);
+    pub async fn new(engine: &Engine, loaded: &Loaded) -> wasmtime::Result<Self> {
+        let (state, log) = fresh_state(loaded);
         let mut store = new_store(engine, state, loaded.timeout);
         let instance = within_ceiling(
             loaded.timeout,
@@ -77,10 +77,9 @@ impl Instance {
     /// `Ok(Err(_))` when instantiation failed otherwise.
     pub fn new_on_thread(
         engine: &Engine,
-        name: &str,
         loaded: &Loaded,
     ) -> Result<wasmtime::Result<Self>, Preempted> {
-        let (state, log) = fresh_state(name, loaded);
+        let (state, log) = fresh_state(loaded);
         let mut store = capped_store(engine, state);
         arm_one_slice(&mut store);
         match loaded.pre.instance_pre().instantiate(&mut store) {
@@ -188,8 +187,8 @@ fn capped_store(engine: &Engine, state: HostState) -> Store<HostState> {
 }
 
 /// The host state of a fresh instance of `loaded`, and its log.
-fn fresh_state(name: &str, loaded: &Loaded) -> (HostState, Arc<GuestLog>) {
-    let log = GuestLog::new(Arc::from(name), loaded.log_budget.clone());
+fn fresh_state(loaded: &Loaded) -> (HostState, Arc<GuestLog>) {
+    let log = GuestLog::new(loaded.name.clone(), loaded.log_budget.clone());
     let state = HostState::new(log.clone(), loaded.env.clone(), loaded.memory_bytes, None);
     (state, log)
 }

@@ -57,6 +57,9 @@ use crate::registry::FunctionStore;
 /// A function ready to instantiate: its component, linked and type-checked,
 /// with its limits, and its idle instances when it reuses them.
 pub struct Loaded {
+    /// The function's name, which its guest log tags records with (shared
+    /// by its instances, so a fresh one allocates no copy).
+    name: Arc<str>,
     pre: HandlerPre<HostState>,
     /// Where the `handle` export is, found once.
     handle: ComponentExportIndex,
@@ -251,7 +254,7 @@ impl Runtime {
         if loaded.on_thread {
             let instance = match reused.take() {
                 Some(i) => Some(i),
-                None => match Instance::new_on_thread(&self.engine, name.as_str(), loaded) {
+                None => match Instance::new_on_thread(&self.engine, loaded) {
                     Ok(Ok(i)) => Some(i),
                     Ok(Err(err)) => return Err(self.instantiation_failed(name, event, &err)),
                     Err(Preempted) => None,
@@ -283,7 +286,7 @@ impl Runtime {
     ) -> Result<Option<Event>, InvokeError> {
         let mut instance = match reused {
             Some(i) => i,
-            None => Instance::new(&self.engine, name.as_str(), loaded)
+            None => Instance::new(&self.engine, loaded)
                 .await
                 .map_err(|err| self.instantiation_failed(name, event, &err))?,
         };
@@ -428,6 +431,7 @@ impl Runtime {
         self.metrics.loaded();
         let s = &record.settings;
         Ok(Loaded {
+            name: Arc::from(name.as_str()),
             pre,
             handle,
             view_checked: AtomicBool::new(false),

@@ -102,9 +102,14 @@ fn has_body<B>(request: &http::Request<B>) -> bool {
 /// `ingress::Ingress`) on `listener` until `stop` is cancelled, then stop
 /// accepting, let every open connection finish its request (idle ones are
 /// closed at once), and return.
+///
+/// With `tag_clients`, each request carries its [`ClientAddr`] in its
+/// extensions (for the sender guard's rate limit); without, it carries
+/// none, and no extension map is allocated per request.
 pub async fn serve<S>(
     listener: Listener,
     service: S,
+    tag_clients: bool,
     metrics: SecurityMetrics,
     stop: CancellationToken,
 ) where
@@ -162,7 +167,9 @@ pub async fn serve<S>(
         let per_connection = service.clone();
         let linger = limits.body_timeout;
         let service = hyper::service::service_fn(move |mut request: http::Request<Incoming>| {
-            request.extensions_mut().insert(ClientAddr(peer));
+            if tag_clients {
+                request.extensions_mut().insert(ClientAddr(peer));
+            }
             let has_body = has_body(&request);
             let request = request.map(|body| axum::body::Body::new(Lingering::new(body, linger)));
             let response = per_connection.clone().oneshot(request);
