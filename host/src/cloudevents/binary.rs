@@ -1,5 +1,7 @@
 //! Binary content mode (HTTP binding §3.1): attributes in `ce-` headers.
 
+use std::borrow::Cow;
+
 use bytes::Bytes;
 use http::{header, HeaderMap, HeaderName, HeaderValue};
 use percent_encoding::{percent_decode, utf8_percent_encode, AsciiSet, CONTROLS};
@@ -66,42 +68,53 @@ pub(super) fn decode(headers: &HeaderMap, body: Bytes) -> Result<Event, DecodeEr
 /// Encode an event as binary-mode headers and body (§3.1).
 pub(super) fn encode(event: &Event) -> (HeaderMap, Bytes) {
     let mut headers = HeaderMap::new();
-    let mut put = |name: &str, value: &str| {
-        let name = HeaderName::try_from(format!("{PREFIX}{name}"))
-            .expect("validated attribute names are valid header names");
-        let value = HeaderValue::try_from(encode_value(value))
+    let mut put = |name: HeaderName, value: &str| {
+        let value = HeaderValue::from_str(&encode_value(value))
             .expect("percent-encoded values are visible ASCII");
         headers.insert(name, value);
     };
-    put("specversion", &event.specversion);
-    put("id", &event.id);
-    put("source", &event.source);
-    put("type", &event.ty);
+    // The context attributes' header names are constants: no allocation,
+    // no validation per event.
+    put(CE_SPECVERSION, &event.specversion);
+    put(CE_ID, &event.id);
+    put(CE_SOURCE, &event.source);
+    put(CE_TYPE, &event.ty);
     for (name, value) in [
-        ("dataschema", &event.dataschema),
-        ("subject", &event.subject),
-        ("time", &event.time),
+        (CE_DATASCHEMA, &event.dataschema),
+        (CE_SUBJECT, &event.subject),
+        (CE_TIME, &event.time),
     ] {
         if let Some(v) = value {
             put(name, v);
         }
     }
     for (name, value) in &event.extensions {
+        let name = HeaderName::try_from(format!("{PREFIX}{name}"))
+            .expect("validated attribute names are valid header names");
         put(name, &value.to_string());
     }
     if let Some(ct) = &event.datacontenttype {
         // A content type is visible ASCII in practice; one that is not
         // cannot travel in Content-Type and is sent percent-encoded.
         let v = HeaderValue::from_str(ct)
-            .unwrap_or_else(|_| HeaderValue::try_from(encode_value(ct)).expect("encoded"));
+            .unwrap_or_else(|_| HeaderValue::from_str(&encode_value(ct)).expect("encoded"));
         headers.insert(header::CONTENT_TYPE, v);
     }
     (headers, event.data.clone().unwrap_or_default())
 }
 
-/// Percent-encode a header value as §3.1.3.2 requires.
-pub(super) fn encode_value(value: &str) -> String {
-    utf8_percent_encode(value, HEADER_VALUE).to_string()
+const CE_SPECVERSION: HeaderName = HeaderName::from_static("ce-specversion");
+const CE_ID: HeaderName = HeaderName::from_static("ce-id");
+const CE_SOURCE: HeaderName = HeaderName::from_static("ce-source");
+const CE_TYPE: HeaderName = HeaderName::from_static("ce-type");
+const CE_DATASCHEMA: HeaderName = HeaderName::from_static("ce-dataschema");
+const CE_SUBJECT: HeaderName = HeaderName::from_static("ce-subject");
+const CE_TIME: HeaderName = HeaderName::from_static("ce-time");
+
+/// Percent-encode a header value as §3.1.3.2 requires; borrowed when
+/// nothing needs encoding (most values), so no copy is made.
+pub(super) fn encode_value(value: &str) -> Cow<'_, str> {
+    utf8_percent_encode(value, HEADER_VALUE).into()
 }
 
 /// Decode a header value: undo an RFC 7230 quoted-string, then exactly one
