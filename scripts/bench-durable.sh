@@ -52,15 +52,7 @@ filter = { type = "dev.sluice.bench" }
 function = "echo"
 TOML
 done
-cat > "$work/single.lua" <<'LUA'
-wrk.method = "POST"
-wrk.body = '{"base":"USD","quote":"EUR","rate":0.92,"amount":100}'
-wrk.headers["ce-specversion"] = "1.0"
-wrk.headers["ce-id"] = "bench-1"
-wrk.headers["ce-source"] = "/bench"
-wrk.headers["ce-type"] = "dev.sluice.bench"
-wrk.headers["content-type"] = "application/json"
-LUA
+cp scripts/bench-event.lua "$work/single.lua"
 {
   echo 'wrk.method = "POST"'
   echo 'wrk.headers["content-type"] = "application/cloudevents-batch+json"'

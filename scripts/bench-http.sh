@@ -76,15 +76,7 @@ compare="${COMPARE_WASM:-}"
 if [ -n "$compare" ]; then
   printf '[functions.echo-compare]\npath = "%s"\n' "$(realpath "$compare")" >> "$work/sluice.toml"
 fi
-cat > "$work/post.lua" <<'LUA'
-wrk.method = "POST"
-wrk.body = '{"base":"USD","quote":"EUR","rate":0.92,"amount":100}'
-wrk.headers["ce-specversion"] = "1.0"
-wrk.headers["ce-id"] = "bench-1"
-wrk.headers["ce-source"] = "/bench"
-wrk.headers["ce-type"] = "dev.sluice.bench"
-wrk.headers["content-type"] = "application/json"
-LUA
+cp scripts/bench-event.lua "$work/post.lua"
 
 RUST_LOG=warn "$bin/sluice" serve --listen 127.0.0.1:19090 --admin-listen 127.0.0.1:19092 --data-dir "$work/data" \
   --config "$work/sluice.toml" >/dev/null & pids+=($!)

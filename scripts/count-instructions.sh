@@ -48,15 +48,7 @@ reuse = 1000000
 [runtime]
 max_instances = 4
 TOML
-cat > "$work/post.lua" <<'LUA'
-wrk.method = "POST"
-wrk.body = '{"base":"USD","quote":"EUR","rate":0.92,"amount":100}'
-wrk.headers["ce-specversion"] = "1.0"
-wrk.headers["ce-id"] = "bench-1"
-wrk.headers["ce-source"] = "/bench"
-wrk.headers["ce-type"] = "dev.sluice.bench"
-wrk.headers["content-type"] = "application/json"
-LUA
+cp scripts/bench-event.lua "$work/post.lua"
 
 measure() { # name url pid prefix dump -> $work/result-NAME: "requests instructions-per-request"
   local name=$1 url=$2 pid=$3 prefix=$4 n=$5 status=000
