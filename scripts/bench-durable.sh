@@ -23,9 +23,9 @@ cargo xtask functions >/dev/null
 profile="${PROFILE:-release}"
 bin="target/$([ "$profile" = dev ] && echo debug || echo "$profile")/sluice"
 if [ "$profile" = dev ]; then
-  CARGO_PROFILE_DEV_OPT_LEVEL=3 cargo build --profile dev -q -p sluice --bin sluice
+  cargo xtask build --profile dev --config profile.dev.opt-level=3 -q -p sluice --bin sluice
 else
-  cargo build --profile "$profile" -q -p sluice --bin sluice
+  cargo xtask build --profile "$profile" -q -p sluice --bin sluice
 fi
 
 work="$(mktemp -d)"

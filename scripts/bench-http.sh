@@ -52,9 +52,9 @@ profile="${PROFILE:-release}"
 bin="target/$([ "$profile" = dev ] && echo debug || echo "$profile")"
 cargo xtask functions >/dev/null
 if [ "$profile" = dev ]; then
-  CARGO_PROFILE_DEV_OPT_LEVEL=3 cargo build --profile dev -q -p sluice --bin sluice --example native_echo
+  cargo xtask build --profile dev --config profile.dev.opt-level=3 -q -p sluice --bin sluice --example native_echo
 else
-  cargo build --profile "$profile" -q -p sluice --bin sluice --example native_echo
+  cargo xtask build --profile "$profile" -q -p sluice --bin sluice --example native_echo
 fi
 
 work="$(mktemp -d)"

