@@ -50,6 +50,14 @@ max_instances = 4
 TOML
 cp scripts/bench-event.lua "$work/post.lua"
 
+# Valgrind counts each iteration of a `rep stosb` or `rep movsb` as one
+# instruction, and glibc's memset and memcpy use them from 2 KiB up, so a
+# 4 KiB page cleared or copied would count as 4,096 instructions for a few
+# hundred cycles of work (a fresh instance's slot reset clears three to
+# four pages). With the thresholds out of reach, glibc uses its vector
+# loops for every size, which valgrind counts as the CPU executes them.
+export GLIBC_TUNABLES=glibc.cpu.x86_rep_stosb_threshold=0x7fffffffffffffff:glibc.cpu.x86_rep_movsb_threshold=0x7fffffffffffffff
+
 measure() { # name url pid prefix dump -> $work/result-NAME: "requests instructions-per-request"
   local name=$1 url=$2 pid=$3 prefix=$4 n=$5 status=000
   for _ in $(seq 1 300); do
