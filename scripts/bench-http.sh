@@ -20,6 +20,9 @@
 # (e.g. one with WASI imports, against functions/echo without them),
 # measured in the same rounds; a second table shows it.
 #
+# SLUICE_BIN=path benches that sluice binary instead of this checkout's
+# build, e.g. SLUICE_BIN=target/pgo/sluice (scripts/build-pgo.sh).
+#
 #   scripts/bench-http.sh [SECONDS_PER_RUN] [CONCURRENCIES...]
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -78,7 +81,7 @@ if [ -n "$compare" ]; then
 fi
 cp scripts/bench-event.lua "$work/post.lua"
 
-RUST_LOG=warn "$bin/sluice" serve --listen 127.0.0.1:19090 --admin-listen 127.0.0.1:19092 --data-dir "$work/data" \
+RUST_LOG=warn "${SLUICE_BIN:-$bin/sluice}" serve --listen 127.0.0.1:19090 --admin-listen 127.0.0.1:19092 --data-dir "$work/data" \
   --config "$work/sluice.toml" >/dev/null & pids+=($!)
 "$bin/examples/native_echo" 127.0.0.1:19091 2>/dev/null & pids+=($!)
 touch "$work/wasmtime.log"
