@@ -15,7 +15,8 @@ concurrencies=("${@:-1 16 64}")
 concurrencies=(${concurrencies[*]})
 batch=100
 
-command -v wrk >/dev/null || { apt-get update -qq && apt-get install -y -qq wrk >/dev/null; }
+. scripts/bench-lib.sh
+ensure_tool wrk
 cargo xtask functions >/dev/null
 # PROFILE=dev builds on the cached test build (dependencies at opt-level 2)
 # with Sluice's own crate at opt-level 3, instead of a release build of
@@ -53,16 +54,7 @@ function = "echo"
 TOML
 done
 cp scripts/bench-event.lua "$work/single.lua"
-{
-  echo 'wrk.method = "POST"'
-  echo 'wrk.headers["content-type"] = "application/cloudevents-batch+json"'
-  printf "wrk.body = '["
-  for i in $(seq 1 $batch); do
-    [ "$i" -gt 1 ] && printf ","
-    printf '{"specversion":"1.0","id":"b-%d","source":"/bench","type":"dev.sluice.bench","data":{"n":%d}}' "$i" "$i"
-  done
-  echo "]'"
-} > "$work/batch.lua"
+batch_lua $batch > "$work/batch.lua"
 
 RUST_LOG=warn "$bin" serve --listen 127.0.0.1:19190 --admin-listen 127.0.0.1:19192 --data-dir "$work/data-on" \
   --config "$work/on.toml" >"$work/on.log" 2>&1 & pids+=($!)

@@ -26,6 +26,7 @@
 #   scripts/bench-http.sh [SECONDS_PER_RUN] [CONCURRENCIES...]
 set -euo pipefail
 cd "$(dirname "$0")/.."
+. scripts/bench-lib.sh
 
 duration="${1:-5}"; shift || true
 concurrencies=("${@:-1 16 64}")
@@ -33,11 +34,7 @@ concurrencies=("${@:-1 16 64}")
 concurrencies=(${concurrencies[*]})
 rounds="${ROUNDS:-3}"
 
-if ! command -v wrk >/dev/null; then
-  echo "installing wrk" >&2
-  if [ "$(id -u)" = 0 ]; then apt-get update -qq && apt-get install -y -qq wrk >/dev/null
-  else sudo apt-get update -qq && sudo apt-get install -y -qq wrk >/dev/null; fi
-fi
+ensure_tool wrk
 
 wasmtime_version=48.0.8
 wasmtime="$PWD/target/tools/wasmtime/bin/wasmtime"
@@ -65,12 +62,7 @@ pids=()
 cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; rm -rf "$work"; }
 trap cleanup EXIT
 
-cat > "$work/sluice.toml" <<TOML
-[functions.echo]
-path = "$PWD/target/functions/echo.wasm"
-[functions.echo-reuse]
-path = "$PWD/target/functions/echo.wasm"
-reuse = 1000000
+{ echo_functions_toml; cat <<TOML; } > "$work/sluice.toml"
 [runtime]
 default_max_concurrency = 256
 default_max_queue = 4096

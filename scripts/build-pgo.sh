@@ -22,17 +22,13 @@
 #   scripts/build-pgo.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
+. scripts/bench-lib.sh
 
 seconds="${TRAIN_SECONDS:-4}"
 llvm_major="$(rustc -vV | sed -n 's/^LLVM version: \([0-9]*\).*/\1/p')"
 profdata="llvm-profdata-$llvm_major"
-install() { # package
-  echo "installing $1" >&2
-  if [ "$(id -u)" = 0 ]; then apt-get update -qq && apt-get install -y -qq "$1" >/dev/null
-  else sudo apt-get update -qq && sudo apt-get install -y -qq "$1" >/dev/null; fi
-}
-command -v wrk >/dev/null || install wrk
-command -v "$profdata" >/dev/null || install "llvm-$llvm_major"
+ensure_tool wrk
+ensure_tool "$profdata" "llvm-$llvm_major"
 
 out="$PWD/target/pgo"
 profiles="$out/profiles"
@@ -53,27 +49,13 @@ cleanup() {
 }
 trap cleanup EXIT
 
-cat > "$work/sluice.toml" <<TOML
-[functions.echo]
-path = "$PWD/target/functions/echo.wasm"
-[functions.echo-reuse]
-path = "$PWD/target/functions/echo.wasm"
-reuse = 1000000
+{ echo_functions_toml; cat <<TOML; } > "$work/sluice.toml"
 [triggers.train]
 filter = { type = "dev.sluice.bench" }
 function = "echo"
 TOML
 cp scripts/bench-event.lua "$work/single.lua"
-{
-  echo 'wrk.method = "POST"'
-  echo 'wrk.headers["content-type"] = "application/cloudevents-batch+json"'
-  printf "wrk.body = '["
-  for i in $(seq 1 100); do
-    [ "$i" -gt 1 ] && printf ","
-    printf '{"specversion":"1.0","id":"b-%d","source":"/bench","type":"dev.sluice.bench","data":{"n":%d}}' "$i" "$i"
-  done
-  echo "]'"
-} > "$work/batch.lua"
+batch_lua 100 > "$work/batch.lua"
 
 RUST_LOG=warn "$out/generate/release/sluice" serve --listen 127.0.0.1:19590 \
   --admin-listen 127.0.0.1:19592 --data-dir "$work/data" --config "$work/sluice.toml" \

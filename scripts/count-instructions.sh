@@ -16,15 +16,11 @@
 #   scripts/count-instructions.sh [SECONDS]
 set -euo pipefail
 cd "$(dirname "$0")/.."
+. scripts/bench-lib.sh
 
 duration="${1:-4}"
-for tool in wrk valgrind; do
-  if ! command -v "$tool" >/dev/null; then
-    echo "installing $tool" >&2
-    if [ "$(id -u)" = 0 ]; then apt-get update -qq && apt-get install -y -qq "$tool" >/dev/null
-    else sudo apt-get update -qq && sudo apt-get install -y -qq "$tool" >/dev/null; fi
-  fi
-done
+ensure_tool wrk
+ensure_tool valgrind
 
 cargo xtask functions >/dev/null
 cargo xtask build --release -q -p sluice --bin sluice --example native_echo
@@ -39,12 +35,7 @@ cleanup() {
 trap cleanup EXIT
 
 # A small pool: valgrind cannot reserve the default one.
-cat > "$work/sluice.toml" <<TOML
-[functions.echo]
-path = "$PWD/target/functions/echo.wasm"
-[functions.echo-reuse]
-path = "$PWD/target/functions/echo.wasm"
-reuse = 1000000
+{ echo_functions_toml; cat <<TOML; } > "$work/sluice.toml"
 [runtime]
 max_instances = 4
 TOML
