@@ -10,8 +10,8 @@
 # 3. merges the profile with llvm-profdata and builds again with
 #    `-Cprofile-use`.
 #
-# Measured in docs/performance.md: about a quarter less CPU per event with
-# a fresh instance, a tenth with `reuse`, over the plain release build.
+# Measured in docs/performance.md: a fifth to a third less CPU per event with
+# a fresh instance, a tenth to a fifth with `reuse`, over the release build.
 # The profile is only as good as the training: a deployment whose events
 # take other paths (Kafka, sources, WASI handlers) should train on those.
 #
