@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# A profile-guided release build of the `sluice` binary, for deployments
-# and benchmarks: target/pgo/sluice.
+# A profile-guided build of the `sluice` binary, for deployments and
+# benchmarks: target/pgo/sluice (target/pgo/sluice-dist with PROFILE=dist).
 #
 # 1. builds an instrumented sluice (`-Cprofile-generate`);
 # 2. trains it on loopback for TRAIN_SECONDS per workload (default 4):
@@ -10,21 +10,26 @@
 # 3. merges the profile with llvm-profdata and builds again with
 #    `-Cprofile-use`.
 #
-# Measured in docs/performance.md: a fifth to a third less CPU per event with
-# a fresh instance, a tenth to a fifth with `reuse`, over the release build.
+# Measured in docs/performance.md, CPU per event against the release build:
+# a fifth to a third less with a fresh instance, a tenth to a fifth less with
+# `reuse`; with PROFILE=dist, 39-48% and 36-49% less.
 # The profile is only as good as the training: a deployment whose events
 # take other paths (Kafka, sources, WASI handlers) should train on those.
 #
 # Installs wrk, and the Debian `llvm-N` package whose major version is
 # the LLVM that rustc is built with (for llvm-profdata-N), when missing.
-# Two release builds of the host: about 20 minutes on 2 cores.
+# Two builds of the host in PROFILE (default release: about 20 minutes on
+# 2 cores; PROFILE=dist adds fat LTO, 43 minutes). Both builds use the
+# same cargo profile, so the profile data is applied to the code it was
+# recorded from.
 #
-#   scripts/build-pgo.sh
+#   [PROFILE=dist] scripts/build-pgo.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . scripts/bench-lib.sh
 
 seconds="${TRAIN_SECONDS:-4}"
+profile="${PROFILE:-release}"
 llvm_major="$(rustc -vV | sed -n 's/^LLVM version: \([0-9]*\).*/\1/p')"
 profdata="llvm-profdata-$llvm_major"
 ensure_tool wrk
@@ -38,7 +43,7 @@ mkdir -p "$profiles"
 cargo xtask functions >/dev/null
 # --config rather than RUSTFLAGS, so the flags reach this build only and
 # not the xtask binary that runs it.
-cargo xtask build --release -q -p sluice --bin sluice --target-dir "$out/generate" \
+cargo xtask build --profile "$profile" -q -p sluice --bin sluice --target-dir "$out/generate" \
   --config "build.rustflags=[\"-Cprofile-generate=$profiles\"]"
 
 work="$(mktemp -d)"
@@ -57,7 +62,7 @@ TOML
 cp scripts/bench-event.lua "$work/single.lua"
 batch_lua 100 > "$work/batch.lua"
 
-RUST_LOG=warn "$out/generate/release/sluice" serve --listen 127.0.0.1:19590 \
+RUST_LOG=warn "$out/generate/$profile/sluice" serve --listen 127.0.0.1:19590 \
   --admin-listen 127.0.0.1:19592 --data-dir "$work/data" --config "$work/sluice.toml" \
   >"$work/sluice.log" 2>&1 &
 pid=$!
@@ -85,7 +90,8 @@ wait "$pid" || true
 pid=
 
 "$profdata" merge -o "$out/sluice.profdata" "$profiles"
-cargo xtask build --release -q -p sluice --bin sluice --target-dir "$out/use" \
+cargo xtask build --profile "$profile" -q -p sluice --bin sluice --target-dir "$out/use" \
   --config "build.rustflags=[\"-Cprofile-use=$out/sluice.profdata\"]"
-cp "$out/use/release/sluice" "$out/sluice"
-echo "$out/sluice"
+bin="$out/sluice$([ "$profile" = release ] || echo "-$profile")"
+cp "$out/use/$profile/sluice" "$bin"
+echo "$bin"
