@@ -12,7 +12,7 @@
 #
 # Measured in docs/performance.md, CPU per event against the release build:
 # a fifth to a third less with a fresh instance, a tenth to a fifth less with
-# `reuse`; with PROFILE=dist, 39-48% and 36-49% less.
+# `reuse`; with PROFILE=dist, 39-48% and 36-51% less.
 # The profile is only as good as the training: a deployment whose events
 # take other paths (Kafka, sources, WASI handlers) should train on those.
 #
