@@ -37,3 +37,18 @@ batch_lua() {
   done
   echo "]'"
 }
+
+# POST a minimal binary-mode CloudEvent to URL until it answers 200, at most
+# TRIES times, PAUSE seconds apart. Prints the last status; fails unless it
+# is 200.   status="$(await_200 URL TRIES PAUSE)" || ...
+await_200() {
+  local status=000 _
+  for _ in $(seq 1 "$2"); do
+    status="$(curl -s -o /dev/null -w '%{http_code}' -X POST -H 'ce-specversion: 1.0' -H 'ce-id: w' \
+      -H 'ce-source: /b' -H 'ce-type: t' --data x "$1" || true)"
+    [ "$status" = 200 ] && break
+    sleep "$3"
+  done
+  echo "$status"
+  [ "$status" = 200 ]
+}

@@ -66,14 +66,8 @@ RUST_LOG=warn "$out/generate/$profile/sluice" serve --listen 127.0.0.1:19590 \
   --admin-listen 127.0.0.1:19592 --data-dir "$work/data" --config "$work/sluice.toml" \
   >"$work/sluice.log" 2>&1 &
 pid=$!
-status=000
-for _ in $(seq 1 100); do
-  status="$(curl -s -o /dev/null -w '%{http_code}' -X POST -H 'ce-specversion: 1.0' -H 'ce-id: w' \
-    -H 'ce-source: /b' -H 'ce-type: t' --data x http://127.0.0.1:19590/functions/echo || true)"
-  [ "$status" = 200 ] && break
-  sleep 0.1
-done
-[ "$status" = 200 ] || { echo "build-pgo: the instrumented host answered $status" >&2; tail -5 "$work/sluice.log" >&2; exit 1; }
+status="$(await_200 http://127.0.0.1:19590/functions/echo 100 0.1)" ||
+  { echo "build-pgo: the instrumented host answered $status" >&2; tail -5 "$work/sluice.log" >&2; exit 1; }
 train() { # path script
   local result
   result="$(wrk -t1 -c16 -d"${seconds}s" -s "$work/$2" "http://127.0.0.1:19590$1")"

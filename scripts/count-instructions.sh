@@ -50,14 +50,8 @@ cp scripts/bench-event.lua "$work/post.lua"
 export GLIBC_TUNABLES=glibc.cpu.x86_rep_stosb_threshold=0x7fffffffffffffff:glibc.cpu.x86_rep_movsb_threshold=0x7fffffffffffffff
 
 measure() { # name url pid prefix dump -> $work/result-NAME: "requests instructions-per-request"
-  local name=$1 url=$2 pid=$3 prefix=$4 n=$5 status=000
-  for _ in $(seq 1 300); do
-    status="$(curl -s -o /dev/null -w '%{http_code}' -X POST -H 'ce-specversion: 1.0' -H 'ce-id: w' \
-      -H 'ce-source: /b' -H 'ce-type: t' --data x "$url" || true)"
-    [ "$status" = 200 ] && break
-    sleep 0.2
-  done
-  if [ "$status" != 200 ]; then echo "count-instructions: $url answered $status" >&2; exit 1; fi
+  local name=$1 url=$2 pid=$3 prefix=$4 n=$5 status
+  status="$(await_200 "$url" 300 0.2)" || { echo "count-instructions: $url answered $status" >&2; exit 1; }
   wrk -t1 -c1 -d2s -s "$work/post.lua" "$url" >/dev/null
   callgrind_control -z "$pid" >/dev/null
   local out; out="$(wrk -t1 -c1 -d"${duration}s" -s "$work/post.lua" "$url")"
