@@ -87,15 +87,49 @@ mod tests {
         }
     }
 
-    #[tokio::test]
-    async fn a_slow_drop_is_not_waited_for_past_the_limit() {
+    /// Run `f` on a thread of its own and return its result, failing the
+    /// test (instead of hanging it) when that takes over 10 s.
+    fn within<T: Send + 'static>(what: &str, f: impl FnOnce() -> T + Send + 'static) -> T {
+        let limit = Duration::from_secs(10);
+        let (done, result) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let _ = done.send(f());
+        });
+        result
+            .recv_timeout(limit)
+            .unwrap_or_else(|_| panic!("{what} blocked for over {limit:?}"))
+    }
+
+    /// [`release`] of `value` with `limit`, on a runtime of its own.
+    fn release_on_a_runtime<T: Send + 'static>(
+        what: &'static str,
+        value: T,
+        limit: Duration,
+    ) -> bool {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_time()
+            .build()
+            .unwrap()
+            .block_on(release(what, value, limit))
+    }
+
+    #[test]
+    fn a_slow_drop_is_not_waited_for_past_the_limit() {
         let (tx, rx) = std::sync::mpsc::channel();
-        assert!(!release("stuck", Stuck(rx), Duration::from_millis(50)).await);
+        let finished = within("releasing a stuck value", move || {
+            release_on_a_runtime("stuck", Stuck(rx), Duration::from_millis(50))
+        });
+        assert!(!finished);
         tx.send(()).unwrap();
-        assert!(release("quick", 1u8, Duration::from_secs(5)).await);
-        // Dropping a detached stuck value does not block this thread.
+        let finished = within("releasing a value", || {
+            release_on_a_runtime("quick", 1u8, Duration::from_secs(5))
+        });
+        assert!(finished);
+        // Dropping a detached stuck value does not block the dropping thread.
         let (tx, rx) = std::sync::mpsc::channel();
-        drop(Detached::new(Stuck(rx)));
+        within("dropping a detached stuck value", move || {
+            drop(Detached::new(Stuck(rx)));
+        });
         tx.send(()).unwrap();
     }
 }
