@@ -66,17 +66,21 @@ async fn spin_times_out_with_504_and_others_keep_running() {
         .upload(
             "spin",
             std::fs::read(crate::harness::function("spin")).unwrap(),
-            "?timeout=300ms",
+            "?timeout=5s",
         )
         .await;
     assert_eq!(r.status(), StatusCode::CREATED);
-
     let spinning = {
         let client = host.client.clone();
         let url = host.url("/functions/spin");
         tokio::spawn(async move { send_event(&client, &url, "s", "t", "{}").await })
     };
-    // While it spins, echo answers.
+    // Once spin runs...
+    host.wait_for_metric("sluice_live_instances", &[("function", "spin")], |v| {
+        v >= 1.0
+    })
+    .await;
+    // ...echo answers, while it spins.
     for i in 0..5 {
         let r = send_event(
             &host.client,
@@ -88,9 +92,16 @@ async fn spin_times_out_with_504_and_others_keep_running() {
         .await;
         assert_eq!(r.status(), StatusCode::OK);
     }
+    // Spin was still running: the calls overlapped.
+    assert_eq!(
+        host.metric("sluice_live_instances", &[("function", "spin")])
+            .await,
+        Some(1.0),
+        "spin had stopped before echo answered: nothing overlapped"
+    );
     let (status, reason) = error_of(spinning.await.unwrap()).await;
     assert_eq!(status, StatusCode::GATEWAY_TIMEOUT);
-    assert!(reason.contains("timed out after 300ms"), "{reason}");
+    assert!(reason.contains("timed out after 5s"), "{reason}");
 }
 
 #[tokio::test]

@@ -1,6 +1,8 @@
 //! The sandbox at work: fresh instances, reuse, admission control, scale to
 //! zero, precompiled artifacts and their repair, metrics.
 
+use std::time::{Duration, Instant};
+
 use axum::http::StatusCode;
 
 use crate::harness::{function, send_event, Host};
@@ -109,50 +111,51 @@ async fn a_full_queue_answers_429_with_retry_after() {
 
 #[tokio::test]
 async fn an_idle_function_scales_to_zero_and_comes_back_cold() {
+    // Used within this long, a function stays loaded; idle for it, it is
+    // unloaded. Each check of "still loaded" below is bounded by it, and
+    // fails as such if the machine was too slow to make the check.
+    let idle = Duration::from_secs(3);
     let dir = tempfile::tempdir().unwrap();
     let config = dir.path().join("sluice.toml");
-    std::fs::write(&config, "[runtime]\nidle_timeout = \"300ms\"\n").unwrap();
+    std::fs::write(&config, "[runtime]\nidle_timeout = \"3s\"\n").unwrap();
     let host = Host::start_with(&dir.path().join("data"), Some(&config), &[]).await;
     host.deploy_ok("echo", "echo").await;
     let labels = [("function", "echo")];
+    let echo = |id: &'static str| {
+        let host = &host;
+        async move {
+            let r = send_event(&host.client, &host.url("/functions/echo"), id, "t", "{}").await;
+            assert_eq!(r.status(), StatusCode::OK);
+        }
+    };
+    let within_idle = |since: Instant| {
+        let took = since.elapsed();
+        assert!(
+            took < idle,
+            "the checks took {took:?}, past the idle timeout: they could not be made"
+        );
+    };
 
-    assert_eq!(
-        send_event(&host.client, &host.url("/functions/echo"), "1", "t", "{}")
-            .await
-            .status(),
-        StatusCode::OK
-    );
-    assert_eq!(
-        send_event(&host.client, &host.url("/functions/echo"), "2", "t", "{}")
-            .await
-            .status(),
-        StatusCode::OK
-    );
-    assert_eq!(
-        host.metric("sluice_cold_starts_total", &labels).await,
-        Some(1.0)
-    );
-    assert_eq!(
-        host.metric("sluice_warm_starts_total", &labels).await,
-        Some(1.0)
-    );
+    let since = Instant::now();
+    echo("1").await;
+    echo("2").await;
+    let cold = host.metric("sluice_cold_starts_total", &labels).await;
+    let warm = host.metric("sluice_warm_starts_total", &labels).await;
+    within_idle(since);
+    assert_eq!((cold, warm), (Some(1.0), Some(1.0)), "(cold, warm)");
 
     // Left alone, it is unloaded...
     host.wait_for_metric("sluice_loaded_functions", &[], |v| v == 0.0)
         .await;
     assert!(host.metric("sluice_evictions_total", &[]).await.unwrap() >= 1.0);
     // ...and its next event loads it again from the precompiled artifact.
-    assert_eq!(
-        send_event(&host.client, &host.url("/functions/echo"), "3", "t", "{}")
-            .await
-            .status(),
-        StatusCode::OK
-    );
-    assert_eq!(
-        host.metric("sluice_cold_starts_total", &labels).await,
-        Some(2.0)
-    );
-    assert_eq!(host.metric("sluice_loaded_functions", &[]).await, Some(1.0));
+    let since = Instant::now();
+    echo("3").await;
+    let cold = host.metric("sluice_cold_starts_total", &labels).await;
+    let loaded = host.metric("sluice_loaded_functions", &[]).await;
+    within_idle(since);
+    assert_eq!(cold, Some(2.0));
+    assert_eq!(loaded, Some(1.0));
 }
 
 #[tokio::test]
