@@ -280,7 +280,14 @@ async fn a_bad_batch_is_refused_whole_with_the_index() {
     let err = error_of(r).await;
     assert_eq!(err["index"], 1, "{err}");
     assert!(err["error"].as_str().unwrap().contains("source"), "{err}");
-    sink.assert_quiet(Duration::from_millis(300)).await;
+    // None of the batch was stored or routed, so nothing can reach the sink.
+    for metric in [
+        "sluice_durable_log_appended_total",
+        "sluice_events_accepted_total",
+    ] {
+        assert_eq!(host.metric(metric, &[]).await, Some(0.0), "{metric}");
+    }
+    sink.assert_empty();
     // The good batch is accepted, each event routed; an empty one too.
     let body = json!([event_json("1"), event_json("3")]).to_string();
     let r = host

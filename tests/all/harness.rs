@@ -379,7 +379,25 @@ impl Sink {
             .expect("sink closed")
     }
 
-    /// Assert nothing (more) arrives within `wait`.
+    /// Assert nothing (more) has arrived, without waiting: call it after a
+    /// signal that the host is done sending (e.g. [`Host::settled`]), since
+    /// a request is recorded here before the host gets its answer.
+    pub fn assert_empty(&mut self) {
+        if let Ok(r) = self.rx.try_recv() {
+            panic!(
+                "unexpected request at the sink: {:?} {:?}",
+                r.headers, r.body
+            );
+        }
+    }
+
+    /// Take whatever has arrived so far, without waiting.
+    pub fn drain(&mut self) -> Vec<Received> {
+        std::iter::from_fn(|| self.rx.try_recv().ok()).collect()
+    }
+
+    /// Assert nothing (more) arrives within `wait`. A late arrival passes
+    /// this: prefer [`Host::settled`] and then [`Sink::assert_empty`].
     pub async fn assert_quiet(&mut self, wait: Duration) {
         if let Ok(Some(r)) = tokio::time::timeout(wait, self.rx.recv()).await {
             panic!(
@@ -475,6 +493,34 @@ impl Host {
             );
             tokio::time::sleep(Duration::from_millis(25)).await;
         }
+    }
+}
+
+impl Host {
+    /// Wait (bounded) until every event the broker accepted so far has had
+    /// all its deliveries end (retries, replies through the broker and dead
+    /// letters included): the durable log holds no entry. A request the
+    /// host made by then has reached its server, so a check that nothing
+    /// (more) arrived can follow at once ([`Sink::assert_empty`]). Needs
+    /// the durable broker (the default) and an accepted event.
+    pub async fn settled(&self) {
+        assert!(
+            self.metric_sum("sluice_durable_log_appended_total", &[])
+                .await
+                >= 1.0,
+            "settled() needs the durable broker and an accepted event"
+        );
+        self.wait_for_metric("sluice_durable_log_entries", &[], |v| v == 0.0)
+            .await;
+    }
+
+    /// Wait (bounded) for the debug record saying event `id` matched no
+    /// trigger: the positive signal that it was dropped.
+    pub async fn wait_unmatched(&self, id: &str) {
+        self.wait_for_log(&format!("event {id} matched no trigger"), |v| {
+            v["fields"]["message"] == "no trigger matched" && v["fields"]["event_id"] == id
+        })
+        .await;
     }
 }
 

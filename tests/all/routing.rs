@@ -212,7 +212,9 @@ async fn filter_dialects_fan_out_to_every_matching_trigger() {
         }
         got.sort();
         assert_eq!(&got, want, "event type {ty} {extra:?}");
-        sink.assert_quiet(Duration::from_millis(200)).await;
+        // Every delivery of the event ended: no other trigger sent it.
+        host.settled().await;
+        sink.assert_empty();
     }
     assert!(
         host.metric_sum("sluice_routing_filter_seconds_count", &[("trigger", "pre")])
@@ -319,7 +321,8 @@ async fn replies_reach_each_kind_of_destination() {
         Some("254"),
         "one pass through the broker"
     );
-    sink.assert_quiet(Duration::from_millis(300)).await;
+    host.settled().await;
+    sink.assert_empty();
 }
 
 #[tokio::test]
@@ -365,7 +368,7 @@ async fn the_hop_limit_stops_a_reply_loop() {
         .collect();
     hops.sort();
     assert_eq!(hops, [Some("1"), Some("2"), Some("3"), Some("4")]);
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    host.settled().await;
     assert_eq!(counter.count(), 4, "the loop stopped");
 
     // The default limit (255) also ends a loop that carries no counter.
@@ -377,7 +380,9 @@ async fn the_hop_limit_stops_a_reply_loop() {
         2.0,
     )
     .await;
-    assert_eq!(counter.wait_for(4 + 255).await.len(), 4 + 255);
+    counter.wait_for(4 + 255).await;
+    host.settled().await;
+    assert_eq!(counter.count(), 4 + 255, "the loop stopped");
 }
 
 #[tokio::test]
@@ -436,7 +441,8 @@ async fn sequences_chain_steps_and_stop_when_a_step_drops_the_event() {
         1.0,
     )
     .await;
-    sink.assert_quiet(Duration::from_millis(300)).await;
+    host.settled().await;
+    sink.assert_empty();
     assert_eq!(
         host.metric_sum(
             "sluice_routing_delivered_total",
@@ -493,8 +499,9 @@ async fn parallel_branches_get_the_events_their_filters_pass() {
     );
     send(&host, "p2", "rate.usd", &[]).await;
     assert_eq!(b.next(WAIT).await.header("ce-id"), Some("p2"));
-    a.assert_quiet(Duration::from_millis(300)).await;
-    b.assert_quiet(Duration::from_millis(100)).await;
+    host.settled().await;
+    a.assert_empty();
+    b.assert_empty();
 }
 
 #[tokio::test]
@@ -532,7 +539,7 @@ async fn retries_follow_the_backoff_then_succeed() {
             .await,
         3.0
     );
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    host.settled().await;
     assert_eq!(server.count(), 4, "no attempt after the success");
 }
 
@@ -585,7 +592,9 @@ async fn exhausted_retries_go_to_the_dead_letter_with_the_failure() {
         1.0,
     )
     .await;
-    dlq.assert_quiet(Duration::from_millis(200)).await;
+    host.settled().await;
+    dlq.assert_empty();
+    assert_eq!(server.count(), 3);
 }
 
 #[tokio::test]
@@ -629,7 +638,8 @@ async fn other_4xx_and_invalid_replies_are_not_retried() {
     let dead = dlq.next(WAIT).await;
     assert_eq!(dead.header("ce-id"), Some("j1"));
     assert_eq!(dead.header("ce-sluiceerrorcode"), Some("200"));
-    tokio::time::sleep(Duration::from_millis(200)).await;
+    host.settled().await;
+    dlq.assert_empty();
     assert_eq!(bad_request.count(), 1);
     assert_eq!(garbage.count(), 1);
 }
@@ -947,7 +957,8 @@ async fn the_rates_pipeline_example_converts_enriches_formats_and_dead_letters()
         2.0,
     )
     .await;
-    display.assert_quiet(Duration::from_millis(300)).await;
+    host.settled().await;
+    display.assert_empty();
 
     // A bad rate fails the conversion (a handler error: not retried) and
     // lands in the dead-letter sink, a log sink.
@@ -988,7 +999,9 @@ async fn the_rates_pipeline_example_converts_enriches_formats_and_dead_letters()
         .await
         .unwrap();
     assert_eq!(r.status(), StatusCode::ACCEPTED);
-    display.assert_quiet(Duration::from_millis(300)).await;
+    host.wait_unmatched("test-1").await;
+    host.settled().await;
+    display.assert_empty();
     assert_eq!(
         host.metric_sum(
             "sluice_invocations_total",
@@ -1036,18 +1049,51 @@ async fn graph_draws_a_config_file_and_a_running_host() {
 async fn changes_apply_at_once_without_dropping_in_flight_events() {
     let host = Host::start().await;
     let mut sink = Sink::start().await;
-    // The first attempt fails; the retry comes 500ms later.
-    let server = Scripted::start(vec![status(503)], status(202)).await;
+    // A server that holds its first request until released, then refuses
+    // it (503); it takes the later ones (202).
+    let release = Arc::new(tokio::sync::Notify::new());
+    let seen: Arc<Mutex<Vec<Received>>> = Arc::default();
+    let app = {
+        let (release, seen) = (release.clone(), seen.clone());
+        axum::Router::new().fallback(move |headers: HeaderMap, body: Bytes| {
+            let (release, seen) = (release.clone(), seen.clone());
+            async move {
+                let first = {
+                    let mut seen = seen.lock().unwrap();
+                    seen.push(Received { headers, body });
+                    seen.len() == 1
+                };
+                if first {
+                    release.notified().await;
+                    StatusCode::SERVICE_UNAVAILABLE
+                } else {
+                    StatusCode::ACCEPTED
+                }
+            }
+        })
+    };
+    let server = format!("http://{}/", crate::harness::serve_in_background(app));
+    let wait_for = |n: usize| {
+        let seen = seen.clone();
+        async move {
+            let deadline = Instant::now() + WAIT;
+            while seen.lock().unwrap().len() < n {
+                assert!(Instant::now() < deadline, "request {n} never came");
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+        }
+    };
     put_ok(
         &host,
         "triggers",
         "slow",
-        json!({"filter": {"type": "s"}, "subscriber": server.url, "delivery": {"retry": 1, "backoff_delay": "500ms"}}),
+        json!({"filter": {"type": "s"}, "subscriber": server, "delivery": {"retry": 1, "backoff_delay": "10ms"}}),
     )
     .await;
     send(&host, "s1", "s", &[]).await;
-    server.wait_for(1).await;
-    // While s1 waits for its retry, the trigger is replaced and then deleted.
+    wait_for(1).await;
+    // While s1's first attempt is held, the trigger is replaced and then
+    // deleted.
     put_ok(
         &host,
         "triggers",
@@ -1068,9 +1114,11 @@ async fn changes_apply_at_once_without_dropping_in_flight_events() {
         .await
         .unwrap();
     assert_eq!(r.status(), StatusCode::NO_CONTENT);
-    // s1 still finishes with the definition it was routed with.
-    let seen = server.wait_for(2).await;
-    assert_eq!(seen[1].1.header("ce-id"), Some("s1"));
+    // Only now does the first attempt fail: s1 still finishes, retried
+    // with the definition it was routed with.
+    release.notify_one();
+    wait_for(2).await;
+    assert_eq!(seen.lock().unwrap()[1].header("ce-id"), Some("s1"));
     wait_metric(
         &host,
         "sluice_routing_delivered_total",
@@ -1078,9 +1126,12 @@ async fn changes_apply_at_once_without_dropping_in_flight_events() {
         2.0,
     )
     .await;
+    // The deleted trigger takes nothing more.
     send(&host, "s3", "s", &[]).await;
-    sink.assert_quiet(Duration::from_millis(300)).await;
-    assert_eq!(server.count(), 2);
+    host.wait_unmatched("s3").await;
+    host.settled().await;
+    sink.assert_empty();
+    assert_eq!(seen.lock().unwrap().len(), 2);
 }
 
 #[tokio::test]
