@@ -1077,7 +1077,11 @@ async fn changes_apply_at_once_without_dropping_in_flight_events() {
         let seen = seen.clone();
         async move {
             let deadline = Instant::now() + WAIT;
-            while seen.lock().unwrap().len() < n {
+            loop {
+                let arrived = seen.lock().unwrap().len();
+                if arrived >= n {
+                    return;
+                }
                 assert!(Instant::now() < deadline, "request {n} never came");
                 tokio::time::sleep(Duration::from_millis(20)).await;
             }
