@@ -1,6 +1,8 @@
 //! Outbound HTTP, against real servers on loopback: what the host reads
 //! of the answers it gets (a subscriber's reply only up to
-//! `runtime.max_reply_bytes`, no more of any other answer than it needs).
+//! `runtime.max_reply_bytes`, no more of any other answer than it needs),
+//! and where a source function's requests may connect (internal addresses
+//! only where `allowed_outbound_hosts` names them).
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
@@ -176,4 +178,100 @@ async fn a_sink_answering_a_huge_body_is_delivered_without_reading_it() {
     // Its body was not what mattered: the host let go of it early.
     let produced = sink.produced().await;
     assert!(produced < HUGE, "the host read all {produced} bytes");
+}
+
+/// The first event `sink` receives from source `name` (skipping others'),
+/// failing the test after [`WAIT`].
+async fn next_from(sink: &mut Sink, name: &str) -> crate::harness::Received {
+    let source = format!("/sluice/sources/{name}");
+    let deadline = tokio::time::Instant::now() + WAIT;
+    loop {
+        let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+        assert!(!left.is_zero(), "no event from source `{name}` in time");
+        let r = sink.next(left).await;
+        if r.header("ce-source") == Some(source.as_str()) {
+            return r;
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_source_allowed_everything_reaches_loopback_only_where_the_list_names_it() {
+    // Stand-ins for the host's own admin API and other local services.
+    let mut forbidden = Sink::start().await;
+    let mut allowed = Sink::start().await;
+    let mut sink = Sink::start().await;
+    let (f, a) = (forbidden.addr.port(), allowed.addr.port());
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("sluice.toml");
+    let source = |name: &str, url: String, list: &str| {
+        format!(
+            "[sources.{name}]\nkind = \"function\"\npath = \"{}\"\nschedule = \"* * * * * *\"\n\
+             sink = \"{}\"\nconfig = {{ mode = \"fetch\", url = \"{url}\" }}\n\
+             allowed_outbound_hosts = {list}\n\n",
+            crate::harness::function("test-source").display(),
+            sink.url(),
+        )
+    };
+    std::fs::write(
+        &config,
+        [
+            // `*` and a public-looking list do not reach loopback, by
+            // address or by a name that resolves to it.
+            source("star", format!("http://127.0.0.1:{f}/"), r#"["*"]"#),
+            source("star-by-name", format!("http://localhost:{f}/"), r#"["*"]"#),
+            // Naming the address, or `localhost`, does.
+            source(
+                "address",
+                format!("http://127.0.0.1:{a}/address"),
+                r#"["127.0.0.1"]"#,
+            ),
+            source(
+                "localhost",
+                format!("http://localhost:{a}/localhost"),
+                &format!(r#"["localhost:{a}"]"#),
+            ),
+        ]
+        .concat(),
+    )
+    .unwrap();
+    let host = Host::start_with(&dir.path().join("data"), Some(&config), &[]).await;
+
+    for name in ["star", "star-by-name"] {
+        let failed = next_from(&mut sink, name).await;
+        assert_eq!(
+            failed.header("ce-type"),
+            Some("com.example.source.fetch-failed"),
+            "{name}"
+        );
+        let message = String::from_utf8_lossy(&failed.body);
+        assert!(message.contains("DestinationIpProhibited"), "{message}");
+        let refusal = host
+            .wait_for_log("the refusal", |v| {
+                v["fields"]["source"] == name
+                    && v["fields"]["message"]
+                        .as_str()
+                        .is_some_and(|m| m.contains("outbound request refused"))
+            })
+            .await;
+        let logged = refusal["fields"]["message"].as_str().unwrap();
+        assert!(logged.contains("a loopback address"), "{logged}");
+        assert!(
+            host.metric_sum("sluice_source_outbound_denied_total", &[("source", name)])
+                .await
+                >= 1.0
+        );
+    }
+    for name in ["address", "localhost"] {
+        let fetched = next_from(&mut sink, name).await;
+        assert_eq!(
+            fetched.header("ce-type"),
+            Some("com.example.source.fetched"),
+            "{name}: {}",
+            String::from_utf8_lossy(&fetched.body)
+        );
+    }
+    allowed.next(WAIT).await;
+    // The refusals above were decided before connecting: nothing came.
+    forbidden.assert_quiet(Duration::from_millis(100)).await;
 }
