@@ -101,7 +101,11 @@ impl App {
             Security::load(&config, &data_dir, metrics.security.clone())
                 .context("security settings")?,
         );
-        let http = HttpSink::new(config.outbound.ca_file.as_deref()).context("outbound TLS")?;
+        let http = HttpSink::new(
+            config.outbound.ca_file.as_deref(),
+            config.runtime.max_reply_bytes,
+        )
+        .context("outbound TLS")?;
         let functions = Arc::new(FunctionStore::open(&data_dir)?);
         let runtime = Arc::new(Runtime::new(
             config.runtime.clone(),

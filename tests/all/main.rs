@@ -14,6 +14,7 @@ mod event_path;
 mod interop;
 mod isolation;
 mod kafka;
+mod outbound;
 mod polyglot;
 mod routing;
 mod runtime;

@@ -329,7 +329,7 @@ mod tests {
         Dispatcher::new(
             runtime,
             Arc::new(Routes::new(chain())),
-            crate::sinks::HttpSink::new(None).unwrap(),
+            crate::sinks::HttpSink::new(None, 1 << 20).unwrap(),
             KafkaSinks::default(),
             metrics.delivery.clone(),
             metrics.routing.clone(),

@@ -43,7 +43,7 @@ mod sources;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-pub use allow_list::{AllowList, BadEntry, Entry};
+pub use allow_list::{AllowList, BadEntry, Entry, InternalAddress, Target};
 pub use durability::DurabilityConfig;
 pub use kafka::{KafkaBrokerConfig, KafkaConfig, KafkaMode, KafkaSinkConfig, KafkaSourceConfig};
 pub use listeners::{

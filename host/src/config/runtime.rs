@@ -35,7 +35,8 @@ pub struct RuntimeConfig {
     /// dropped. Default 10 s.
     #[serde(default = "default_reuse_idle", with = "humantime_serde")]
     pub reuse_idle_timeout: Duration,
-    /// Largest reply event a handler may return, in bytes. Default 1 MiB.
+    /// Largest reply event a handler may return, and most bytes read of an
+    /// HTTP subscriber's reply. Default 1 MiB.
     #[serde(default = "default_max_reply_bytes")]
     pub max_reply_bytes: usize,
     /// A loaded function unused for this long is unloaded (scale to zero).

@@ -85,6 +85,7 @@ impl Failure {
             Self::Http(SinkError::Timeout { .. }) => "timeout",
             Self::Http(SinkError::Status { .. }) => "status",
             Self::Http(SinkError::InvalidReply { .. }) => "invalid_reply",
+            Self::Http(SinkError::ReplyTooLarge { .. }) => "reply_too_large",
             Self::Http(SinkError::Kafka(_)) => "kafka",
             Self::Missing(_) => "missing",
             Self::Broker(_) => "broker",

@@ -1,5 +1,7 @@
 //! The HTTP client for subscribers and sinks: POST one event, read back a
-//! reply event or a classified failure.
+//! reply event or a classified failure. Response bodies are read as a
+//! stream and never past a limit: a subscriber's reply up to
+//! `runtime.max_reply_bytes`, anything else up to [`MAX_ERROR_BODY`].
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -10,7 +12,8 @@ use crate::security::tls::TlsError;
 
 use super::SinkError;
 
-/// Longest response body kept in an error.
+/// Longest response body kept in an error, and the most read of a body
+/// that is not a reply (an error answer, a sink's answer).
 pub const MAX_ERROR_BODY: usize = 1024;
 
 /// Deadline of one attempt when the delivery options set none.
@@ -21,20 +24,22 @@ pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
 #[derive(Debug, Clone)]
 pub struct HttpSink {
     client: reqwest::Client,
+    max_reply: usize,
 }
 
 impl HttpSink {
     /// A client that trusts the Mozilla roots and, when given, the PEM
-    /// certificates in `extra_ca` (`[outbound] ca_file`).
+    /// certificates in `extra_ca` (`[outbound] ca_file`), and reads at most
+    /// `max_reply` bytes of a subscriber's reply (`runtime.max_reply_bytes`).
     ///
     /// # Errors
     /// When `extra_ca` cannot be read or holds no usable certificate.
-    pub fn new(extra_ca: Option<&std::path::Path>) -> Result<Self, TlsError> {
+    pub fn new(extra_ca: Option<&std::path::Path>, max_reply: usize) -> Result<Self, TlsError> {
         let client = crate::security::tls::reqwest_builder(extra_ca)?
             .connect_timeout(std::time::Duration::from_secs(5))
             .build()
             .expect("an HTTP client with a rustls config builds");
-        Ok(Self { client })
+        Ok(Self { client, max_reply })
     }
 
     /// POST `event` to `url` in `mode` with extra `headers`, within
@@ -43,7 +48,8 @@ impl HttpSink {
     ///
     /// # Errors
     /// [`SinkError`] for a connection failure, a timeout, a non-2xx status,
-    /// or a 2xx whose body is not a valid CloudEvent.
+    /// a 2xx whose body is longer than the reply limit, or one that is not
+    /// a valid CloudEvent.
     pub async fn post(
         &self,
         url: &url::Url,
@@ -56,7 +62,8 @@ impl HttpSink {
     }
 
     /// POST `event` to a destination that does not reply (a sink, a reply
-    /// destination, a dead letter): any 2xx is success, whatever its body.
+    /// destination, a dead letter): any 2xx is success, whatever its body
+    /// (which is not read past [`MAX_ERROR_BODY`]).
     ///
     /// # Errors
     /// [`SinkError`] for a connection failure, a timeout or a non-2xx status.
@@ -110,37 +117,61 @@ impl HttpSink {
         for (k, v) in extra {
             request = request.header(k, v);
         }
-        let response = request.send().await.map_err(|e| SinkError::Connect {
+        let mut response = request.send().await.map_err(|e| SinkError::Connect {
             url: url.to_string(),
             reason: e.to_string(),
         })?;
         let status = response.status();
-        let headers = response.headers().clone();
-        let body = response.bytes().await.map_err(|e| SinkError::Connect {
-            url: url.to_string(),
-            reason: format!("reading the response: {e}"),
-        })?;
         if !status.is_success() {
-            let text = String::from_utf8_lossy(&body);
+            // The status decides; the body only explains, so a prefix of it
+            // is enough, and a failure to read it changes nothing.
+            let mut body = Vec::new();
+            _ = read_limited(&mut response, MAX_ERROR_BODY, &mut body).await;
             return Err(SinkError::Status {
                 url: url.to_string(),
                 status: status.as_u16(),
-                body: truncate(&text),
-                retry_after: headers
+                body: truncate(&String::from_utf8_lossy(&body)),
+                retry_after: response
+                    .headers()
                     .get(http::header::RETRY_AFTER)
                     .and_then(|v| v.to_str().ok())
                     .and_then(parse_retry_after),
             });
         }
-        let has_event = headers.contains_key("ce-specversion") || !body.is_empty();
         if !want_reply
             || status == http::StatusCode::ACCEPTED
             || status == http::StatusCode::NO_CONTENT
-            || !has_event
         {
+            discard(response).await;
             return Ok(None);
         }
-        match decode(&headers, body.clone()) {
+        let too_large = || SinkError::ReplyTooLarge {
+            url: url.to_string(),
+            status: status.as_u16(),
+            limit: self.max_reply,
+        };
+        // A body announced longer than the limit is refused unread.
+        let announced = response.content_length().unwrap_or(0);
+        if announced > self.max_reply as u64 {
+            return Err(too_large());
+        }
+        let mut body = Vec::with_capacity(announced as usize);
+        match read_limited(&mut response, self.max_reply, &mut body).await {
+            Read::Whole => {}
+            Read::TooLong => return Err(too_large()),
+            Read::Failed(e) => {
+                return Err(SinkError::Connect {
+                    url: url.to_string(),
+                    reason: format!("reading the response: {e}"),
+                })
+            }
+        }
+        let headers = response.headers();
+        let body = bytes::Bytes::from(body);
+        if !headers.contains_key("ce-specversion") && body.is_empty() {
+            return Ok(None);
+        }
+        match decode(headers, body.clone()) {
             Ok(d) if d.events.len() == 1 => Ok(d.events.into_iter().next()),
             Ok(d) if d.events.is_empty() => Ok(None),
             Ok(d) => Err(SinkError::InvalidReply {
@@ -156,6 +187,49 @@ impl HttpSink {
                 body: truncate(&String::from_utf8_lossy(&body)),
             }),
         }
+    }
+}
+
+/// How reading a body within a limit ended.
+enum Read {
+    /// All of it was read.
+    Whole,
+    /// It is longer than the limit: the limit's worth was read.
+    TooLong,
+    /// The connection failed while reading.
+    Failed(reqwest::Error),
+}
+
+/// Append `response`'s body to `into`, chunk by chunk, stopping at `limit`
+/// bytes (a longer body is cut there and not read further).
+async fn read_limited(response: &mut reqwest::Response, limit: usize, into: &mut Vec<u8>) -> Read {
+    loop {
+        match response.chunk().await {
+            Ok(Some(chunk)) => {
+                let room = limit.saturating_sub(into.len());
+                if chunk.len() > room {
+                    into.extend_from_slice(&chunk[..room]);
+                    return Read::TooLong;
+                }
+                into.extend_from_slice(&chunk);
+            }
+            Ok(None) => return Read::Whole,
+            Err(e) => return Read::Failed(e),
+        }
+    }
+}
+
+/// Let go of a response whose body does not matter. A short body of
+/// announced length is read to its end, so the connection goes back to the
+/// pool; any other is dropped unread (closing the connection) rather than
+/// read for as long as the server cares to send.
+async fn discard(mut response: reqwest::Response) {
+    let short = response
+        .content_length()
+        .is_some_and(|n| n <= MAX_ERROR_BODY as u64);
+    if short {
+        let mut sink = Vec::new();
+        _ = read_limited(&mut response, MAX_ERROR_BODY, &mut sink).await;
     }
 }
 

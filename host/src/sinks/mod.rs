@@ -53,6 +53,19 @@ pub enum SinkError {
         /// The start of its response body.
         body: String,
     },
+    /// A 2xx answer longer than `runtime.max_reply_bytes`: not read past
+    /// the limit, not retried (the same reply would come back).
+    #[error(
+        "{url} answered {status} with a reply larger than {limit} bytes (runtime.max_reply_bytes)"
+    )]
+    ReplyTooLarge {
+        /// The endpoint.
+        url: String,
+        /// Its status code.
+        status: u16,
+        /// The limit it went past.
+        limit: usize,
+    },
     /// A Kafka sink did not take the event (retried: broker errors are
     /// usually transient).
     #[error(transparent)]
@@ -62,21 +75,23 @@ pub enum SinkError {
 impl SinkError {
     /// Whether another attempt may succeed: connection errors, timeouts,
     /// 5xx, 404, 408, 409 and 429 (Knative's rule); not other 4xx, nor an
-    /// invalid reply.
+    /// invalid reply nor one too large.
     pub fn retryable(&self) -> bool {
         match self {
             Self::Connect { .. } | Self::Timeout { .. } | Self::Kafka(_) => true,
             Self::Status { status, .. } => {
                 *status >= 500 || matches!(status, 404 | 408 | 409 | 429)
             }
-            Self::InvalidReply { .. } => false,
+            Self::InvalidReply { .. } | Self::ReplyTooLarge { .. } => false,
         }
     }
 
     /// The status code, when there was an answer.
     pub fn status(&self) -> Option<u16> {
         match self {
-            Self::Status { status, .. } | Self::InvalidReply { status, .. } => Some(*status),
+            Self::Status { status, .. }
+            | Self::InvalidReply { status, .. }
+            | Self::ReplyTooLarge { status, .. } => Some(*status),
             _ => None,
         }
     }

@@ -1,8 +1,14 @@
 //! The outbound HTTP capability (source functions only):
 //! `wasi:http/outgoing-handler`, allowed only to the hosts the binding
-//! lists (like Spin's `allowed_outbound_hosts`). A refused request fails
-//! inside the guest with `error-code.http-request-denied`; the host logs
-//! and counts it.
+//! lists (like Spin's `allowed_outbound_hosts`). The host is checked when
+//! the request is made; the name is then resolved here, every address it
+//! resolves to checked (internal addresses only when the list names them),
+//! and the connection opened to a checked address ([`send`]). A request
+//! refused by name fails inside the guest with
+//! `error-code.http-request-denied`, one refused by address with
+//! `error-code.destination-ip-prohibited`; the host logs and counts both.
+
+mod send;
 
 use std::future::Future;
 use std::sync::Arc;
@@ -10,7 +16,7 @@ use std::sync::Arc;
 use wasmtime::component::Linker;
 use wasmtime_wasi_http::{RequestOptions, WasiBody, WasiHttpCtx, WasiHttpHooks, WasiHttpView};
 
-use crate::config::AllowList;
+use crate::config::{AllowList, InternalAddress, Target};
 use crate::metrics::SourceMetrics;
 
 /// What one function may reach, and where its refusals are counted;
@@ -23,17 +29,6 @@ pub struct OutboundPolicy {
     pub allowed: Arc<AllowList>,
     /// Where refusals are counted (`None`: not counted).
     pub metrics: Option<SourceMetrics>,
-}
-
-impl OutboundPolicy {
-    /// A policy that refuses every request.
-    pub fn deny_all() -> Self {
-        Self {
-            source: Arc::from(""),
-            allowed: Arc::new(AllowList::default()),
-            metrics: None,
-        }
-    }
 }
 
 /// The `wasi:http` state of one instance: its context and the policy its
@@ -73,10 +68,59 @@ pub fn add_to_linker<T: WasiHttpView + 'static>(linker: &mut Linker<T>) -> wasmt
     wasmtime_wasi_http::p2::add_only_http_to_linker_async(linker)
 }
 
-type SendResult = wasmtime_wasi_http::Result<(
-    http::Response<WasiBody>,
-    Box<dyn Future<Output = wasmtime_wasi_http::Result<()>> + Send>,
-)>;
+type SendResult = wasmtime_wasi_http::Result<send::Sent>;
+
+impl OutboundPolicy {
+    /// A policy that refuses every request.
+    pub fn deny_all() -> Self {
+        Self {
+            source: Arc::from(""),
+            allowed: Arc::new(AllowList::default()),
+            metrics: None,
+        }
+    }
+
+    /// Log and count a refused request.
+    fn refused(&self, uri: &http::Uri, reason: &str) {
+        tracing::warn!(source = %self.source, uri = %uri, "outbound request refused: {reason}");
+        if let Some(m) = &self.metrics {
+            m.outbound_denied(&self.source);
+        }
+    }
+
+    /// Resolve, check every address, connect to a checked one, send.
+    async fn send(
+        self,
+        request: http::Request<WasiBody>,
+        host: Target,
+        port: u16,
+        options: Option<RequestOptions>,
+    ) -> SendResult {
+        let deadlines = send::Deadlines::new(options);
+        let addrs = send::resolve(&host, port, deadlines.connect).await?;
+        for addr in &addrs {
+            if let Err(internal) = self.allowed.admits(addr.ip(), port) {
+                self.refused(request.uri(), &refusal(&host, *addr, internal));
+                return Err(wasmtime_wasi_http::Error::DestinationIpProhibited);
+            }
+        }
+        let tls = request.uri().scheme() == Some(&http::uri::Scheme::HTTPS);
+        let stream = send::connect(&addrs, deadlines.connect).await?;
+        send::send(stream, &host, tls, request, deadlines).await
+    }
+}
+
+/// Why a connection to `addr` was refused.
+fn refusal(host: &Target, addr: std::net::SocketAddr, internal: InternalAddress) -> String {
+    let named = match host {
+        Target::Ip(_) => String::new(),
+        Target::Name(name) => format!("{name} resolves to "),
+    };
+    format!(
+        "{named}{addr}, a {internal} address, which allowed_outbound_hosts does not name \
+         (`*` and host names never reach internal addresses)"
+    )
+}
 
 impl WasiHttpHooks for OutboundPolicy {
     fn send_request(
@@ -85,50 +129,31 @@ impl WasiHttpHooks for OutboundPolicy {
         options: Option<RequestOptions>,
         fut: Box<dyn Future<Output = wasmtime_wasi_http::Result<()>> + Send>,
     ) -> Box<dyn Future<Output = SendResult> + Send> {
+        _ = fut;
         let uri = request.uri();
-        let host = uri.host().unwrap_or_default().to_owned();
+        let Some(host) = uri.host() else {
+            return Box::new(async { Err(wasmtime_wasi_http::Error::HttpRequestUriInvalid) });
+        };
         let port = uri.port_u16().unwrap_or(match uri.scheme_str() {
             Some("https") => 443,
             _ => 80,
         });
-        if !self.allowed.allows(&host, port) {
-            tracing::warn!(source = %self.source, %host, port, uri = %uri, "outbound request refused: host not in allowed_outbound_hosts");
-            if let Some(m) = &self.metrics {
-                m.outbound_denied(&self.source);
-            }
+        if !self.allowed.allows(host, port) {
+            self.refused(
+                uri,
+                &format!("{host}:{port} is not in allowed_outbound_hosts"),
+            );
             return Box::new(async { Err(wasmtime_wasi_http::Error::HttpRequestDenied) });
         }
         tracing::debug!(source = %self.source, uri = %uri, "outbound request");
-        _ = fut;
-        Box::new(async move {
-            use http_body_util::BodyExt;
-            let (res, io) = wasmtime_wasi_http::default_send_request(request, options).await?;
-            Ok((
-                res.map(BodyExt::boxed_unsync),
-                Box::new(io) as Box<dyn Future<Output = _> + Send>,
-            ))
-        })
+        let host = Target::parse(host);
+        Box::new(self.clone().send(request, host, port, options))
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn entries_match_host_and_port() {
-        let a = AllowList::new(&["api.example.com".into(), "127.0.0.1:8080".into()]).unwrap();
-        assert!(a.allows("API.example.com", 443));
-        assert!(a.allows("127.0.0.1", 8080));
-        assert!(!a.allows("127.0.0.1", 8081));
-        assert!(!a.allows("example.com", 443));
-        assert!(AllowList::new(&["*".into()]).unwrap().allows("x", 1));
-        assert!(!AllowList::default().allows("127.0.0.1", 80));
-        assert!(AllowList::new(&["https://h:1/".into()])
-            .unwrap()
-            .allows("h", 1));
-        assert!(AllowList::new(&["a b".into()]).is_err());
-    }
 
     #[tokio::test]
     async fn a_request_outside_the_list_is_refused_before_it_is_sent() {
@@ -155,5 +180,39 @@ mod tests {
         );
         // A policy for guests that were given none refuses everything.
         assert!(!OutboundPolicy::deny_all().allowed.allows("127.0.0.1", 1));
+    }
+
+    #[tokio::test]
+    async fn a_star_does_not_reach_loopback_by_address_or_by_name() {
+        use futures_util::FutureExt;
+        use http_body_util::{BodyExt, Empty};
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let mut policy = OutboundPolicy {
+            source: Arc::from("s"),
+            allowed: Arc::new(AllowList::new(&["*".into()]).unwrap()),
+            metrics: None,
+        };
+        for host in ["127.0.0.1", "localhost", "[::ffff:127.0.0.1]"] {
+            let body = Empty::new()
+                .map_err(|e: std::convert::Infallible| match e {})
+                .boxed_unsync();
+            let request = http::Request::get(format!("http://{host}:{port}/"))
+                .body(body)
+                .unwrap();
+            let sent = policy.send_request(request, None, Box::new(async { Ok(()) }));
+            let result = Box::into_pin(sent).await;
+            assert!(
+                matches!(
+                    result,
+                    Err(wasmtime_wasi_http::Error::DestinationIpProhibited)
+                ),
+                "{host}: {:?}",
+                result.err()
+            );
+        }
+        // Nothing connected: a connection on loopback is established (and
+        // so ready to accept) before `connect` returns.
+        assert!(listener.accept().now_or_never().is_none());
     }
 }
