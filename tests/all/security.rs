@@ -437,6 +437,41 @@ async fn senders_past_their_rate_get_429_with_retry_after() {
 }
 
 #[tokio::test]
+async fn a_trap_is_answered_with_the_event_id_and_its_details_stay_in_the_log() {
+    let host = Host::start().await;
+    host.deploy_ok("trap", "trap").await;
+    let r = send_event(&host.client, &host.url("/functions/trap"), "x1", "t", "{}").await;
+    assert_eq!(r.status(), StatusCode::INTERNAL_SERVER_ERROR);
+    let body: serde_json::Value = r.json().await.unwrap();
+    assert_eq!(body["event_id"], "x1", "{body}");
+    let reason = body["error"].as_str().unwrap();
+    assert!(
+        reason.contains("trapped") && reason.contains("x1"),
+        "{reason}"
+    );
+    // The guest's stderr (its panic message), backtraces and the host's
+    // paths stay out of the answer...
+    for leak in [
+        "asked to handle",
+        "stderr",
+        "panicked",
+        "backtrace",
+        "/",
+        ".rs",
+    ] {
+        assert!(!reason.contains(leak), "`{leak}` in {reason}");
+    }
+    // ...and are in the log, with the event id.
+    host.wait_for_log("the trap's details in the log", |v| {
+        v["fields"]["event_id"] == "x1"
+            && v["fields"]["message"]
+                .as_str()
+                .is_some_and(|m| m.contains("trap function asked to handle x1"))
+    })
+    .await;
+}
+
+#[tokio::test]
 async fn slow_headers_stalled_bodies_and_idle_connections_are_cut_off() {
     let (host, _dir) = host_with(
         "[ingress.connections]\nheader_timeout = \"1s\"\nbody_timeout = \"1s\"\n",
