@@ -401,6 +401,53 @@ async fn sender_tokens_are_checked_before_the_event_is_read() {
 }
 
 #[tokio::test]
+async fn with_sender_tokens_options_does_not_say_which_functions_exist() {
+    let (host, _dir) = host_with(
+        "",
+        &[("SLUICE_SENDER_TOKENS", &format!("partner:{SENDER}"))],
+    )
+    .await;
+    host.deploy_ok("echo", "echo").await;
+    let options = |name: &str, token: Option<&str>| {
+        let mut req = host
+            .client
+            .request(
+                reqwest::Method::OPTIONS,
+                host.url(&format!("/functions/{name}")),
+            )
+            .header("webhook-request-origin", "partner.example");
+        if let Some(t) = token {
+            req = req.bearer_auth(t);
+        }
+        async move {
+            let r = req.send().await.unwrap();
+            let status = r.status();
+            let mut headers: Vec<(String, String)> = r
+                .headers()
+                .iter()
+                .filter(|(k, _)| *k != "date")
+                .map(|(k, v)| (k.to_string(), v.to_str().unwrap().to_owned()))
+                .collect();
+            headers.sort();
+            (status, headers, r.text().await.unwrap())
+        }
+    };
+    // Without a valid token, a deployed function and a missing one get
+    // the same answer: the handshake.
+    for token in [None, Some("some-other-secret-0123")] {
+        let deployed = options("echo", token).await;
+        assert_eq!(deployed.0, StatusCode::OK);
+        assert_eq!(deployed, options("missing", token).await, "{token:?}");
+    }
+    // A known sender learns that nothing is there.
+    assert_eq!(options("echo", Some(SENDER)).await.0, StatusCode::OK);
+    assert_eq!(
+        options("missing", Some(SENDER)).await.0,
+        StatusCode::NOT_FOUND
+    );
+}
+
+#[tokio::test]
 async fn senders_past_their_rate_get_429_with_retry_after() {
     let (host, _dir) = host_with(
         "[ingress.rate_limit]\nrequests_per_second = 0.01\nburst = 2\n",

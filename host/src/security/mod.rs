@@ -91,6 +91,13 @@ impl Security {
         !self.sender_tokens.is_empty() || self.limiter.is_some()
     }
 
+    /// Whether `headers` carry a valid sender token (`false` when no sender
+    /// tokens are configured). Refuses nothing and counts nothing: for
+    /// answers that only say more to a known sender.
+    pub fn is_sender(&self, headers: &HeaderMap) -> bool {
+        !self.sender_tokens.is_empty() && authenticate(&self.sender_tokens, headers).is_ok()
+    }
+
     /// Load tokens, TLS files and the audit log for `config`.
     ///
     /// # Errors
