@@ -484,6 +484,50 @@ async fn senders_past_their_rate_get_429_with_retry_after() {
 }
 
 #[tokio::test]
+async fn a_spray_of_bad_sender_tokens_from_one_address_gets_429() {
+    let (host, _dir) = host_with(
+        "[ingress.rate_limit]\nrequests_per_second = 0.01\nburst = 2\n",
+        &[("SLUICE_SENDER_TOKENS", &format!("partner:{SENDER}"))],
+    )
+    .await;
+    let post = |token: &str, id: &str| {
+        let mut req = host
+            .client
+            .post(host.url("/"))
+            .bearer_auth(token)
+            .header("content-type", "application/json")
+            .body("{}");
+        for (k, v) in ce(id, "t") {
+            req = req.header(k, v);
+        }
+        req.send()
+    };
+    // Failed authentications take from the address's bucket...
+    for i in 0..2 {
+        let r = post("guessed-secret-0123456789", &format!("bad{i}"))
+            .await
+            .unwrap();
+        assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
+    }
+    // ...so once it is empty the next guess is not even checked.
+    let r = post("guessed-secret-0123456789", "bad2").await.unwrap();
+    assert_eq!(r.status(), StatusCode::TOO_MANY_REQUESTS);
+    assert!(r.headers().contains_key("retry-after"));
+    let r = send_event(&host.client, &host.url("/"), "none", "t", "{}").await;
+    assert_eq!(r.status(), StatusCode::TOO_MANY_REQUESTS, "no token either");
+    // A valid token from the same address has its own bucket.
+    assert_eq!(
+        post(SENDER, "good").await.unwrap().status(),
+        StatusCode::ACCEPTED
+    );
+    assert_eq!(
+        host.metric("sluice_rate_limited_total", &[("listener", "events")])
+            .await,
+        Some(2.0)
+    );
+}
+
+#[tokio::test]
 async fn a_trap_is_answered_with_the_event_id_and_its_details_stay_in_the_log() {
     let host = Host::start().await;
     host.deploy_ok("trap", "trap").await;
