@@ -160,7 +160,7 @@ impl App {
             PreparedSources::prepare(&config.sources, &runtime, &metrics.sources, &data_dir)
                 .await?;
         // Chosen once: in Kafka-broker mode no local log is opened.
-        let broker = Broker::open(&config, &data_dir, &metrics, dispatcher.clone())?;
+        let broker = Broker::open(&config, &data_dir, &metrics, dispatcher.clone()).await?;
         let kafka_sources =
             crate::sources::kafka::prepare(&config.kafka).context("starting kafka sources")?;
         // Sources get the way into routing, not the app.

@@ -151,6 +151,36 @@ topic = "out"
     assert_eq!(triggers, json!({}), "nothing was stored");
 }
 
+#[test]
+fn a_kafka_broker_that_does_not_answer_stops_start_up() {
+    // A loopback port nothing listens on.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("sluice.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[kafka]\nbrokers = \"127.0.0.1:{port}\"\n\
+             [kafka.broker]\ntopic = \"events\"\ngroup = \"fleet\"\nopen_timeout = \"1s\"\n"
+        ),
+    )
+    .unwrap();
+    let data = dir.path().join("data");
+    let err = crate::harness::start_up_error_within(&data, &config, Duration::from_secs(30));
+    assert!(
+        err.contains("kafka broker topic `events`")
+            && err.contains(&format!("127.0.0.1:{port}"))
+            && err.contains("open_timeout"),
+        "{err}"
+    );
+    // Nothing fell back to a local log.
+    assert!(!data.join(sluice::durable::FILE_NAME).exists());
+}
+
 /// A server answering every POST `200 ok` (text/plain); each request's
 /// `ce-id` arrives on the channel.
 fn answers_200_text() -> (String, mpsc::UnboundedReceiver<String>) {

@@ -35,10 +35,6 @@ async fn trap_fails_its_own_invocation_and_the_host_keeps_serving() {
             .await;
     assert_eq!(status, StatusCode::INTERNAL_SERVER_ERROR);
     assert!(reason.contains("trapped"), "{reason}");
-    assert!(
-        reason.contains("trap function asked to handle x1"),
-        "panic message surfaces: {reason}"
-    );
 
     // Through the ingress, the trapping trigger fails alone: echo's reply
     // still arrives, for this event and the next.

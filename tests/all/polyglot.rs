@@ -274,12 +274,11 @@ async fn guest_exceptions_memory_caps_and_deadlines_hold_for_python_js_and_go() 
         );
 
         // An exception traps the invocation, like a Rust panic; its message
-        // is in the trap's reason (the tail of stderr) and the host log.
+        // (the tail of stderr) is in the host log, not in the answer.
         let (status, reason) = error_of(&host, f, "x1", "raise").await;
         assert_eq!(status, StatusCode::INTERNAL_SERVER_ERROR, "{f}: {reason}");
         assert!(reason.contains("trapped"), "{f}: {reason}");
         let message = format!("{exception}: {f} refused x1");
-        assert!(reason.contains(&message), "{f}: {reason}");
         host.wait_for_log("the exception in the host log", |v| {
             v["fields"]["message"]
                 .as_str()

@@ -425,6 +425,53 @@ async fn sender_tokens_are_checked_before_the_event_is_read() {
 }
 
 #[tokio::test]
+async fn with_sender_tokens_options_does_not_say_which_functions_exist() {
+    let (host, _dir) = host_with(
+        "",
+        &[("SLUICE_SENDER_TOKENS", &format!("partner:{SENDER}"))],
+    )
+    .await;
+    host.deploy_ok("echo", "echo").await;
+    let options = |name: &str, token: Option<&str>| {
+        let mut req = host
+            .client
+            .request(
+                reqwest::Method::OPTIONS,
+                host.url(&format!("/functions/{name}")),
+            )
+            .header("webhook-request-origin", "partner.example");
+        if let Some(t) = token {
+            req = req.bearer_auth(t);
+        }
+        async move {
+            let r = req.send().await.unwrap();
+            let status = r.status();
+            let mut headers: Vec<(String, String)> = r
+                .headers()
+                .iter()
+                .filter(|(k, _)| *k != "date")
+                .map(|(k, v)| (k.to_string(), v.to_str().unwrap().to_owned()))
+                .collect();
+            headers.sort();
+            (status, headers, r.text().await.unwrap())
+        }
+    };
+    // Without a valid token, a deployed function and a missing one get
+    // the same answer: the handshake.
+    for token in [None, Some("some-other-secret-0123")] {
+        let deployed = options("echo", token).await;
+        assert_eq!(deployed.0, StatusCode::OK);
+        assert_eq!(deployed, options("missing", token).await, "{token:?}");
+    }
+    // A known sender learns that nothing is there.
+    assert_eq!(options("echo", Some(SENDER)).await.0, StatusCode::OK);
+    assert_eq!(
+        options("missing", Some(SENDER)).await.0,
+        StatusCode::NOT_FOUND
+    );
+}
+
+#[tokio::test]
 async fn senders_past_their_rate_get_429_with_retry_after() {
     let (host, _dir) = host_with(
         "[ingress.rate_limit]\nrequests_per_second = 0.01\nburst = 2\n",
@@ -458,6 +505,85 @@ async fn senders_past_their_rate_get_429_with_retry_after() {
             .await,
         Some(1.0)
     );
+}
+
+#[tokio::test]
+async fn a_spray_of_bad_sender_tokens_from_one_address_gets_429() {
+    let (host, _dir) = host_with(
+        "[ingress.rate_limit]\nrequests_per_second = 0.01\nburst = 2\n",
+        &[("SLUICE_SENDER_TOKENS", &format!("partner:{SENDER}"))],
+    )
+    .await;
+    let post = |token: &str, id: &str| {
+        let mut req = host
+            .client
+            .post(host.url("/"))
+            .bearer_auth(token)
+            .header("content-type", "application/json")
+            .body("{}");
+        for (k, v) in ce(id, "t") {
+            req = req.header(k, v);
+        }
+        req.send()
+    };
+    // Failed authentications take from the address's bucket...
+    for i in 0..2 {
+        let r = post("guessed-secret-0123456789", &format!("bad{i}"))
+            .await
+            .unwrap();
+        assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
+    }
+    // ...so once it is empty the next guess is not even checked.
+    let r = post("guessed-secret-0123456789", "bad2").await.unwrap();
+    assert_eq!(r.status(), StatusCode::TOO_MANY_REQUESTS);
+    assert!(r.headers().contains_key("retry-after"));
+    let r = send_event(&host.client, &host.url("/"), "none", "t", "{}").await;
+    assert_eq!(r.status(), StatusCode::TOO_MANY_REQUESTS, "no token either");
+    // A valid token from the same address has its own bucket.
+    assert_eq!(
+        post(SENDER, "good").await.unwrap().status(),
+        StatusCode::ACCEPTED
+    );
+    assert_eq!(
+        host.metric("sluice_rate_limited_total", &[("listener", "events")])
+            .await,
+        Some(2.0)
+    );
+}
+
+#[tokio::test]
+async fn a_trap_is_answered_with_the_event_id_and_its_details_stay_in_the_log() {
+    let host = Host::start().await;
+    host.deploy_ok("trap", "trap").await;
+    let r = send_event(&host.client, &host.url("/functions/trap"), "x1", "t", "{}").await;
+    assert_eq!(r.status(), StatusCode::INTERNAL_SERVER_ERROR);
+    let body: serde_json::Value = r.json().await.unwrap();
+    assert_eq!(body["event_id"], "x1", "{body}");
+    let reason = body["error"].as_str().unwrap();
+    assert!(
+        reason.contains("trapped") && reason.contains("x1"),
+        "{reason}"
+    );
+    // The guest's stderr (its panic message), backtraces and the host's
+    // paths stay out of the answer...
+    for leak in [
+        "asked to handle",
+        "stderr",
+        "panicked",
+        "backtrace",
+        "/",
+        ".rs",
+    ] {
+        assert!(!reason.contains(leak), "`{leak}` in {reason}");
+    }
+    // ...and are in the log, with the event id.
+    host.wait_for_log("the trap's details in the log", |v| {
+        v["fields"]["event_id"] == "x1"
+            && v["fields"]["message"]
+                .as_str()
+                .is_some_and(|m| m.contains("trap function asked to handle x1"))
+    })
+    .await;
 }
 
 #[tokio::test]

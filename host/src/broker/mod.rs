@@ -40,7 +40,7 @@ use crate::config::Config;
 use crate::delivery::{hops_of, BoxFut, Dispatcher, Reentry, ReentryError};
 use crate::durable::LogError;
 use crate::event::Event;
-use crate::kafka::KafkaBroker;
+use crate::kafka::{KafkaBroker, KafkaOpenError};
 use crate::metrics::Metrics;
 
 /// Which broker a host runs.
@@ -55,18 +55,6 @@ pub enum Mode {
 }
 
 impl Mode {
-    /// The broker a config asks for: Kafka when `[kafka.broker]` is set,
-    /// else the durable log unless `[durability] enabled = false`.
-    pub fn of(config: &Config) -> Self {
-        if config.kafka.broker.is_some() {
-            Self::Kafka
-        } else if config.durability.enabled {
-            Self::Durable
-        } else {
-            Self::Memory
-        }
-    }
-
     /// `memory`, `durable` or `kafka`, for logs.
     pub fn as_str(self) -> &'static str {
         match self {
@@ -97,9 +85,9 @@ pub enum OpenError {
     /// The durable log cannot be opened.
     #[error("opening the durable log: {0}")]
     Log(#[from] LogError),
-    /// librdkafka refused the broker producer's configuration.
-    #[error("creating the kafka broker producer: {0}")]
-    Kafka(#[from] rdkafka::error::KafkaError),
+    /// The Kafka broker cannot be used: see [`KafkaOpenError`].
+    #[error(transparent)]
+    Kafka(#[from] KafkaOpenError),
 }
 
 enum Store {
@@ -121,31 +109,31 @@ pub struct Broker {
 }
 
 impl Broker {
-    /// Open the broker `config` asks for (see [`Mode::of`]) over
-    /// `dispatcher`, and attach it to the dispatcher for replies bound for
-    /// the broker. Entries left in the durable log by an earlier run wait
+    /// Open the broker `config` asks for (a Kafka topic when
+    /// `[kafka.broker]` is set, else the durable log unless `[durability]
+    /// enabled = false`, else memory) over `dispatcher`, and attach it to
+    /// the dispatcher for replies bound for the broker. Entries left in the durable log by an earlier run wait
     /// for [`Broker::replay`].
     ///
     /// # Errors
-    /// When the durable log cannot be opened or librdkafka refuses the
-    /// producer's configuration.
-    pub fn open(
+    /// When the durable log cannot be opened, or in Kafka mode when
+    /// librdkafka refuses the producer's configuration or the cluster does
+    /// not answer within `[kafka.broker] open_timeout`: the host does not
+    /// start then (never falls back to memory).
+    pub async fn open(
         config: &Config,
         data_dir: &Path,
         metrics: &Metrics,
         dispatcher: Dispatcher,
     ) -> Result<Arc<Self>, OpenError> {
-        let store = match Mode::of(config) {
-            Mode::Memory => Store::Memory,
-            Mode::Durable => Store::Durable(DurableIngress::open(
+        let store = match &config.kafka.broker {
+            Some(b) => Store::Kafka(KafkaBroker::open(&config.kafka, b, &metrics.kafka).await?),
+            None if config.durability.enabled => Store::Durable(DurableIngress::open(
                 data_dir,
                 &config.durability,
                 metrics.durable.clone(),
             )?),
-            Mode::Kafka => match KafkaBroker::new(&config.kafka, &metrics.kafka)? {
-                Some(k) => Store::Kafka(k),
-                None => Store::Memory, // unreachable: `Mode::of` saw `[kafka.broker]`
-            },
+            None => Store::Memory,
         };
         let broker = Arc::new(Self {
             store,
@@ -345,7 +333,9 @@ mod tests {
             let dispatcher = one_slot(dir.path(), &metrics).await;
             let mut config = Config::default();
             config.durability.enabled = durable;
-            let broker = Broker::open(&config, dir.path(), &metrics, dispatcher).unwrap();
+            let broker = Broker::open(&config, dir.path(), &metrics, dispatcher)
+                .await
+                .unwrap();
             broker.replay();
             assert_eq!(
                 broker.mode(),

@@ -17,6 +17,7 @@
 
 use super::{invalid, Invalid};
 use std::collections::BTreeMap;
+use std::time::Duration;
 
 use crate::name::Name;
 
@@ -64,6 +65,10 @@ pub struct KafkaBrokerConfig {
     /// Extra librdkafka properties for this producer and consumer.
     #[serde(default)]
     pub properties: BTreeMap<String, String>,
+    /// How long start-up waits for the cluster to answer a metadata request
+    /// for the topic; the host does not start without it. Default 10 s.
+    #[serde(default = "default_open_timeout", with = "humantime_serde")]
+    pub open_timeout: Duration,
 }
 
 /// One Kafka source: a consumer group member.
@@ -107,6 +112,13 @@ impl KafkaConfig {
         if used && self.brokers.trim().is_empty() {
             return Err("kafka: `brokers` is required when sources or sinks are declared".into());
         }
+        if self
+            .broker
+            .as_ref()
+            .is_some_and(|b| b.open_timeout.is_zero())
+        {
+            return Err("kafka.broker: `open_timeout` must be positive".into());
+        }
         for (name, s) in &self.sources {
             if s.topics.is_empty() || s.group.is_empty() {
                 return Err(invalid!(
@@ -121,6 +133,10 @@ impl KafkaConfig {
         }
         Ok(())
     }
+}
+
+const fn default_open_timeout() -> Duration {
+    Duration::from_secs(10)
 }
 
 const fn default_ordered() -> bool {
@@ -171,6 +187,10 @@ mod tests {
             KafkaMode::Structured
         );
         assert_eq!(c.kafka.broker.as_ref().unwrap().group, "fleet");
+        assert_eq!(
+            c.kafka.broker.as_ref().unwrap().open_timeout,
+            std::time::Duration::from_secs(10)
+        );
         assert_eq!(
             c.triggers[&"t".parse().unwrap()].sink,
             Some(Destination::Kafka("out".parse().unwrap()))

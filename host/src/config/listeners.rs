@@ -182,6 +182,11 @@ pub struct RateLimit {
     pub burst: Option<u32>,
 }
 
+/// The longest an empty rate-limit bucket may take to fill again (`burst`
+/// divided by `requests_per_second`): a year. Anything longer is surely a
+/// mistake, and the limiter keeps its times as 64-bit nanoseconds.
+pub const MAX_RATE_WINDOW: Duration = Duration::from_secs(365 * 24 * 60 * 60);
+
 impl RateLimit {
     /// The bucket size.
     pub fn burst(&self) -> u32 {
@@ -189,9 +194,30 @@ impl RateLimit {
             .unwrap_or_else(|| (self.requests_per_second.ceil() as u32).max(1))
     }
 
-    /// The time one request's token takes to come back.
+    /// The time one request's token takes to come back, at most
+    /// [`MAX_RATE_WINDOW`] (also for a rate that validation refuses: this
+    /// never panics).
     pub fn period(&self) -> Duration {
-        Duration::from_secs_f64(1.0 / self.requests_per_second)
+        Duration::try_from_secs_f64(self.requests_per_second.recip())
+            .map_or(MAX_RATE_WINDOW, |p| p.min(MAX_RATE_WINDOW))
+    }
+
+    fn validate(&self) -> Result<(), Invalid> {
+        let rate = self.requests_per_second;
+        if !(rate.is_finite() && rate > 0.0) || self.burst == Some(0) {
+            return Err(
+                "ingress.rate_limit: requests_per_second and burst must be positive".into(),
+            );
+        }
+        let window = f64::from(self.burst()) / rate;
+        if window > MAX_RATE_WINDOW.as_secs_f64() {
+            return Err(invalid!(
+                "ingress.rate_limit: an empty bucket would take {window:.3e} s to fill \
+                 (burst / requests_per_second); at most {} s (a year) is allowed",
+                MAX_RATE_WINDOW.as_secs()
+            ));
+        }
+        Ok(())
     }
 }
 
@@ -237,13 +263,7 @@ impl IngressConfig {
             ));
         }
         if let Some(r) = &self.rate_limit {
-            if !(r.requests_per_second.is_finite() && r.requests_per_second > 0.0)
-                || r.burst == Some(0)
-            {
-                return Err(
-                    "ingress.rate_limit: requests_per_second and burst must be positive".into(),
-                );
-            }
+            r.validate()?;
         }
         Ok(())
     }
@@ -380,6 +400,36 @@ mod tests {
         ] {
             let err = check(toml).unwrap_err();
             assert!(err.contains(key), "{toml}: {err}");
+        }
+    }
+
+    #[test]
+    fn rates_whose_bucket_never_refills_are_refused_and_never_panic() {
+        for (rate, burst) in [
+            ("1e-320", ""),
+            ("5e-324", ""),
+            ("1e-9", ""),
+            ("0.001", ", burst = 4000000000"),
+        ] {
+            let toml =
+                format!("[ingress]\nrate_limit = {{ requests_per_second = {rate}{burst} }}\n");
+            let err = check(&toml).unwrap_err();
+            assert!(
+                err.contains("ingress.rate_limit") && err.contains("a year"),
+                "{toml}: {err}"
+            );
+        }
+        // A slow rate within the window is fine: one a week, burst 10.
+        assert!(
+            check("[ingress]\nrate_limit = { requests_per_second = 1.6e-6, burst = 10 }\n").is_ok()
+        );
+        // Even unvalidated, the period is bounded instead of panicking.
+        for rate in [1e-320, 0.0, -1.0, f64::NAN, f64::INFINITY, 1e300] {
+            let r = crate::config::RateLimit {
+                requests_per_second: rate,
+                burst: None,
+            };
+            assert!(r.period() <= super::MAX_RATE_WINDOW, "{rate}");
         }
     }
 

@@ -48,7 +48,7 @@ pub use durability::DurabilityConfig;
 pub use kafka::{KafkaBrokerConfig, KafkaConfig, KafkaMode, KafkaSinkConfig, KafkaSourceConfig};
 pub use listeners::{
     AdminConfig, ConnectionLimits, IngressConfig, OutboundConfig, RateLimit, TlsFiles,
-    MIN_BODY_LIMIT, MIN_HEADER_BYTES,
+    MAX_RATE_WINDOW, MIN_BODY_LIMIT, MIN_HEADER_BYTES,
 };
 pub use objects::{Filter, FunctionSettings, TriggerSpec};
 pub use routing::{

@@ -4,6 +4,7 @@ use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 
 use crate::cloudevents::DecodeError;
+use crate::name::Name;
 use crate::runtime::InvokeError;
 
 /// An error answered to an HTTP client.
@@ -14,6 +15,8 @@ pub struct ApiError {
     retry_after: Option<u32>,
     /// For a refused batch: the index of the first bad event.
     index: Option<usize>,
+    /// For a failed invocation: the id of the event it failed on.
+    event_id: Option<String>,
 }
 
 impl ApiError {
@@ -24,6 +27,7 @@ impl ApiError {
             reason: reason.into(),
             retry_after: None,
             index: None,
+            event_id: None,
         }
     }
 
@@ -65,25 +69,41 @@ impl From<DecodeError> for ApiError {
     }
 }
 
-impl From<InvokeError> for ApiError {
-    fn from(e: InvokeError) -> Self {
-        let status = match &e {
-            InvokeError::NotFound(_) => StatusCode::NOT_FOUND,
-            InvokeError::Busy => StatusCode::TOO_MANY_REQUESTS,
-            InvokeError::Timeout(_) => StatusCode::GATEWAY_TIMEOUT,
-            InvokeError::Handler(_) => StatusCode::UNPROCESSABLE_ENTITY,
-            InvokeError::InvalidReply(_) => StatusCode::BAD_GATEWAY,
-            InvokeError::Load { .. }
-            | InvokeError::OutOfMemory { .. }
-            | InvokeError::StackOverflow
-            | InvokeError::Trap(_) => StatusCode::INTERNAL_SERVER_ERROR,
+impl ApiError {
+    /// The answer to a failed invocation of `function` on the event
+    /// `event_id`, which the body names (`event_id`). A trap or a failed
+    /// load is answered with a short reason and logged whole with the event
+    /// id: its reason carries the guest's stderr, backtraces and the host's
+    /// file paths, which are not the sender's business.
+    pub fn invocation(e: InvokeError, function: &Name, event_id: &str) -> Self {
+        let (status, hidden) = match &e {
+            InvokeError::NotFound(_) => (StatusCode::NOT_FOUND, None),
+            InvokeError::Busy => (StatusCode::TOO_MANY_REQUESTS, None),
+            InvokeError::Timeout(_) => (StatusCode::GATEWAY_TIMEOUT, None),
+            InvokeError::Handler(_) => (StatusCode::UNPROCESSABLE_ENTITY, None),
+            InvokeError::InvalidReply(_) => (StatusCode::BAD_GATEWAY, None),
+            InvokeError::OutOfMemory { .. } | InvokeError::StackOverflow => {
+                (StatusCode::INTERNAL_SERVER_ERROR, None)
+            }
+            InvokeError::Trap(_) => (StatusCode::INTERNAL_SERVER_ERROR, Some("trapped")),
+            InvokeError::Load { .. } => (
+                StatusCode::INTERNAL_SERVER_ERROR,
+                Some("could not be loaded"),
+            ),
         };
-        let retry_after = matches!(e, InvokeError::Busy).then_some(1);
+        let reason = match hidden {
+            Some(what) => {
+                tracing::warn!(function = %function, event_id, "direct invocation failed: {e}");
+                format!(
+                    "function `{function}` {what} on event `{event_id}`; the host log has the details"
+                )
+            }
+            None => e.to_string(),
+        };
         Self {
-            status,
-            reason: e.to_string(),
-            retry_after,
-            index: None,
+            retry_after: matches!(e, InvokeError::Busy).then_some(1),
+            event_id: Some(event_id.to_owned()),
+            ..Self::new(status, reason)
         }
     }
 }
@@ -100,6 +120,9 @@ impl IntoResponse for ApiError {
         let mut body = serde_json::json!({ "error": self.reason });
         if let Some(index) = self.index {
             body["index"] = index.into();
+        }
+        if let Some(id) = self.event_id {
+            body["event_id"] = id.into();
         }
         let mut response = (self.status, axum::Json(body)).into_response();
         if let Some(secs) = self.retry_after {

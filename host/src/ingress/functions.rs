@@ -17,6 +17,7 @@ use axum::response::{IntoResponse, Response};
 
 use super::IngressState;
 use crate::cloudevents::{decode, encode, encode_batch, Mode};
+use crate::event::Event;
 use crate::http::ApiError;
 use crate::name::Name;
 
@@ -48,16 +49,14 @@ pub async fn invoke(
     let mode = reply_mode(decoded.mode, &headers);
     let encoded = match (mode, decoded.events.as_slice()) {
         // One event, one reply or none: nothing to collect.
-        (Mode::Binary | Mode::Structured, [event]) => {
-            match state.runtime.invoke_bounded(name, event).await? {
-                Some(reply) => encode(&reply, mode),
-                None => return Ok(StatusCode::NO_CONTENT.into_response()),
-            }
-        }
+        (Mode::Binary | Mode::Structured, [event]) => match invoke_one(state, name, event).await? {
+            Some(reply) => encode(&reply, mode),
+            None => return Ok(StatusCode::NO_CONTENT.into_response()),
+        },
         (_, events) => {
             let mut replies = Vec::with_capacity(events.len());
             for event in events {
-                if let Some(reply) = state.runtime.invoke_bounded(name, event).await? {
+                if let Some(reply) = invoke_one(state, name, event).await? {
                     replies.push(reply);
                 }
             }
@@ -67,6 +66,20 @@ pub async fn invoke(
     let mut response = Response::new(Body::from(encoded.body));
     *response.headers_mut() = encoded.headers;
     Ok(response)
+}
+
+/// Run `name` on one event; a failure is answered as
+/// [`ApiError::invocation`] (naming the event, without the guest's stderr).
+async fn invoke_one(
+    state: &IngressState,
+    name: &Name,
+    event: &Event,
+) -> Result<Option<Event>, ApiError> {
+    state
+        .runtime
+        .invoke_bounded(name, event)
+        .await
+        .map_err(|e| ApiError::invocation(e, name, &event.id))
 }
 
 /// The request's mode, unless `Accept` names a CloudEvents media type.

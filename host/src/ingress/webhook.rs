@@ -30,16 +30,22 @@ pub async fn options_ingress(headers: HeaderMap) -> Response {
 
 /// `OPTIONS /functions/{name}`: the handshake for one function; 404 when
 /// the function does not exist, since nothing there expects deliveries.
+/// With sender tokens configured, only a request with a valid token learns
+/// that: without one, every name gets the same handshake, so nobody learns
+/// which functions exist (a webhook validator sends no credentials; the
+/// deliveries that follow need the token anyway).
 pub async fn options_function(
     State(state): State<Arc<IngressState>>,
     Path(name): Path<String>,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
+    let security = &state.security;
+    let may_know = security.sender_tokens.is_empty() || security.is_sender(&headers);
     let known = name
         .parse::<crate::name::Name>()
         .ok()
         .filter(|n| state.runtime.functions().contains(n));
-    if known.is_none() {
+    if may_know && known.is_none() {
         return Err(ApiError::not_found("function", &name));
     }
     Ok(handshake(&headers))

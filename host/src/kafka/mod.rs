@@ -7,5 +7,5 @@ mod broker;
 pub mod release;
 mod sink;
 
-pub use self::broker::KafkaBroker;
+pub use self::broker::{KafkaBroker, KafkaOpenError};
 pub use self::sink::{KafkaSinkError, KafkaSinks};

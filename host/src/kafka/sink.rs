@@ -5,7 +5,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use rdkafka::message::{Header, OwnedHeaders};
-use rdkafka::producer::{FutureProducer, FutureRecord};
+use rdkafka::producer::{FutureProducer, FutureRecord, Producer as _};
 use rdkafka::ClientConfig;
 
 use super::binding::to_record;
@@ -71,6 +71,22 @@ impl Producer {
             label: label.to_owned(),
             metrics,
         })
+    }
+
+    /// Ask the cluster for the topic's metadata, waiting at most `timeout`
+    /// (on a blocking thread: librdkafka's call blocks). `Err` with what
+    /// librdkafka said when no broker answered.
+    pub(crate) async fn fetch_metadata(&self, timeout: Duration) -> Result<(), String> {
+        let (producer, topic) = (self.producer.clone(), self.topic.clone());
+        tokio::task::spawn_blocking(move || {
+            producer
+                .client()
+                .fetch_metadata(Some(&topic), timeout)
+                .map(|_| ())
+                .map_err(|e| e.to_string())
+        })
+        .await
+        .unwrap_or_else(|e| Err(e.to_string()))
     }
 
     /// Produce `event`; returns once the broker acknowledged it.

@@ -15,6 +15,7 @@
 
 pub mod audit;
 pub mod linger;
+mod lru;
 pub mod rate;
 pub mod server;
 pub mod tls;
@@ -89,6 +90,13 @@ impl Security {
     /// called.
     pub fn guards_senders(&self) -> bool {
         !self.sender_tokens.is_empty() || self.limiter.is_some()
+    }
+
+    /// Whether `headers` carry a valid sender token (`false` when no sender
+    /// tokens are configured). Refuses nothing and counts nothing: for
+    /// answers that only say more to a known sender.
+    pub fn is_sender(&self, headers: &HeaderMap) -> bool {
+        !self.sender_tokens.is_empty() && authenticate(&self.sender_tokens, headers).is_ok()
     }
 
     /// Load tokens, TLS files and the audit log for `config`.
@@ -277,7 +285,9 @@ impl IntoResponse for SenderRefused {
 
 /// The event endpoints' check of a sender, before its body is read: the
 /// sender token (when sender tokens are configured), then the sender's
-/// rate limit, keyed by the token's name, else by the client's address.
+/// rate limit, keyed by the token's name, else by the client's address. A
+/// request whose token is missing or wrong takes from its address's bucket
+/// before it is refused: a spray of bad tokens gets 429, not endless 401s.
 ///
 /// # Errors
 /// [`SenderRefused`], counted in the security metrics.
@@ -286,28 +296,33 @@ pub fn check_sender(
     headers: &HeaderMap,
     client: Option<ClientAddr>,
 ) -> Result<(), SenderRefused> {
+    let address = || match client {
+        Some(ClientAddr(addr)) => rate::Sender::Addr(addr.ip()),
+        None => rate::Sender::Unknown,
+    };
     let sender = if security.sender_tokens.is_empty() {
-        None
+        address()
     } else {
         match authenticate(&security.sender_tokens, headers) {
-            Ok(p) => Some(p.name),
+            Ok(p) => rate::Sender::Token(p.name),
             Err((reason, message)) => {
+                limit_rate(security, &address())?;
                 security.metrics.auth_refused("events", reason);
                 return Err(SenderRefused::Token(message));
             }
         }
     };
-    if let Some(limiter) = &security.limiter {
-        let key = match (&sender, client) {
-            (Some(name), _) => format!("token:{name}"),
-            (None, Some(ClientAddr(addr))) => format!("ip:{}", addr.ip()),
-            (None, None) => "unknown".to_owned(),
-        };
-        if let Err(wait) = limiter.check(&key) {
-            security.metrics.rate_limited("events");
-            let secs = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
-            return Err(SenderRefused::RateLimited(secs.max(1)));
-        }
-    }
-    Ok(())
+    limit_rate(security, &sender)
+}
+
+/// Take a request from `sender`'s bucket, when a rate limit is configured.
+fn limit_rate(security: &Security, sender: &rate::Sender) -> Result<(), SenderRefused> {
+    let Some(limiter) = &security.limiter else {
+        return Ok(());
+    };
+    limiter.check(sender).map_err(|wait| {
+        security.metrics.rate_limited("events");
+        let secs = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
+        SenderRefused::RateLimited(secs.max(1))
+    })
 }
