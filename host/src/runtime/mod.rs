@@ -9,8 +9,9 @@
 //! - [`Runtime::invoke`] runs one event through one function.
 //! - [`Runtime::load_source`] loads a source function ([`source`]).
 //! - Loaded functions ([`Loaded`]: the deserialized component and its
-//!   `InstancePre`) live in a `moka` cache with a time-to-idle; an evicted
-//!   function costs nothing until its next event loads it again from the
+//!   `InstancePre`) live in a `moka` cache with a time-to-idle, keyed by
+//!   the deploy they were loaded from ([`Version`]); an evicted function
+//!   costs nothing until its next event loads it again from the
 //!   precompiled artifact (a cold start).
 //! - [`host`]: what guests may import, one module per capability.
 
@@ -52,7 +53,7 @@ use crate::config::RuntimeConfig;
 use crate::event::Event;
 use crate::metrics::{FunctionMetrics, RuntimeMetrics};
 use crate::name::Name;
-use crate::registry::FunctionStore;
+use crate::registry::{FunctionRecord, FunctionStore, Version};
 
 /// A function ready to instantiate: its component, linked and type-checked,
 /// with its limits, and its idle instances when it reuses them.
@@ -94,12 +95,21 @@ pub struct Runtime {
     linker: Linker<HostState>,
     source_linker: Linker<HostState>,
     functions: Arc<FunctionStore>,
-    loaded: moka::sync::Cache<Name, Arc<Loaded>>,
+    /// Keyed by deploy, not by name: a load that read a version replaced
+    /// meanwhile can only fill a key nobody looks up again.
+    loaded: moka::sync::Cache<Version, Arc<Loaded>>,
     admissions: Mutex<HashMap<Name, Arc<Admission>>>,
     config: RuntimeConfig,
     metrics: RuntimeMetrics,
     _ticker: engine::EpochTicker,
+    /// Runs once in the next cold load, once it has read the artifact
+    /// (tests drive interleavings with it).
+    #[cfg(test)]
+    after_read: Mutex<Option<LoadHook>>,
 }
+
+#[cfg(test)]
+type LoadHook = Box<dyn FnOnce(&FunctionRecord) + Send>;
 
 /// The runtime could not start.
 #[derive(Debug, thiserror::Error)]
@@ -120,12 +130,12 @@ impl Runtime {
         let linker = host::handler_linker(&engine).map_err(StartError)?;
         let source_linker = host::source_linker(&engine).map_err(StartError)?;
         let listener_metrics = metrics.clone();
-        let loaded: moka::sync::Cache<Name, Arc<Loaded>> = moka::sync::Cache::builder()
+        let loaded: moka::sync::Cache<Version, Arc<Loaded>> = moka::sync::Cache::builder()
             .max_capacity(config.max_resident)
             .time_to_idle(config.idle_timeout)
-            .eviction_listener(move |name: Arc<Name>, _, cause| {
+            .eviction_listener(move |_, loaded: Arc<Loaded>, cause| {
                 listener_metrics.unloaded(cause.was_evicted());
-                tracing::debug!(function = %name, ?cause, "function unloaded");
+                tracing::debug!(function = %loaded.name, ?cause, "function unloaded");
             })
             .build();
         // Expiry in moka happens during its housekeeping; run it regularly
@@ -152,6 +162,8 @@ impl Runtime {
             admissions: Mutex::new(HashMap::new()),
             config,
             metrics,
+            #[cfg(test)]
+            after_read: Mutex::new(None),
         })
     }
 
@@ -171,9 +183,14 @@ impl Runtime {
         self.loaded.entry_count()
     }
 
-    /// Forget the loaded copy of `name` (after it is redeployed or removed).
+    /// Forget the loaded copies of `name` (after it is redeployed or
+    /// removed).
     pub fn unload(&self, name: &Name) {
-        self.loaded.invalidate(name);
+        for (version, loaded) in &self.loaded {
+            if *loaded.name == *name.as_str() {
+                self.loaded.invalidate(&*version);
+            }
+        }
         self.admissions
             .lock()
             .unwrap_or_else(|p| p.into_inner())
@@ -384,35 +401,41 @@ impl Runtime {
 
     /// The loaded function, loading it first on a cold start (then `true`).
     fn load(&self, name: &Name) -> Result<(Arc<Loaded>, bool), InvokeError> {
-        if let Some(l) = self.loaded.get(name) {
+        let not_found = || InvokeError::NotFound(name.clone());
+        let version = self.functions.version(name).ok_or_else(not_found)?;
+        if let Some(l) = self.loaded.get(&version) {
             return Ok((l, false));
         }
+        let (version, record) = self.functions.current(name).ok_or_else(not_found)?;
         let loaded = self
             .loaded
-            .try_get_with(name.clone(), || self.load_uncached(name).map(Arc::new))
-            .map_err(|e: Arc<InvokeError>| match &*e {
-                InvokeError::NotFound(n) => InvokeError::NotFound(n.clone()),
-                other => InvokeError::Load {
-                    function: name.clone(),
-                    reason: other.to_string(),
-                },
+            .try_get_with(version, || self.load_uncached(&record).map(Arc::new))
+            .map_err(|e: Arc<InvokeError>| InvokeError::Load {
+                function: name.clone(),
+                reason: e.to_string(),
             })?;
+        // Redeployed or removed while it loaded: this event still runs the
+        // version it found (it came first), but the copy leaves the cache.
+        if self.functions.version(name) != Some(version) {
+            self.loaded.invalidate(&version);
+        }
         Ok((loaded, true))
     }
 
-    fn load_uncached(&self, name: &Name) -> Result<Loaded, InvokeError> {
-        let record = self
-            .functions
-            .get(name)
-            .ok_or_else(|| InvokeError::NotFound(name.clone()))?;
+    fn load_uncached(&self, record: &FunctionRecord) -> Result<Loaded, InvokeError> {
+        let name = &record.name;
         let artifact =
-            loader::load_artifact(&self.engine, &self.engine_key, &self.functions, &record)
+            loader::load_artifact(&self.engine, &self.engine_key, &self.functions, record)
                 .map_err(|e| InvokeError::Load {
                     function: name.clone(),
                     reason: e.to_string(),
                 })?;
         if artifact.compiled.is_some() {
             self.metrics.artifact_compiled(name.as_str());
+        }
+        #[cfg(test)]
+        if let Some(hook) = self.after_read.lock().unwrap().take() {
+            hook(record);
         }
         let component = &artifact.component;
         let load_failed = |reason: String| InvokeError::Load {
@@ -551,5 +574,85 @@ fn classify(
             InvokeError::Trap(msg)
         }
         None => InvokeError::Trap(format!("{err:#}")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::FunctionSettings;
+
+    /// The bytes of the built function `name` (`cargo xtask functions`).
+    fn wasm(name: &str) -> Vec<u8> {
+        let dir = std::env::var_os("SLUICE_FUNCTIONS_DIR").map_or_else(
+            || std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/functions"),
+            std::path::PathBuf::from,
+        );
+        let path = dir.join(format!("{name}.wasm"));
+        std::fs::read(&path)
+            .unwrap_or_else(|e| panic!("{}: {e} (run `cargo xtask functions`)", path.display()))
+    }
+
+    fn runtime(dir: &std::path::Path) -> Arc<Runtime> {
+        let functions = Arc::new(FunctionStore::open(dir).unwrap());
+        let metrics = crate::metrics::Metrics::new().runtime;
+        Arc::new(Runtime::new(RuntimeConfig::default(), functions, metrics).unwrap())
+    }
+
+    /// Deploy the built function `component` as `name`, the way the admin
+    /// API does.
+    async fn deploy(runtime: &Arc<Runtime>, name: &Name, component: &str) {
+        let bytes = wasm(component);
+        let compiled = runtime.compile(bytes.clone().into()).await.unwrap();
+        runtime
+            .functions()
+            .put(
+                name,
+                &bytes,
+                Some((&compiled.engine_key, &compiled.artifact)),
+                FunctionSettings::default(),
+            )
+            .unwrap();
+        runtime.unload(name);
+    }
+
+    fn after_read_hook(runtime: &Runtime, hook: impl FnOnce(&FunctionRecord) + Send + 'static) {
+        *runtime.after_read.lock().unwrap() = Some(Box::new(hook));
+    }
+
+    #[tokio::test]
+    async fn a_load_of_the_old_version_is_not_cached_over_a_redeploy() {
+        let dir = tempfile::tempdir().unwrap();
+        let runtime = runtime(dir.path());
+        let f: Name = "f".parse().unwrap();
+        deploy(&runtime, &f, "echo").await;
+        // `drop`, compiled before the race.
+        let bytes = wasm("drop");
+        let compiled = runtime.compile(bytes.clone().into()).await.unwrap();
+        // Once the cold load has read echo's artifact, `f` is redeployed as
+        // drop.
+        let (rt, name) = (runtime.clone(), f.clone());
+        after_read_hook(&runtime, move |record| {
+            assert_eq!(record.digest, crate::registry::Digest::of(&wasm("echo")));
+            rt.functions()
+                .put(
+                    &name,
+                    &bytes,
+                    Some((&compiled.engine_key, &compiled.artifact)),
+                    FunctionSettings::default(),
+                )
+                .unwrap();
+            rt.unload(&name);
+        });
+        let event = Event::new("1", "/s", "t");
+        // The event that started before the redeploy runs the old version...
+        let reply = runtime.invoke(&f, &event).await.unwrap();
+        assert_eq!(reply.unwrap().ty, "t.echoed");
+        // ...but every later one runs the new version.
+        let reply = runtime.invoke(&f, &event).await.unwrap();
+        assert!(
+            reply.is_none(),
+            "the old version was cached over the redeploy: {reply:?}"
+        );
     }
 }
