@@ -115,7 +115,7 @@ pub async fn put(
     .map_err(ApiError::internal)??;
     state.runtime.unload(&record.name);
     tracing::info!(function = %record.name, digest = %record.digest, size = record.size, "deployed");
-    record_change(&state, &who, "put", &record)?;
+    record_change(&state, &who, "put", &record).await?;
     Ok((StatusCode::CREATED, Json(record)))
 }
 
@@ -138,10 +138,10 @@ pub async fn get(
         .ok_or_else(|| ApiError::not_found("function", &name))
 }
 
-fn record_change(
+async fn record_change(
     state: &AdminState,
     who: &Option<Extension<Principal>>,
-    action: &str,
+    action: &'static str,
     r: &FunctionRecord,
 ) -> Result<(), ApiError> {
     record(
@@ -152,6 +152,7 @@ fn record_change(
         r.name.as_str(),
         Some(r.digest.as_str().to_owned()),
     )
+    .await
 }
 
 /// `DELETE /functions/{name}`; refused while a trigger, sequence or parallel still uses it.
@@ -167,7 +168,7 @@ pub async fn delete(
         .map_err(ApiError::internal)??;
     state.runtime.unload(&removed.name);
     tracing::info!(function = %removed.name, "removed");
-    record_change(&state, &who, "delete", &removed)?;
+    record_change(&state, &who, "delete", &removed).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 

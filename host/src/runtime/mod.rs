@@ -7,12 +7,15 @@
 //! - [`Runtime::compile`] validates an uploaded component against the
 //!   `sluice:handler` world and precompiles it.
 //! - [`Runtime::invoke`] runs one event through one function.
+//! - [`Runtime::recompile_stale`] compiles, in the background, the
+//!   artifacts a new engine cannot use (after a wasmtime upgrade).
 //! - [`Runtime::load_source`] loads a source function ([`source`]).
 //! - Loaded functions ([`Loaded`]: the deserialized component and its
 //!   `InstancePre`) live in a `moka` cache with a time-to-idle, keyed by
 //!   the deploy they were loaded from ([`Version`]); an evicted function
 //!   costs nothing until its next event loads it again from the
-//!   precompiled artifact (a cold start).
+//!   precompiled artifact (a cold start, on a blocking thread: it reads and
+//!   checks the artifact, and compiles it when it is stale).
 //! - [`host`]: what guests may import, one module per capability.
 
 mod admission;
@@ -99,6 +102,8 @@ pub struct Runtime {
     /// meanwhile can only fill a key nobody looks up again.
     loaded: moka::sync::Cache<Version, Arc<Loaded>>,
     admissions: Mutex<HashMap<Name, Arc<Admission>>>,
+    /// Artifacts being compiled, so each is compiled once.
+    compiling: loader::Compiling,
     config: RuntimeConfig,
     metrics: RuntimeMetrics,
     _ticker: engine::EpochTicker,
@@ -160,6 +165,7 @@ impl Runtime {
             functions,
             loaded,
             admissions: Mutex::new(HashMap::new()),
+            compiling: loader::Compiling::default(),
             config,
             metrics,
             #[cfg(test)]
@@ -204,7 +210,11 @@ impl Runtime {
     /// # Errors
     /// An [`InvokeError`] saying why no result was produced; only this
     /// invocation is affected.
-    pub async fn invoke(&self, name: &Name, event: &Event) -> Result<Option<Event>, InvokeError> {
+    pub async fn invoke(
+        self: &Arc<Self>,
+        name: &Name,
+        event: &Event,
+    ) -> Result<Option<Event>, InvokeError> {
         self.invoke_with(name, event, Wait::Unbounded).await
     }
 
@@ -214,7 +224,7 @@ impl Runtime {
     /// # Errors
     /// As [`Runtime::invoke`], plus `Busy`.
     pub async fn invoke_bounded(
-        &self,
+        self: &Arc<Self>,
         name: &Name,
         event: &Event,
     ) -> Result<Option<Event>, InvokeError> {
@@ -222,7 +232,7 @@ impl Runtime {
     }
 
     async fn invoke_with(
-        &self,
+        self: &Arc<Self>,
         name: &Name,
         event: &Event,
         wait: Wait,
@@ -243,7 +253,7 @@ impl Runtime {
                 return Err(e);
             }
         };
-        let (loaded, cold) = match self.load(name) {
+        let (loaded, cold) = match self.load(name).await {
             Ok(loaded) => loaded,
             Err(e) => {
                 self.metrics
@@ -399,14 +409,32 @@ impl Runtime {
         Ok(event)
     }
 
-    /// The loaded function, loading it first on a cold start (then `true`).
-    fn load(&self, name: &Name) -> Result<(Arc<Loaded>, bool), InvokeError> {
-        let not_found = || InvokeError::NotFound(name.clone());
-        let version = self.functions.version(name).ok_or_else(not_found)?;
+    /// The loaded function, loading it first on a cold start (then `true`),
+    /// on a blocking thread.
+    async fn load(self: &Arc<Self>, name: &Name) -> Result<(Arc<Loaded>, bool), InvokeError> {
+        let version = self
+            .functions
+            .version(name)
+            .ok_or_else(|| InvokeError::NotFound(name.clone()))?;
         if let Some(l) = self.loaded.get(&version) {
             return Ok((l, false));
         }
-        let (version, record) = self.functions.current(name).ok_or_else(not_found)?;
+        let (this, cold) = (self.clone(), name.clone());
+        tokio::task::spawn_blocking(move || this.load_cold(&cold))
+            .await
+            .map_err(|e| InvokeError::Load {
+                function: name.clone(),
+                reason: e.to_string(),
+            })?
+    }
+
+    /// A cold start: concurrent ones of one version share one load.
+    /// Blocking: file reads, and maybe Cranelift.
+    fn load_cold(&self, name: &Name) -> Result<(Arc<Loaded>, bool), InvokeError> {
+        let (version, record) = self
+            .functions
+            .current(name)
+            .ok_or_else(|| InvokeError::NotFound(name.clone()))?;
         let loaded = self
             .loaded
             .try_get_with(version, || self.load_uncached(&record).map(Arc::new))
@@ -424,12 +452,17 @@ impl Runtime {
 
     fn load_uncached(&self, record: &FunctionRecord) -> Result<Loaded, InvokeError> {
         let name = &record.name;
-        let artifact =
-            loader::load_artifact(&self.engine, &self.engine_key, &self.functions, record)
-                .map_err(|e| InvokeError::Load {
-                    function: name.clone(),
-                    reason: e.to_string(),
-                })?;
+        let artifact = loader::load_artifact(
+            &self.engine,
+            &self.engine_key,
+            &self.functions,
+            record,
+            &self.compiling,
+        )
+        .map_err(|e| InvokeError::Load {
+            function: name.clone(),
+            reason: e.to_string(),
+        })?;
         if artifact.compiled.is_some() {
             self.metrics.artifact_compiled(name.as_str());
         }
@@ -468,6 +501,53 @@ impl Runtime {
             reuse: s.reuse.filter(|&n| n > 1),
             idle: Mutex::new(Vec::new()),
             metrics: self.metrics.function(name.as_str()),
+        })
+    }
+
+    /// Compile the artifacts missing for this engine (every function's,
+    /// after a wasmtime upgrade), in the background, one at a time on a
+    /// blocking thread, so that the first event of each function does not
+    /// wait for Cranelift. A function invoked meanwhile waits for its own
+    /// compile instead of starting a second one. Stops between compiles
+    /// once `stop` is cancelled.
+    pub fn recompile_stale(
+        self: &Arc<Self>,
+        stop: tokio_util::sync::CancellationToken,
+    ) -> tokio::task::JoinHandle<()> {
+        let this = self.clone();
+        tokio::task::spawn_blocking(move || {
+            let stale: Vec<FunctionRecord> = this
+                .functions
+                .list()
+                .into_iter()
+                .filter(|r| !this.functions.artifact_path(r, &this.engine_key).exists())
+                .collect();
+            if stale.is_empty() {
+                return;
+            }
+            tracing::info!(
+                functions = stale.len(),
+                "compiling the artifacts of this engine in the background"
+            );
+            for record in stale {
+                if stop.is_cancelled() {
+                    return;
+                }
+                let compiled = loader::ensure_artifact(
+                    &this.engine,
+                    &this.engine_key,
+                    &this.functions,
+                    &record,
+                    &this.compiling,
+                );
+                match compiled {
+                    Ok(true) => this.metrics.artifact_compiled(record.name.as_str()),
+                    Ok(false) => {}
+                    Err(e) => {
+                        tracing::warn!(function = %record.name, "compiling its artifact failed: {e}");
+                    }
+                }
+            }
         })
     }
 
@@ -581,6 +661,7 @@ fn classify(
 mod tests {
     use super::*;
     use crate::config::FunctionSettings;
+    use std::sync::mpsc;
 
     /// The bytes of the built function `name` (`cargo xtask functions`).
     fn wasm(name: &str) -> Vec<u8> {
@@ -593,9 +674,9 @@ mod tests {
             .unwrap_or_else(|e| panic!("{}: {e} (run `cargo xtask functions`)", path.display()))
     }
 
-    fn runtime(dir: &std::path::Path) -> Arc<Runtime> {
+    fn runtime(dir: &std::path::Path, metrics: &crate::metrics::Metrics) -> Arc<Runtime> {
         let functions = Arc::new(FunctionStore::open(dir).unwrap());
-        let metrics = crate::metrics::Metrics::new().runtime;
+        let metrics = metrics.runtime.clone();
         Arc::new(Runtime::new(RuntimeConfig::default(), functions, metrics).unwrap())
     }
 
@@ -623,7 +704,7 @@ mod tests {
     #[tokio::test]
     async fn a_load_of_the_old_version_is_not_cached_over_a_redeploy() {
         let dir = tempfile::tempdir().unwrap();
-        let runtime = runtime(dir.path());
+        let runtime = runtime(dir.path(), &crate::metrics::Metrics::new());
         let f: Name = "f".parse().unwrap();
         deploy(&runtime, &f, "echo").await;
         // `drop`, compiled before the race.
@@ -654,5 +735,113 @@ mod tests {
             reply.is_none(),
             "the old version was cached over the redeploy: {reply:?}"
         );
+    }
+
+    /// On a current-thread runtime the test's thread is the only async
+    /// worker: a cold load that ran on it would keep it from answering.
+    #[tokio::test]
+    async fn a_cold_load_leaves_the_async_worker_free() {
+        let dir = tempfile::tempdir().unwrap();
+        let runtime = runtime(dir.path(), &crate::metrics::Metrics::new());
+        let f: Name = "f".parse().unwrap();
+        deploy(&runtime, &f, "echo").await;
+        let (started_tx, started) = tokio::sync::oneshot::channel();
+        let (go, go_rx) = mpsc::channel::<()>();
+        let (answered_tx, answered) = mpsc::channel();
+        after_read_hook(&runtime, move |_| {
+            let _ = started_tx.send(());
+            // Bounded only so that a blocked worker fails the test rather
+            // than hanging it.
+            let _ = answered_tx.send(go_rx.recv_timeout(Duration::from_secs(10)).is_ok());
+        });
+        let invoke = tokio::spawn({
+            let (runtime, f) = (runtime.clone(), f.clone());
+            async move { runtime.invoke(&f, &Event::new("1", "/s", "t")).await }
+        });
+        started.await.unwrap();
+        let _ = go.send(());
+        assert!(invoke.await.unwrap().unwrap().is_some());
+        assert!(
+            answered.recv().unwrap(),
+            "the cold load held the async worker"
+        );
+    }
+
+    #[tokio::test]
+    async fn an_event_during_the_background_compile_waits_for_that_compile() {
+        let dir = tempfile::tempdir().unwrap();
+        let metrics = crate::metrics::Metrics::new();
+        let runtime = runtime(dir.path(), &metrics);
+        let f: Name = "f".parse().unwrap();
+        deploy(&runtime, &f, "echo").await;
+        // As after a wasmtime upgrade: no artifact for this engine.
+        let record = runtime.functions().get(&f).unwrap();
+        let artifact = runtime
+            .functions()
+            .artifact_path(&record, &runtime.engine_key);
+        std::fs::remove_file(&artifact).unwrap();
+        let held = runtime.compiling.hooks.hold.lock().unwrap();
+        let recompile = runtime.recompile_stale(tokio_util::sync::CancellationToken::new());
+        let invoke = tokio::spawn({
+            let (runtime, f) = (runtime.clone(), f.clone());
+            async move { runtime.invoke(&f, &Event::new("1", "/s", "t")).await }
+        });
+        // Whichever claimed the compile first, the other waits for it.
+        let one_waits = async {
+            while runtime.compiling.hooks.waiters() == 0 {
+                tokio::time::sleep(Duration::from_millis(1)).await;
+            }
+        };
+        tokio::time::timeout(Duration::from_secs(60), one_waits)
+            .await
+            .expect("neither the event nor the background compile waited for the other");
+        drop(held);
+        recompile.await.unwrap();
+        assert!(invoke.await.unwrap().unwrap().is_some());
+        assert!(artifact.is_file());
+        let compiles = "sluice_artifact_compiles_total{function=\"f\"} 1";
+        let text = metrics.render();
+        assert!(
+            text.lines().any(|l| l == compiles),
+            "{compiles} missing in:\n{text}"
+        );
+    }
+
+    #[tokio::test]
+    async fn stale_artifacts_are_compiled_in_the_background() {
+        let dir = tempfile::tempdir().unwrap();
+        let metrics = crate::metrics::Metrics::new();
+        let runtime = runtime(dir.path(), &metrics);
+        let (f, g): (Name, Name) = ("f".parse().unwrap(), "g".parse().unwrap());
+        deploy(&runtime, &f, "echo").await;
+        deploy(&runtime, &g, "drop").await;
+        let record = runtime.functions().get(&f).unwrap();
+        let artifact = runtime
+            .functions()
+            .artifact_path(&record, &runtime.engine_key);
+        std::fs::remove_file(&artifact).unwrap();
+        runtime
+            .recompile_stale(tokio_util::sync::CancellationToken::new())
+            .await
+            .unwrap();
+        assert!(artifact.is_file());
+        let text = metrics.render();
+        assert!(
+            text.contains("sluice_artifact_compiles_total{function=\"f\"} 1"),
+            "{text}"
+        );
+        assert!(
+            !text.contains("sluice_artifact_compiles_total{function=\"g\"}"),
+            "{text}"
+        );
+        // The next event loads the artifact: no second compile.
+        assert!(runtime
+            .invoke(&f, &Event::new("1", "/s", "t"))
+            .await
+            .unwrap()
+            .is_some());
+        assert!(metrics
+            .render()
+            .contains("sluice_artifact_compiles_total{function=\"f\"} 1"));
     }
 }
