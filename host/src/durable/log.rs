@@ -602,8 +602,9 @@ mod tests {
     pub(super) struct Hooks {
         /// Transactions to fail, as a full disk fails them.
         failures: AtomicUsize,
-        /// Held by a test to stall the thread once it has a command.
-        stall: Mutex<()>,
+        /// Set by a test: the thread stops once it has its next command,
+        /// until the sending side is dropped.
+        stall: Mutex<Option<mpsc::Receiver<()>>>,
         /// Appends sent and not yet taken into a transaction.
         queued: AtomicIsize,
     }
@@ -614,7 +615,10 @@ mod tests {
         }
 
         pub(super) fn stall(&self) {
-            drop(self.stall.lock().unwrap_or_else(|p| p.into_inner()));
+            let stall = self.stall.lock().unwrap_or_else(|p| p.into_inner()).take();
+            if let Some(until) = stall {
+                let _ = until.recv();
+            }
         }
 
         pub(super) fn fail(&self) -> Result<(), LogError> {
@@ -836,7 +840,8 @@ mod tests {
         let (log, _) = open(&path, &DurabilityConfig::default(), durable_metrics()).unwrap();
         let old = log.append(vec![event("old")]).await.unwrap();
         let n = MAX_QUEUED_APPENDS + 8;
-        let stalled = log.hooks.stall.lock().unwrap();
+        let (release, stalled) = mpsc::channel::<()>();
+        *log.hooks.stall.lock().unwrap() = Some(stalled);
         let tried = Arc::new(AtomicUsize::new(0));
         let appends: Vec<_> = (0..n)
             .map(|i| {
@@ -854,7 +859,7 @@ mod tests {
         assert_eq!(log.hooks.queued.load(SeqCst), MAX_QUEUED_APPENDS as isize);
         // A removal is taken at once, even behind a full queue.
         log.remove(old[0].0);
-        drop(stalled);
+        drop(release);
         for a in appends {
             assert_eq!(a.await.unwrap().unwrap().len(), 1);
         }

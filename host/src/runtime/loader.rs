@@ -406,8 +406,9 @@ pub(super) mod tests {
     /// What tests do to compiles.
     #[derive(Debug, Default)]
     pub(in crate::runtime) struct Hooks {
-        /// Held by a test to hold every claim of a compile.
-        pub(in crate::runtime) hold: Mutex<()>,
+        /// Set by a test: the next claim of a compile waits until the
+        /// sending side is dropped.
+        pub(in crate::runtime) hold: Mutex<Option<std::sync::mpsc::Receiver<()>>>,
         /// Loads waiting for a compile under way.
         waiting: AtomicIsize,
     }
@@ -418,7 +419,10 @@ pub(super) mod tests {
         }
 
         pub(super) fn hold(&self) {
-            drop(self.hold.lock().unwrap_or_else(|p| p.into_inner()));
+            let hold = self.hold.lock().unwrap_or_else(|p| p.into_inner()).take();
+            if let Some(until) = hold {
+                let _ = until.recv();
+            }
         }
 
         /// How many loads wait for a compile under way.

@@ -780,7 +780,8 @@ mod tests {
             .functions()
             .artifact_path(&record, &runtime.engine_key);
         std::fs::remove_file(&artifact).unwrap();
-        let held = runtime.compiling.hooks.hold.lock().unwrap();
+        let (release, held) = mpsc::channel::<()>();
+        *runtime.compiling.hooks.hold.lock().unwrap() = Some(held);
         let recompile = runtime.recompile_stale(tokio_util::sync::CancellationToken::new());
         let invoke = tokio::spawn({
             let (runtime, f) = (runtime.clone(), f.clone());
@@ -795,7 +796,7 @@ mod tests {
         tokio::time::timeout(Duration::from_secs(60), one_waits)
             .await
             .expect("neither the event nor the background compile waited for the other");
-        drop(held);
+        drop(release);
         recompile.await.unwrap();
         assert!(invoke.await.unwrap().unwrap().is_some());
         assert!(artifact.is_file());
