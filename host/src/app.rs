@@ -230,6 +230,8 @@ impl App {
             metrics,
             stop.clone(),
         ));
+        // Serving now: compile what this engine lacks without delaying it.
+        let _recompiling = self.runtime.recompile_stale(stop.clone());
         shutdown.await;
         stop.cancel();
         let _ = events.await;

@@ -10,6 +10,7 @@ use super::AdminState;
 use super::{parse_name, record, PoolError};
 use crate::config::FunctionSettings;
 use crate::http::ApiError;
+use crate::name::Name;
 use crate::registry::FunctionRecord;
 use crate::runtime::CompileError;
 use crate::security::Principal;
@@ -114,7 +115,7 @@ pub async fn put(
     .map_err(ApiError::internal)??;
     state.runtime.unload(&record.name);
     tracing::info!(function = %record.name, digest = %record.digest, size = record.size, "deployed");
-    record_change(&state, &who, "put", &record)?;
+    record_change(&state, &who, "put", &record).await?;
     Ok((StatusCode::CREATED, Json(record)))
 }
 
@@ -137,10 +138,10 @@ pub async fn get(
         .ok_or_else(|| ApiError::not_found("function", &name))
 }
 
-fn record_change(
+async fn record_change(
     state: &AdminState,
     who: &Option<Extension<Principal>>,
-    action: &str,
+    action: &'static str,
     r: &FunctionRecord,
 ) -> Result<(), ApiError> {
     record(
@@ -151,6 +152,7 @@ fn record_change(
         r.name.as_str(),
         Some(r.digest.as_str().to_owned()),
     )
+    .await
 }
 
 /// `DELETE /functions/{name}`; refused while a trigger, sequence or parallel still uses it.
@@ -160,24 +162,145 @@ pub async fn delete(
     who: Option<Extension<Principal>>,
 ) -> Result<StatusCode, ApiError> {
     let name = parse_name(&name)?;
-    let users = state.routes.snapshot().users_of_function(&name);
-    if !users.is_empty() {
-        return Err(ApiError::new(
-            StatusCode::CONFLICT,
-            format!(
-                "function `{name}` is used by {}; delete them first",
-                users.join(", ")
-            ),
-        ));
-    }
-    let Some(existing) = state.runtime.functions().get(&name) else {
-        return Err(ApiError::not_found("function", &name));
-    };
-    if !state.runtime.functions().remove(&name)? {
-        return Err(ApiError::not_found("function", &name));
-    }
-    state.runtime.unload(&name);
-    tracing::info!(function = %name, "removed");
-    record_change(&state, &who, "delete", &existing)?;
+    let removing = state.clone();
+    let removed = tokio::task::spawn_blocking(move || remove_unused(&removing, &name))
+        .await
+        .map_err(ApiError::internal)??;
+    state.runtime.unload(&removed.name);
+    tracing::info!(function = %removed.name, "removed");
+    record_change(&state, &who, "delete", &removed).await?;
     Ok(StatusCode::NO_CONTENT)
+}
+
+/// Remove the function `name` unless a routing object uses it. The check
+/// and the removal are one edit of the routing table, under the lock that
+/// every routing edit checks the functions it names under: an object
+/// created meanwhile is either seen using the function (409) or finds it
+/// gone (400). Blocking: file removal.
+fn remove_unused(state: &AdminState, name: &Name) -> Result<FunctionRecord, ApiError> {
+    let functions = state.runtime.functions();
+    state.routes.update(|table| {
+        let users = table.users_of_function(name);
+        if !users.is_empty() {
+            return Err(ApiError::new(
+                StatusCode::CONFLICT,
+                format!(
+                    "function `{name}` is used by {}; delete them first",
+                    users.join(", ")
+                ),
+            ));
+        }
+        let Some(existing) = functions.get(name) else {
+            return Err(ApiError::not_found("function", name));
+        };
+        #[cfg(test)]
+        tests::before_removal();
+        if !functions.remove(name)? {
+            return Err(ApiError::not_found("function", name));
+        }
+        Ok(existing)
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Mutex;
+
+    use super::*;
+    use crate::config::{Config, Filter, TriggerSpec};
+    use crate::registry::{FunctionStore, RoutingStores};
+    use crate::routing::Routes;
+    use crate::runtime::Runtime;
+    use crate::security::Security;
+
+    type Hook = Box<dyn FnOnce() + Send>;
+
+    /// Runs once in the next removal, after its check that nothing uses
+    /// the function and before the function is removed.
+    static BEFORE_REMOVAL: Mutex<Option<Hook>> = Mutex::new(None);
+
+    pub(super) fn before_removal() {
+        let hook = BEFORE_REMOVAL.lock().unwrap().take();
+        if let Some(hook) = hook {
+            hook();
+        }
+    }
+
+    fn admin_state(dir: &std::path::Path) -> Arc<AdminState> {
+        let config = Config::default();
+        let metrics = crate::metrics::Metrics::new();
+        let functions = Arc::new(FunctionStore::open(dir).unwrap());
+        let runtime =
+            Runtime::new(config.runtime.clone(), functions, metrics.runtime.clone()).unwrap();
+        Arc::new(AdminState {
+            runtime: Arc::new(runtime),
+            routes: Arc::new(Routes::default()),
+            stores: RoutingStores::open(dir).unwrap(),
+            kafka_sinks: Default::default(),
+            security: Arc::new(Security::load(&config, dir, metrics.security.clone()).unwrap()),
+            uploads: super::super::Uploads::new(&config.admin),
+            metrics,
+            sources: Default::default(),
+        })
+    }
+
+    /// `PUT /triggers/t`, a trigger running `f`, on a thread of its own.
+    fn create_trigger(state: &Arc<AdminState>) -> std::thread::JoinHandle<Result<(), ApiError>> {
+        let state = state.clone();
+        std::thread::spawn(move || {
+            let spec = TriggerSpec::to_function(Filter::default(), "f".parse().unwrap(), None);
+            let put = super::super::routing::put::<TriggerSpec>(
+                State(state),
+                Path("t".into()),
+                None,
+                Ok(Json(spec)),
+            );
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .build()
+                .unwrap();
+            rt.block_on(put).map(|_| ())
+        })
+    }
+
+    /// A trigger naming `f` is created between the removal's check that
+    /// nothing uses `f` and the removal itself: one of the two must lose.
+    #[tokio::test]
+    async fn a_function_is_never_removed_under_a_new_trigger() {
+        let dir = tempfile::tempdir().unwrap();
+        let state = admin_state(dir.path());
+        let f: Name = "f".parse().unwrap();
+        state
+            .runtime
+            .functions()
+            .put(&f, b"bytes", None, FunctionSettings::default())
+            .unwrap();
+        let (put_tx, put_rx) = std::sync::mpsc::channel();
+        let racing = state.clone();
+        *BEFORE_REMOVAL.lock().unwrap() = Some(Box::new(move || {
+            let put = create_trigger(&racing);
+            // Until the trigger is stored, or waits for this removal.
+            while !put.is_finished() && racing.routes.edits_waiting() == 0 {
+                std::thread::sleep(std::time::Duration::from_millis(1));
+            }
+            put_tx.send(put).unwrap();
+        }));
+        let status = |e: ApiError| axum::response::IntoResponse::into_response(e).status();
+        let deleted = delete(State(state.clone()), Path("f".into()), None)
+            .await
+            .map_err(status);
+        let created = put_rx.recv().unwrap().join().unwrap().map_err(status);
+        let t: Name = "t".parse().unwrap();
+        let trigger = state.routes.snapshot().triggers.get(&t).cloned();
+        let function = state.runtime.functions().get(&f);
+        match (&deleted, &created) {
+            (Ok(_), Err(e)) => assert_eq!(*e, StatusCode::BAD_REQUEST),
+            (Err(e), Ok(())) => assert_eq!(*e, StatusCode::CONFLICT),
+            _ => panic!("deleted: {deleted:?}, trigger created: {created:?}"),
+        }
+        assert_eq!(
+            trigger.is_some(),
+            function.is_some(),
+            "trigger `t` names function `f`: {trigger:?}, {function:?}"
+        );
+    }
 }

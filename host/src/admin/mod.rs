@@ -157,24 +157,30 @@ async fn audit(
     Json(state.security.audit.recent(q.limit.unwrap_or(100)))
 }
 
-/// Record one change in the audit log; a change that cannot be recorded
-/// is not made (the caller checks before changing anything when it can).
-fn record(
+/// Record one change in the audit log (written and fsync'd on a blocking
+/// thread); a change that cannot be recorded is not made (the caller checks
+/// before changing anything when it can).
+async fn record(
     state: &AdminState,
     who: &Option<Extension<Principal>>,
-    action: &str,
-    kind: &str,
+    action: &'static str,
+    kind: &'static str,
     name: &str,
     digest: Option<String>,
 ) -> Result<(), ApiError> {
     let token = who
         .as_ref()
-        .map_or(crate::security::ANONYMOUS, |Extension(p)| p.name.as_str());
-    state
-        .security
-        .audit
-        .record(token, action, kind, name, digest)
-        .map_err(|e| ApiError::internal(format!("writing the audit log: {e}")))
+        .map_or(crate::security::ANONYMOUS, |Extension(p)| p.name.as_str())
+        .to_owned();
+    let (security, name) = (state.security.clone(), name.to_owned());
+    tokio::task::spawn_blocking(move || {
+        security
+            .audit
+            .record(&token, action, kind, &name, digest)
+            .map_err(|e| ApiError::internal(format!("writing the audit log: {e}")))
+    })
+    .await
+    .map_err(ApiError::internal)?
 }
 
 /// Parse a path segment as a name, answering 400 when it is not one.

@@ -42,7 +42,7 @@ pub async fn put<K: Kind>(
         Ok::<_, ApiError>(())
     })?;
     tracing::info!(kind = K::KIND, name = %name, "routing object set");
-    record(&state, &who, "put", K::KIND, name.as_str(), None)?;
+    record(&state, &who, "put", K::KIND, name.as_str(), None).await?;
     Ok((StatusCode::CREATED, Json(spec)))
 }
 
@@ -91,7 +91,7 @@ pub async fn delete<K: Kind>(
         Ok(())
     })?;
     tracing::info!(kind = K::KIND, name = %name, "routing object removed");
-    record(&state, &who, "delete", K::KIND, name.as_str(), None)?;
+    record(&state, &who, "delete", K::KIND, name.as_str(), None).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 

@@ -8,7 +8,7 @@ use tokio_util::task::TaskTracker;
 
 use crate::config::DurabilityConfig;
 use crate::delivery::Dispatcher;
-use crate::durable::{self, LogError, LogHandle, Seq, FILE_NAME};
+use crate::durable::{self, Backlog, LogError, LogHandle, Seq, FILE_NAME};
 use crate::event::Event;
 use crate::metrics::DurableMetrics;
 
@@ -18,7 +18,7 @@ pub struct DurableIngress {
     log: LogHandle,
     metrics: DurableMetrics,
     /// Entries left by an earlier run, until [`DurableIngress::replay`].
-    pending: Mutex<Vec<(Seq, Event)>>,
+    backlog: Mutex<Option<Backlog>>,
     removals: TaskTracker,
     /// Becomes `true` once [`DurableIngress::replay`] started every delivery.
     replayed: tokio::sync::watch::Sender<bool>,
@@ -34,17 +34,17 @@ impl DurableIngress {
         config: &DurabilityConfig,
         metrics: DurableMetrics,
     ) -> Result<Self, LogError> {
-        let (log, pending) = durable::open(&data_dir.join(FILE_NAME), config, metrics.clone())?;
-        if !pending.is_empty() {
+        let (log, backlog) = durable::open(&data_dir.join(FILE_NAME), config, metrics.clone())?;
+        if !backlog.is_empty() {
             tracing::info!(
-                pending = pending.len(),
+                pending = backlog.len(),
                 "durable log has undelivered events from an earlier run"
             );
         }
         Ok(Self {
             log,
             metrics,
-            pending: Mutex::new(pending),
+            backlog: Mutex::new(Some(backlog)),
             removals: TaskTracker::new(),
             replayed: tokio::sync::watch::Sender::new(false),
         })
@@ -92,16 +92,34 @@ impl DurableIngress {
         Ok(())
     }
 
-    /// Deliver the entries left by an earlier run (at most once per run).
+    /// Deliver the entries left by an earlier run (at most once per run),
+    /// read from the log a chunk at a time as their deliveries start.
     pub async fn replay(&self, dispatcher: &Dispatcher) {
-        let pending = std::mem::take(&mut *self.pending.lock().unwrap_or_else(|p| p.into_inner()));
-        let n = pending.len();
-        self.metrics.redelivered(n as u64);
-        for (seq, event) in pending {
-            self.start(dispatcher, seq, event).await;
-        }
-        if n > 0 {
-            tracing::info!(events = n, "redelivery of pending events started");
+        let backlog = self
+            .backlog
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .take();
+        if let Some(mut backlog) = backlog.filter(|b| !b.is_empty()) {
+            self.metrics.redelivered(backlog.len());
+            tracing::info!(
+                events = backlog.len(),
+                "redelivery of pending events started"
+            );
+            loop {
+                match backlog.next_chunk().await {
+                    Ok(chunk) if chunk.is_empty() => break,
+                    Ok(chunk) => {
+                        for (seq, event) in chunk {
+                            self.start(dispatcher, seq, event).await;
+                        }
+                    }
+                    Err(e) => {
+                        tracing::error!("reading back the durable log stopped: {e}");
+                        break;
+                    }
+                }
+            }
         }
         self.replayed.send_replace(true);
     }

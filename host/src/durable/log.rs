@@ -3,12 +3,13 @@
 
 use std::collections::HashSet;
 use std::path::Path;
+use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use redb::{Database, Durability, ReadableDatabase, ReadableTable, TableDefinition};
 use std::sync::mpsc;
 
-use tokio::sync::oneshot;
+use tokio::sync::{oneshot, OwnedSemaphorePermit, Semaphore};
 
 use super::record;
 use crate::config::DurabilityConfig;
@@ -27,6 +28,19 @@ pub type Seq = u64;
 const PURGE_EVERY: Duration = Duration::from_secs(10);
 /// Longest a removal may stay in a non-durable commit.
 const SYNC_REMOVALS_EVERY: Duration = Duration::from_secs(1);
+/// How soon removals kept from a failed transaction are tried again when
+/// nothing else comes.
+const RETRY_REMOVALS_AFTER: Duration = Duration::from_secs(1);
+/// Most appends waiting in the log thread's queue; more wait for a place,
+/// so a slow disk slows the senders down instead of growing the queue.
+/// Removals never wait for a place: there is at most one per pending entry
+/// (which `max_entries` bounds), and a delivery that ended must never wait
+/// behind the appends that wait for the room its removal frees.
+const MAX_QUEUED_APPENDS: usize = 256;
+/// Most entries one chunk of the backlog holds.
+const BACKLOG_CHUNK_ENTRIES: usize = 256;
+/// Most stored bytes one chunk of the backlog holds (at least one entry).
+const BACKLOG_CHUNK_BYTES: u64 = 4 << 20;
 
 /// Why the log did not take events.
 #[derive(Debug, Clone, thiserror::Error)]
@@ -55,10 +69,18 @@ impl From<redb::Error> for LogError {
 
 /// What the log thread is asked to do.
 enum Command {
-    Append(Vec<Event>, Option<String>, Reply),
+    /// An append, with its place in the queue.
+    Append(Vec<Event>, Option<String>, Reply, OwnedSemaphorePermit),
     Remove(Seq),
+    /// The next chunk of the backlog: entries from the first `Seq` on and
+    /// before the second.
+    ReadBacklog(Seq, Seq, BacklogReply),
     Close(oneshot::Sender<()>),
 }
+
+/// The answer to a backlog read: the entries, and the last one looked at
+/// (`None` when there were none left).
+type BacklogReply = oneshot::Sender<Result<(Vec<(Seq, Event)>, Option<Seq>), LogError>>;
 
 /// One append waiting for the writer: its events, dedup scope and answer.
 type Append = (Vec<Event>, Option<String>, Reply);
@@ -74,6 +96,10 @@ type Answer = Result<Vec<Option<Seq>>, LogError>;
 #[derive(Clone)]
 pub struct LogHandle {
     tx: mpsc::Sender<Command>,
+    /// Places in the queue of appends ([`MAX_QUEUED_APPENDS`]).
+    places: Arc<Semaphore>,
+    #[cfg(test)]
+    hooks: Arc<tests::Hooks>,
 }
 
 impl LogHandle {
@@ -100,9 +126,17 @@ impl LogHandle {
         events: Vec<Event>,
         scope: Option<String>,
     ) -> Result<Vec<(Seq, Event)>, LogError> {
+        let place = self
+            .places
+            .clone()
+            .acquire_owned()
+            .await
+            .map_err(|_| LogError::Closed)?;
         let (tx, rx) = oneshot::channel();
+        #[cfg(test)]
+        self.hooks.queued(1);
         self.tx
-            .send(Command::Append(events, scope, tx))
+            .send(Command::Append(events, scope, tx, place))
             .map_err(|_| LogError::Closed)?;
         rx.await.map_err(|_| LogError::Closed)?
     }
@@ -122,8 +156,55 @@ impl LogHandle {
     }
 }
 
+/// The entries an earlier run left in the log, read back in chunks of at
+/// most [`BACKLOG_CHUNK_ENTRIES`] entries or [`BACKLOG_CHUNK_BYTES`] bytes,
+/// so a long backlog is never in memory at once.
+pub struct Backlog {
+    log: LogHandle,
+    /// Entries pending when the log was opened.
+    len: u64,
+    /// Where the next chunk starts.
+    from: Seq,
+    /// The first sequence number of this run: what follows is not backlog.
+    end: Seq,
+}
+
+impl Backlog {
+    /// How many entries were pending when the log was opened.
+    pub fn len(&self) -> u64 {
+        self.len
+    }
+
+    /// Whether nothing was pending when the log was opened.
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// The next chunk, oldest first; empty once everything was read.
+    /// Entries removed meanwhile are not in it; one that cannot be decoded
+    /// (which would be a bug) is logged and removed.
+    ///
+    /// # Errors
+    /// When the log cannot be read or is closed.
+    pub async fn next_chunk(&mut self) -> Result<Vec<(Seq, Event)>, LogError> {
+        while self.from < self.end {
+            let (tx, rx) = oneshot::channel();
+            self.log
+                .tx
+                .send(Command::ReadBacklog(self.from, self.end, tx))
+                .map_err(|_| LogError::Closed)?;
+            let (chunk, last) = rx.await.map_err(|_| LogError::Closed)??;
+            self.from = last.map_or(self.end, |seq| seq + 1);
+            if !chunk.is_empty() {
+                return Ok(chunk);
+            }
+        }
+        Ok(Vec::new())
+    }
+}
+
 /// Open (or create) the log at `path`; returns the handle and the entries
-/// still pending from an earlier run, oldest first.
+/// still pending from an earlier run, to read in chunks.
 ///
 /// # Errors
 /// When the file cannot be opened or read.
@@ -131,10 +212,8 @@ pub fn open(
     path: &Path,
     config: &DurabilityConfig,
     metrics: DurableMetrics,
-) -> Result<(LogHandle, Vec<(Seq, Event)>), LogError> {
+) -> Result<(LogHandle, Backlog), LogError> {
     let db = Database::create(path).map_err(redb::Error::from)?;
-    let mut pending = Vec::new();
-    let mut bad = Vec::new();
     let mut bytes = 0u64;
     let mut next = 0u64;
     let mut sizes = std::collections::HashMap::new();
@@ -143,54 +222,55 @@ pub fn open(
         w.open_table(ENTRIES).map_err(redb::Error::from)?;
         w.open_table(SEEN).map_err(redb::Error::from)?;
         w.commit().map_err(redb::Error::from)?;
+        // Sizes only: the entries themselves are read when replayed.
         let r = db.begin_read().map_err(redb::Error::from)?;
         let t = r.open_table(ENTRIES).map_err(redb::Error::from)?;
         for item in t.iter().map_err(redb::Error::from)? {
             let (k, v) = item.map_err(redb::Error::from)?;
-            let (seq, value) = (k.value(), v.value());
+            let (seq, len) = (k.value(), v.value().len() as u64);
             next = seq + 1;
-            match record::decode(value) {
-                Ok(event) => {
-                    bytes += value.len() as u64;
-                    sizes.insert(seq, value.len() as u64);
-                    pending.push((seq, event));
-                }
-                Err(e) => {
-                    tracing::error!(seq, "dropping a log entry: {e}");
-                    bad.push(seq);
-                }
-            }
+            bytes += len;
+            sizes.insert(seq, len);
         }
     }
-    if !bad.is_empty() {
-        let w = db.begin_write().map_err(redb::Error::from)?;
-        {
-            let mut t = w.open_table(ENTRIES).map_err(redb::Error::from)?;
-            for seq in bad {
-                t.remove(seq).map_err(redb::Error::from)?;
-            }
-        }
-        w.commit().map_err(redb::Error::from)?;
-    }
-    metrics.pending(pending.len() as u64, bytes);
+    let entries = sizes.len() as u64;
+    metrics.pending(entries, bytes);
     let (tx, rx) = mpsc::channel();
+    #[cfg(test)]
+    let hooks = Arc::new(tests::Hooks::default());
     let writer = Writer {
         db,
         metrics,
         config: config.clone(),
         next,
-        entries: pending.len() as u64,
+        entries,
         bytes,
         sizes,
         last_purge: Instant::now(),
         last_sync: Instant::now(),
         unsynced_removals: false,
+        removals: Vec::new(),
+        retry_at: Instant::now(),
+        #[cfg(test)]
+        hooks: hooks.clone(),
     };
     std::thread::Builder::new()
         .name("sluice-log".into())
         .spawn(move || writer.run(rx))
         .map_err(|e| LogError::Storage(e.to_string()))?;
-    Ok((LogHandle { tx }, pending))
+    let log = LogHandle {
+        tx,
+        places: Arc::new(Semaphore::new(MAX_QUEUED_APPENDS)),
+        #[cfg(test)]
+        hooks,
+    };
+    let backlog = Backlog {
+        log: log.clone(),
+        len: entries,
+        from: 0,
+        end: next,
+    };
+    Ok((log, backlog))
 }
 
 /// The state of the log thread.
@@ -206,49 +286,65 @@ struct Writer {
     last_purge: Instant,
     last_sync: Instant,
     unsynced_removals: bool,
+    /// Removals not committed yet: those queued since the last transaction,
+    /// and those a failed transaction kept (they are what frees room, on a
+    /// full disk most of all).
+    removals: Vec<Seq>,
+    /// When removals a failed transaction kept are tried again.
+    retry_at: Instant,
+    #[cfg(test)]
+    hooks: Arc<tests::Hooks>,
 }
 
 impl Writer {
     fn run(mut self, rx: mpsc::Receiver<Command>) {
         loop {
-            // Wait for work; while removals are not yet durable, wake up to
-            // sync them after a while even if nothing else comes.
-            let first = if self.unsynced_removals {
-                let wait = SYNC_REMOVALS_EVERY.saturating_sub(self.last_sync.elapsed());
-                match rx.recv_timeout(wait) {
+            // Wait for work; while removals are kept or not yet durable,
+            // wake up to write them after a while even if nothing else comes.
+            let first = match self.due() {
+                Some(due) => match rx.recv_timeout(due.saturating_duration_since(Instant::now())) {
                     Ok(c) => Some(c),
                     Err(mpsc::RecvTimeoutError::Timeout) => {
+                        self.write(Vec::new());
                         self.sync();
                         continue;
                     }
                     Err(mpsc::RecvTimeoutError::Disconnected) => None,
-                }
-            } else {
-                rx.recv().ok()
+                },
+                None => rx.recv().ok(),
             };
             let Some(first) = first else {
+                self.write(Vec::new());
                 self.sync();
                 return;
             };
+            #[cfg(test)]
+            self.hooks.stall();
             let mut appends: Vec<Append> = Vec::new();
-            let mut removals = Vec::new();
+            let mut reads = Vec::new();
             let mut close = None;
             let mut n_events = 0;
             let mut next = Some(first);
             while let Some(cmd) = next.take() {
                 match cmd {
-                    Command::Append(events, scope, reply) => {
+                    Command::Append(events, scope, reply, _place) => {
+                        #[cfg(test)]
+                        self.hooks.queued(-1);
                         n_events += events.len();
                         appends.push((events, scope, reply));
                     }
-                    Command::Remove(seq) => removals.push(seq),
+                    Command::Remove(seq) => self.removals.push(seq),
+                    Command::ReadBacklog(after, end, reply) => reads.push((after, end, reply)),
                     Command::Close(reply) => close = Some(reply),
                 }
                 if n_events < self.config.max_batch && close.is_none() {
                     next = rx.try_recv().ok();
                 }
             }
-            self.write(appends, &removals);
+            self.write(appends);
+            for (after, end, reply) in reads {
+                let _ = reply.send(self.read_backlog(after, end));
+            }
             if let Some(reply) = close {
                 self.sync();
                 drop(self); // release the file lock before answering
@@ -258,14 +354,31 @@ impl Writer {
         }
     }
 
-    /// One transaction: the removals, then each append as a unit.
-    fn write(&mut self, appends: Vec<Append>, removals: &[Seq]) {
+    /// When the thread must wake up without a command: to retry kept
+    /// removals, or to make committed ones durable.
+    fn due(&self) -> Option<Instant> {
+        if !self.removals.is_empty() {
+            Some(self.retry_at)
+        } else if self.unsynced_removals {
+            Some(self.last_sync + SYNC_REMOVALS_EVERY)
+        } else {
+            None
+        }
+    }
+
+    /// One transaction: the removals, then each append as a unit. When it
+    /// fails, the appends are refused and the removals kept for the next.
+    fn write(&mut self, appends: Vec<Append>) {
+        if appends.is_empty() && self.removals.is_empty() {
+            return;
+        }
+        let removals = std::mem::take(&mut self.removals);
         let durable = !appends.is_empty();
         let now_ms = SystemTime::now()
             .duration_since(UNIX_EPOCH)
             .map_or(0, |d| d.as_millis() as u64);
         let started = Instant::now();
-        let result = self.transact(&appends, removals, durable, now_ms);
+        let result = self.transact(&appends, &removals, durable, now_ms);
         self.metrics.pending(self.entries, self.bytes);
         match result {
             Ok(answers) => {
@@ -295,7 +408,12 @@ impl Writer {
                 }
             }
             Err(e) => {
-                tracing::error!("durable log write failed: {e}");
+                tracing::error!(
+                    kept_removals = removals.len(),
+                    "durable log write failed: {e}"
+                );
+                self.removals.extend(removals);
+                self.retry_at = Instant::now() + RETRY_REMOVALS_AFTER;
                 for (events, _, _) in &appends {
                     self.metrics.refused(events.len() as u64, false);
                 }
@@ -313,6 +431,8 @@ impl Writer {
         durable: bool,
         now_ms: u64,
     ) -> Result<Vec<Answer>, LogError> {
+        #[cfg(test)]
+        self.hooks.fail()?;
         let mut w = self.db.begin_write().map_err(redb::Error::from)?;
         w.set_durability(if durable {
             Durability::Immediate
@@ -409,6 +529,36 @@ impl Writer {
         Ok(answers)
     }
 
+    /// The entries from `from` on and before `end`, oldest first, within
+    /// one chunk's bounds, and the last one looked at. An entry that cannot
+    /// be decoded is logged and queued for removal.
+    fn read_backlog(
+        &mut self,
+        from: Seq,
+        end: Seq,
+    ) -> Result<(Vec<(Seq, Event)>, Option<Seq>), LogError> {
+        let r = self.db.begin_read().map_err(redb::Error::from)?;
+        let t = r.open_table(ENTRIES).map_err(redb::Error::from)?;
+        let (mut chunk, mut last, mut bytes) = (Vec::new(), None, 0u64);
+        for item in t.range(from..end).map_err(redb::Error::from)? {
+            if chunk.len() == BACKLOG_CHUNK_ENTRIES || bytes >= BACKLOG_CHUNK_BYTES {
+                break;
+            }
+            let (k, v) = item.map_err(redb::Error::from)?;
+            let (seq, value) = (k.value(), v.value());
+            last = Some(seq);
+            bytes += value.len() as u64;
+            match record::decode(value) {
+                Ok(event) => chunk.push((seq, event)),
+                Err(e) => {
+                    tracing::error!(seq, "dropping a log entry: {e}");
+                    self.removals.push(seq);
+                }
+            }
+        }
+        Ok((chunk, last))
+    }
+
     /// A durable empty commit, so earlier non-durable removals persist.
     fn sync(&mut self) {
         if !self.unsynced_removals {
@@ -425,7 +575,11 @@ impl Writer {
                 self.unsynced_removals = false;
                 self.last_sync = Instant::now();
             }
-            Err(e) => tracing::error!("syncing the durable log failed: {e}"),
+            Err(e) => {
+                tracing::error!("syncing the durable log failed: {e}");
+                // Tried again a period later, not in a busy loop.
+                self.last_sync = Instant::now();
+            }
         }
     }
 }
@@ -440,6 +594,57 @@ fn dedup_key(event: &Event, scope: Option<&str>) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::sync::atomic::{AtomicIsize, AtomicUsize, Ordering::SeqCst};
+    use std::sync::Mutex;
+
+    /// What tests do to the log thread.
+    #[derive(Default)]
+    pub(super) struct Hooks {
+        /// Transactions to fail, as a full disk fails them.
+        failures: AtomicUsize,
+        /// Set by a test: the thread stops once it has its next command,
+        /// until the sending side is dropped.
+        stall: Mutex<Option<mpsc::Receiver<()>>>,
+        /// Appends sent and not yet taken into a transaction.
+        queued: AtomicIsize,
+    }
+
+    impl Hooks {
+        pub(super) fn queued(&self, n: isize) {
+            self.queued.fetch_add(n, SeqCst);
+        }
+
+        pub(super) fn stall(&self) {
+            let stall = self.stall.lock().unwrap_or_else(|p| p.into_inner()).take();
+            if let Some(until) = stall {
+                let _ = until.recv();
+            }
+        }
+
+        pub(super) fn fail(&self) -> Result<(), LogError> {
+            match self
+                .failures
+                .fetch_update(SeqCst, SeqCst, |n| n.checked_sub(1))
+            {
+                Ok(_) => Err(LogError::Storage(
+                    "no space left on device (injected)".into(),
+                )),
+                Err(_) => Ok(()),
+            }
+        }
+    }
+
+    /// Every entry of `backlog`, read chunk by chunk.
+    async fn read_all(mut backlog: Backlog) -> Vec<(Seq, Event)> {
+        let mut all = Vec::new();
+        loop {
+            let chunk = backlog.next_chunk().await.unwrap();
+            if chunk.is_empty() {
+                return all;
+            }
+            all.extend(chunk);
+        }
+    }
 
     fn event(id: &str) -> Event {
         Event {
@@ -479,8 +684,9 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("log.redb");
         let config = DurabilityConfig::default();
-        let (log, pending) = open(&path, &config, durable_metrics()).unwrap();
-        assert!(pending.is_empty());
+        let (log, backlog) = open(&path, &config, durable_metrics()).unwrap();
+        assert!(backlog.is_empty());
+        assert!(read_all(backlog).await.is_empty());
         let stored = log
             .append(vec![event("a"), event("b"), event("c")])
             .await
@@ -488,7 +694,9 @@ mod tests {
         assert_eq!(ids(&stored), ["a", "b", "c"]);
         log.remove(stored[1].0);
         log.close().await;
-        let (log, pending) = open(&path, &config, durable_metrics()).unwrap();
+        let (log, backlog) = open(&path, &config, durable_metrics()).unwrap();
+        assert_eq!(backlog.len(), 2);
+        let pending = read_all(backlog).await;
         assert_eq!(ids(&pending), ["a", "c"]);
         // New entries continue the sequence after the pending ones.
         let more = log.append(vec![event("d")]).await.unwrap();
@@ -598,8 +806,113 @@ mod tests {
             assert_eq!(t.await.unwrap().unwrap().len(), 1);
         }
         log.close().await;
-        let (_, pending) = open(&path, &DurabilityConfig::default(), durable_metrics()).unwrap();
-        assert_eq!(pending.len(), 64);
+        let (_, backlog) = open(&path, &DurabilityConfig::default(), durable_metrics()).unwrap();
+        assert_eq!(read_all(backlog).await.len(), 64);
+    }
+
+    #[tokio::test]
+    async fn removals_survive_a_failed_write_and_free_the_full_log() {
+        let dir = tempfile::tempdir().unwrap();
+        let config = DurabilityConfig {
+            max_entries: 2,
+            ..DurabilityConfig::default()
+        };
+        let (log, _) = open(&dir.path().join("log.redb"), &config, durable_metrics()).unwrap();
+        let stored = log.append(vec![event("a"), event("b")]).await.unwrap();
+        let full = log.append(vec![event("c")]).await;
+        assert!(matches!(full, Err(LogError::Full { .. })), "{full:?}");
+        // The transaction that carries the removal fails, as on a full disk.
+        log.hooks.failures.store(1, SeqCst);
+        log.remove(stored[0].0);
+        while log.hooks.failures.load(SeqCst) > 0 {
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        }
+        // The removal is kept and frees the room for the next append.
+        let ok = log.append(vec![event("c")]).await;
+        assert_eq!(ids(&ok.unwrap()), ["c"]);
+        log.close().await;
+    }
+
+    #[tokio::test]
+    async fn appends_wait_for_a_place_in_the_queue_and_removals_never_do() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("log.redb");
+        let (log, _) = open(&path, &DurabilityConfig::default(), durable_metrics()).unwrap();
+        let old = log.append(vec![event("old")]).await.unwrap();
+        let n = MAX_QUEUED_APPENDS + 8;
+        let (release, stalled) = mpsc::channel::<()>();
+        *log.hooks.stall.lock().unwrap() = Some(stalled);
+        let tried = Arc::new(AtomicUsize::new(0));
+        let appends: Vec<_> = (0..n)
+            .map(|i| {
+                let (log, tried) = (log.clone(), tried.clone());
+                tokio::spawn(async move {
+                    tried.fetch_add(1, SeqCst);
+                    log.append(vec![event(&i.to_string())]).await
+                })
+            })
+            .collect();
+        while tried.load(SeqCst) < n {
+            tokio::task::yield_now().await;
+        }
+        // Every append was tried: the queue holds as many as it has places.
+        assert_eq!(log.hooks.queued.load(SeqCst), MAX_QUEUED_APPENDS as isize);
+        // A removal is taken at once, even behind a full queue.
+        log.remove(old[0].0);
+        drop(release);
+        for a in appends {
+            assert_eq!(a.await.unwrap().unwrap().len(), 1);
+        }
+        log.close().await;
+        let (log, backlog) = open(&path, &DurabilityConfig::default(), durable_metrics()).unwrap();
+        let pending = read_all(backlog).await;
+        assert_eq!(pending.len(), n);
+        assert!(!ids(&pending).contains(&"old"));
+        log.close().await;
+    }
+
+    #[tokio::test]
+    async fn the_backlog_is_read_back_in_bounded_chunks() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("log.redb");
+        let config = DurabilityConfig::default();
+        let (log, _) = open(&path, &config, durable_metrics()).unwrap();
+        let n = 2 * BACKLOG_CHUNK_ENTRIES + 10;
+        let mut stored = Vec::new();
+        for i in 0..n {
+            stored.extend(log.append(vec![event(&i.to_string())]).await.unwrap());
+        }
+        // Large entries: bounded by bytes before they are by count.
+        let mut large = event("large");
+        large.data = Some(vec![b'x'; 1 << 20].into());
+        for _ in 0..6 {
+            stored.extend(log.append(vec![large.clone()]).await.unwrap());
+            large.id.push('+');
+        }
+        log.remove(stored[3].0);
+        log.close().await;
+
+        let (log, mut backlog) = open(&path, &config, durable_metrics()).unwrap();
+        assert_eq!(backlog.len(), stored.len() as u64 - 1);
+        // Appended after the start: not part of the backlog.
+        log.append(vec![event("new")]).await.unwrap();
+        let mut chunks = Vec::new();
+        loop {
+            let chunk = backlog.next_chunk().await.unwrap();
+            if chunk.is_empty() {
+                break;
+            }
+            let bytes: usize = chunk.iter().map(|(_, e)| record::encode(e).len()).sum();
+            assert!(chunk.len() <= BACKLOG_CHUNK_ENTRIES, "{}", chunk.len());
+            assert!(bytes < BACKLOG_CHUNK_BYTES as usize + (2 << 20), "{bytes}");
+            chunks.push(chunk);
+        }
+        assert!(chunks.len() >= 4, "{} chunks", chunks.len());
+        let read: Vec<_> = chunks.concat();
+        let mut expected = stored.clone();
+        expected.remove(3);
+        assert_eq!(ids(&read), ids(&expected));
+        log.close().await;
     }
 
     #[test]

@@ -8,7 +8,7 @@
 mod log;
 mod record;
 
-pub use self::log::{open, LogError, LogHandle, Seq};
+pub use self::log::{open, Backlog, LogError, LogHandle, Seq};
 
 /// The log's file name in the data directory.
 pub const FILE_NAME: &str = "ingress-log.redb";

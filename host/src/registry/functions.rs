@@ -10,6 +10,7 @@
 use std::collections::BTreeMap;
 use std::fmt;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Mutex, RwLock};
 
 use sha2::{Digest as _, Sha256};
@@ -57,11 +58,26 @@ pub struct FunctionRecord {
     pub settings: FunctionSettings,
 }
 
+/// Which deploy of a function a record is: new with every [`FunctionStore::put`]
+/// (of the same bytes too, whose settings may differ) and unique in this
+/// process, so what was loaded from one deploy is never taken for another.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Version(u64);
+
+/// A record in the index, with its version.
+#[derive(Debug)]
+struct Deployed {
+    record: FunctionRecord,
+    version: Version,
+}
+
 /// The function store.
 #[derive(Debug)]
 pub struct FunctionStore {
     root: PathBuf,
-    index: RwLock<BTreeMap<Name, FunctionRecord>>,
+    index: RwLock<BTreeMap<Name, Deployed>>,
+    /// The next [`Version`].
+    versions: AtomicU64,
     /// Serialises writers so two deploys of one name cannot interleave.
     write: Mutex<()>,
 }
@@ -89,10 +105,12 @@ impl FunctionStore {
                     path: meta.clone(),
                     reason: e.to_string(),
                 })?;
-            index.insert(record.name.clone(), record);
+            let version = Version(index.len() as u64);
+            index.insert(record.name.clone(), Deployed { record, version });
         }
         Ok(Self {
             root,
+            versions: AtomicU64::new(index.len() as u64),
             index: RwLock::new(index),
             write: Mutex::new(()),
         })
@@ -127,10 +145,17 @@ impl FunctionStore {
         }
         let meta = serde_json::to_vec_pretty(&record).expect("records serialize");
         write_atomic(&dir.join(META), &meta)?;
+        let version = Version(self.versions.fetch_add(1, Ordering::Relaxed));
         self.index
             .write()
             .unwrap_or_else(|p| p.into_inner())
-            .insert(name.clone(), record.clone());
+            .insert(
+                name.clone(),
+                Deployed {
+                    record: record.clone(),
+                    version,
+                },
+            );
         // Files of earlier versions are garbage now.
         remove_other_versions(&dir, digest.as_str());
         Ok(record)
@@ -142,7 +167,25 @@ impl FunctionStore {
             .read()
             .unwrap_or_else(|p| p.into_inner())
             .get(name)
-            .cloned()
+            .map(|d| d.record.clone())
+    }
+
+    /// One function's record with its version, read together.
+    pub fn current(&self, name: &Name) -> Option<(Version, FunctionRecord)> {
+        self.index
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(name)
+            .map(|d| (d.version, d.record.clone()))
+    }
+
+    /// The version of `name` deployed now (no copy of its record).
+    pub fn version(&self, name: &Name) -> Option<Version> {
+        self.index
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(name)
+            .map(|d| d.version)
     }
 
     /// Whether `name` is deployed (no copy of its record).
@@ -159,7 +202,7 @@ impl FunctionStore {
             .read()
             .unwrap_or_else(|p| p.into_inner())
             .values()
-            .cloned()
+            .map(|d| d.record.clone())
             .collect()
     }
 

@@ -10,7 +10,7 @@ mod objects;
 mod store;
 
 pub use crate::name::{InvalidName, Name};
-pub use functions::{Digest, FunctionRecord, FunctionStore};
+pub use functions::{Digest, FunctionRecord, FunctionStore, Version};
 pub use objects::{ObjectStore, RoutingStores};
 
 /// A storage failure.

@@ -293,6 +293,9 @@ pub struct Routes {
     compiled: RwLock<Arc<Compiled>>,
     writer: Mutex<()>,
     metrics: Option<RoutingMetrics>,
+    /// Edits waiting for `writer` (tests drive interleavings with it).
+    #[cfg(test)]
+    waiting: std::sync::atomic::AtomicUsize,
 }
 
 impl std::fmt::Debug for Routes {
@@ -327,6 +330,8 @@ impl Routes {
             compiled: RwLock::new(Arc::new(compiled)),
             writer: Mutex::new(()),
             metrics,
+            #[cfg(test)]
+            waiting: Default::default(),
         }
     }
 
@@ -349,12 +354,36 @@ impl Routes {
     /// # Errors
     /// Whatever `edit` returns; the table is then unchanged.
     pub fn update<R, E>(&self, edit: impl FnOnce(&mut Table) -> Result<R, E>) -> Result<R, E> {
-        let _writer = self.writer.lock().unwrap_or_else(|p| p.into_inner());
+        let _writer = self.lock_writer();
         let mut next = (*self.snapshot()).clone();
         let r = edit(&mut next)?;
         let compiled = Arc::new(Compiled::new(Arc::new(next), self.metrics.as_ref()));
         *self.compiled.write().unwrap_or_else(|p| p.into_inner()) = compiled;
         Ok(r)
+    }
+
+    #[cfg(not(test))]
+    fn lock_writer(&self) -> std::sync::MutexGuard<'_, ()> {
+        self.writer.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Like the real one, counting the edits that wait for another.
+    #[cfg(test)]
+    fn lock_writer(&self) -> std::sync::MutexGuard<'_, ()> {
+        use std::sync::atomic::Ordering::SeqCst;
+        if let Ok(writer) = self.writer.try_lock() {
+            return writer;
+        }
+        self.waiting.fetch_add(1, SeqCst);
+        let writer = self.writer.lock().unwrap_or_else(|p| p.into_inner());
+        self.waiting.fetch_sub(1, SeqCst);
+        writer
+    }
+
+    /// How many edits wait for another to finish.
+    #[cfg(test)]
+    pub(crate) fn edits_waiting(&self) -> usize {
+        self.waiting.load(std::sync::atomic::Ordering::SeqCst)
     }
 }
 

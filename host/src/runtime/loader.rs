@@ -10,8 +10,10 @@
 //! (`Component::deserialize_file`) instead of copying it into fresh memory:
 //! that copy was half of a cold start.
 
+use std::collections::HashSet;
 use std::io::Read as _;
 use std::path::{Path, PathBuf};
+use std::sync::{Condvar, Mutex};
 
 use wasmtime::component::{Component, Linker};
 use wasmtime::Engine;
@@ -224,21 +226,124 @@ fn compile_artifact(engine: &Engine, original: &[u8]) -> Result<Artifact, LoadEr
     })
 }
 
+/// The artifacts being compiled right now, so that a load needing one of
+/// them waits for that compile and reads its result instead of compiling
+/// the same component a second time.
+#[derive(Debug, Default)]
+pub(super) struct Compiling {
+    paths: Mutex<HashSet<PathBuf>>,
+    done: Condvar,
+    #[cfg(test)]
+    pub(super) hooks: tests::Hooks,
+}
+
+/// The one compile of an artifact, until dropped.
+struct Claim<'a> {
+    compiling: &'a Compiling,
+    path: PathBuf,
+}
+
+impl Compiling {
+    /// Claim the compile of `path`, first waiting for one under way (then
+    /// `true`: the artifact may be there now).
+    fn claim(&self, path: &Path) -> (Claim<'_>, bool) {
+        let mut paths = self.paths.lock().unwrap_or_else(|p| p.into_inner());
+        let mut waited = false;
+        while paths.contains(path) {
+            waited = true;
+            #[cfg(test)]
+            self.hooks.waiting(1);
+            paths = self.done.wait(paths).unwrap_or_else(|p| p.into_inner());
+            #[cfg(test)]
+            self.hooks.waiting(-1);
+        }
+        paths.insert(path.to_owned());
+        drop(paths);
+        #[cfg(test)]
+        self.hooks.hold();
+        let claim = Claim {
+            compiling: self,
+            path: path.to_owned(),
+        };
+        (claim, waited)
+    }
+}
+
+impl Drop for Claim<'_> {
+    fn drop(&mut self) {
+        let mut paths = self
+            .compiling
+            .paths
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
+        paths.remove(&self.path);
+        self.compiling.done.notify_all();
+    }
+}
+
 /// Load a function's component from its artifact, rebuilding the artifact
-/// from the original upload when needed.
+/// from the original upload when needed (once: a load that finds it being
+/// rebuilt waits for that). Blocking: file reads, and maybe Cranelift.
 pub(super) fn load_artifact(
     engine: &Engine,
     engine_key: &str,
     store: &FunctionStore,
     record: &FunctionRecord,
+    compiling: &Compiling,
 ) -> Result<Artifact, LoadError> {
     let path = store.artifact_path(record, engine_key);
+    let found = |component| Artifact {
+        component,
+        compiled: None,
+    };
     if let Some(component) = read_artifact(engine, &path)? {
-        return Ok(Artifact {
-            component,
-            compiled: None,
-        });
+        return Ok(found(component));
     }
+    let (_claim, waited) = compiling.claim(&path);
+    if waited {
+        if let Some(component) = read_artifact(engine, &path)? {
+            return Ok(found(component));
+        }
+    }
+    let artifact = compile_stored(engine, store, record)?;
+    if let Some(bytes) = &artifact.compiled {
+        store.put_artifact(record, engine_key, bytes)?;
+    }
+    Ok(artifact)
+}
+
+/// Compile the artifact of `record` for this engine unless there is one
+/// (waiting for a compile of it under way). `true` when it compiled.
+/// Blocking: Cranelift.
+pub(super) fn ensure_artifact(
+    engine: &Engine,
+    engine_key: &str,
+    store: &FunctionStore,
+    record: &FunctionRecord,
+    compiling: &Compiling,
+) -> Result<bool, LoadError> {
+    let path = store.artifact_path(record, engine_key);
+    if path.exists() {
+        return Ok(false);
+    }
+    let _claim = compiling.claim(&path);
+    if path.exists() {
+        return Ok(false);
+    }
+    let artifact = compile_stored(engine, store, record)?;
+    if let Some(bytes) = &artifact.compiled {
+        store.put_artifact(record, engine_key, bytes)?;
+    }
+    Ok(true)
+}
+
+/// Compile a stored function from its original upload, checked against
+/// its digest.
+fn compile_stored(
+    engine: &Engine,
+    store: &FunctionStore,
+    record: &FunctionRecord,
+) -> Result<Artifact, LoadError> {
     tracing::info!(function = %record.name, "no usable artifact for this engine, compiling");
     let original = store.original(record)?;
     if Digest::of(&original) != record.digest {
@@ -247,11 +352,7 @@ pub(super) fn load_artifact(
             digest: record.digest.clone(),
         });
     }
-    let artifact = compile_artifact(engine, &original)?;
-    if let Some(bytes) = &artifact.compiled {
-        store.put_artifact(record, engine_key, bytes)?;
-    }
-    Ok(artifact)
+    compile_artifact(engine, &original)
 }
 
 /// Where the artifact of a component with `digest` lives in the
@@ -298,8 +399,37 @@ pub(super) fn store_cached(path: &Path, artifact: &[u8]) -> Result<(), LoadError
 }
 
 #[cfg(test)]
-mod tests {
+pub(super) mod tests {
     use super::*;
+    use std::sync::atomic::{AtomicIsize, Ordering::SeqCst};
+
+    /// What tests do to compiles.
+    #[derive(Debug, Default)]
+    pub(in crate::runtime) struct Hooks {
+        /// Set by a test: the next claim of a compile waits until the
+        /// sending side is dropped.
+        pub(in crate::runtime) hold: Mutex<Option<std::sync::mpsc::Receiver<()>>>,
+        /// Loads waiting for a compile under way.
+        waiting: AtomicIsize,
+    }
+
+    impl Hooks {
+        pub(super) fn waiting(&self, n: isize) {
+            self.waiting.fetch_add(n, SeqCst);
+        }
+
+        pub(super) fn hold(&self) {
+            let hold = self.hold.lock().unwrap_or_else(|p| p.into_inner()).take();
+            if let Some(until) = hold {
+                let _ = until.recv();
+            }
+        }
+
+        /// How many loads wait for a compile under way.
+        pub(in crate::runtime) fn waiters(&self) -> isize {
+            self.waiting.load(SeqCst)
+        }
+    }
 
     #[test]
     fn frames_detect_corruption() {

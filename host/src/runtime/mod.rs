@@ -7,11 +7,15 @@
 //! - [`Runtime::compile`] validates an uploaded component against the
 //!   `sluice:handler` world and precompiles it.
 //! - [`Runtime::invoke`] runs one event through one function.
+//! - [`Runtime::recompile_stale`] compiles, in the background, the
+//!   artifacts a new engine cannot use (after a wasmtime upgrade).
 //! - [`Runtime::load_source`] loads a source function ([`source`]).
 //! - Loaded functions ([`Loaded`]: the deserialized component and its
-//!   `InstancePre`) live in a `moka` cache with a time-to-idle; an evicted
-//!   function costs nothing until its next event loads it again from the
-//!   precompiled artifact (a cold start).
+//!   `InstancePre`) live in a `moka` cache with a time-to-idle, keyed by
+//!   the deploy they were loaded from ([`Version`]); an evicted function
+//!   costs nothing until its next event loads it again from the
+//!   precompiled artifact (a cold start, on a blocking thread: it reads and
+//!   checks the artifact, and compiles it when it is stale).
 //! - [`host`]: what guests may import, one module per capability.
 
 mod admission;
@@ -52,7 +56,7 @@ use crate::config::RuntimeConfig;
 use crate::event::Event;
 use crate::metrics::{FunctionMetrics, RuntimeMetrics};
 use crate::name::Name;
-use crate::registry::FunctionStore;
+use crate::registry::{FunctionRecord, FunctionStore, Version};
 
 /// A function ready to instantiate: its component, linked and type-checked,
 /// with its limits, and its idle instances when it reuses them.
@@ -94,12 +98,23 @@ pub struct Runtime {
     linker: Linker<HostState>,
     source_linker: Linker<HostState>,
     functions: Arc<FunctionStore>,
-    loaded: moka::sync::Cache<Name, Arc<Loaded>>,
+    /// Keyed by deploy, not by name: a load that read a version replaced
+    /// meanwhile can only fill a key nobody looks up again.
+    loaded: moka::sync::Cache<Version, Arc<Loaded>>,
     admissions: Mutex<HashMap<Name, Arc<Admission>>>,
+    /// Artifacts being compiled, so each is compiled once.
+    compiling: loader::Compiling,
     config: RuntimeConfig,
     metrics: RuntimeMetrics,
     _ticker: engine::EpochTicker,
+    /// Runs once in the next cold load, once it has read the artifact
+    /// (tests drive interleavings with it).
+    #[cfg(test)]
+    after_read: Mutex<Option<LoadHook>>,
 }
+
+#[cfg(test)]
+type LoadHook = Box<dyn FnOnce(&FunctionRecord) + Send>;
 
 /// The runtime could not start.
 #[derive(Debug, thiserror::Error)]
@@ -120,12 +135,12 @@ impl Runtime {
         let linker = host::handler_linker(&engine).map_err(StartError)?;
         let source_linker = host::source_linker(&engine).map_err(StartError)?;
         let listener_metrics = metrics.clone();
-        let loaded: moka::sync::Cache<Name, Arc<Loaded>> = moka::sync::Cache::builder()
+        let loaded: moka::sync::Cache<Version, Arc<Loaded>> = moka::sync::Cache::builder()
             .max_capacity(config.max_resident)
             .time_to_idle(config.idle_timeout)
-            .eviction_listener(move |name: Arc<Name>, _, cause| {
+            .eviction_listener(move |_, loaded: Arc<Loaded>, cause| {
                 listener_metrics.unloaded(cause.was_evicted());
-                tracing::debug!(function = %name, ?cause, "function unloaded");
+                tracing::debug!(function = %loaded.name, ?cause, "function unloaded");
             })
             .build();
         // Expiry in moka happens during its housekeeping; run it regularly
@@ -150,8 +165,11 @@ impl Runtime {
             functions,
             loaded,
             admissions: Mutex::new(HashMap::new()),
+            compiling: loader::Compiling::default(),
             config,
             metrics,
+            #[cfg(test)]
+            after_read: Mutex::new(None),
         })
     }
 
@@ -171,9 +189,14 @@ impl Runtime {
         self.loaded.entry_count()
     }
 
-    /// Forget the loaded copy of `name` (after it is redeployed or removed).
+    /// Forget the loaded copies of `name` (after it is redeployed or
+    /// removed).
     pub fn unload(&self, name: &Name) {
-        self.loaded.invalidate(name);
+        for (version, loaded) in &self.loaded {
+            if *loaded.name == *name.as_str() {
+                self.loaded.invalidate(&*version);
+            }
+        }
         self.admissions
             .lock()
             .unwrap_or_else(|p| p.into_inner())
@@ -187,7 +210,11 @@ impl Runtime {
     /// # Errors
     /// An [`InvokeError`] saying why no result was produced; only this
     /// invocation is affected.
-    pub async fn invoke(&self, name: &Name, event: &Event) -> Result<Option<Event>, InvokeError> {
+    pub async fn invoke(
+        self: &Arc<Self>,
+        name: &Name,
+        event: &Event,
+    ) -> Result<Option<Event>, InvokeError> {
         self.invoke_with(name, event, Wait::Unbounded).await
     }
 
@@ -197,7 +224,7 @@ impl Runtime {
     /// # Errors
     /// As [`Runtime::invoke`], plus `Busy`.
     pub async fn invoke_bounded(
-        &self,
+        self: &Arc<Self>,
         name: &Name,
         event: &Event,
     ) -> Result<Option<Event>, InvokeError> {
@@ -205,7 +232,7 @@ impl Runtime {
     }
 
     async fn invoke_with(
-        &self,
+        self: &Arc<Self>,
         name: &Name,
         event: &Event,
         wait: Wait,
@@ -226,7 +253,7 @@ impl Runtime {
                 return Err(e);
             }
         };
-        let (loaded, cold) = match self.load(name) {
+        let (loaded, cold) = match self.load(name).await {
             Ok(loaded) => loaded,
             Err(e) => {
                 self.metrics
@@ -382,37 +409,66 @@ impl Runtime {
         Ok(event)
     }
 
-    /// The loaded function, loading it first on a cold start (then `true`).
-    fn load(&self, name: &Name) -> Result<(Arc<Loaded>, bool), InvokeError> {
-        if let Some(l) = self.loaded.get(name) {
+    /// The loaded function, loading it first on a cold start (then `true`),
+    /// on a blocking thread.
+    async fn load(self: &Arc<Self>, name: &Name) -> Result<(Arc<Loaded>, bool), InvokeError> {
+        let version = self
+            .functions
+            .version(name)
+            .ok_or_else(|| InvokeError::NotFound(name.clone()))?;
+        if let Some(l) = self.loaded.get(&version) {
             return Ok((l, false));
         }
+        let (this, cold) = (self.clone(), name.clone());
+        tokio::task::spawn_blocking(move || this.load_cold(&cold))
+            .await
+            .map_err(|e| InvokeError::Load {
+                function: name.clone(),
+                reason: e.to_string(),
+            })?
+    }
+
+    /// A cold start: concurrent ones of one version share one load.
+    /// Blocking: file reads, and maybe Cranelift.
+    fn load_cold(&self, name: &Name) -> Result<(Arc<Loaded>, bool), InvokeError> {
+        let (version, record) = self
+            .functions
+            .current(name)
+            .ok_or_else(|| InvokeError::NotFound(name.clone()))?;
         let loaded = self
             .loaded
-            .try_get_with(name.clone(), || self.load_uncached(name).map(Arc::new))
-            .map_err(|e: Arc<InvokeError>| match &*e {
-                InvokeError::NotFound(n) => InvokeError::NotFound(n.clone()),
-                other => InvokeError::Load {
-                    function: name.clone(),
-                    reason: other.to_string(),
-                },
+            .try_get_with(version, || self.load_uncached(&record).map(Arc::new))
+            .map_err(|e: Arc<InvokeError>| InvokeError::Load {
+                function: name.clone(),
+                reason: e.to_string(),
             })?;
+        // Redeployed or removed while it loaded: this event still runs the
+        // version it found (it came first), but the copy leaves the cache.
+        if self.functions.version(name) != Some(version) {
+            self.loaded.invalidate(&version);
+        }
         Ok((loaded, true))
     }
 
-    fn load_uncached(&self, name: &Name) -> Result<Loaded, InvokeError> {
-        let record = self
-            .functions
-            .get(name)
-            .ok_or_else(|| InvokeError::NotFound(name.clone()))?;
-        let artifact =
-            loader::load_artifact(&self.engine, &self.engine_key, &self.functions, &record)
-                .map_err(|e| InvokeError::Load {
-                    function: name.clone(),
-                    reason: e.to_string(),
-                })?;
+    fn load_uncached(&self, record: &FunctionRecord) -> Result<Loaded, InvokeError> {
+        let name = &record.name;
+        let artifact = loader::load_artifact(
+            &self.engine,
+            &self.engine_key,
+            &self.functions,
+            record,
+            &self.compiling,
+        )
+        .map_err(|e| InvokeError::Load {
+            function: name.clone(),
+            reason: e.to_string(),
+        })?;
         if artifact.compiled.is_some() {
             self.metrics.artifact_compiled(name.as_str());
+        }
+        #[cfg(test)]
+        if let Some(hook) = self.after_read.lock().unwrap().take() {
+            hook(record);
         }
         let component = &artifact.component;
         let load_failed = |reason: String| InvokeError::Load {
@@ -445,6 +501,53 @@ impl Runtime {
             reuse: s.reuse.filter(|&n| n > 1),
             idle: Mutex::new(Vec::new()),
             metrics: self.metrics.function(name.as_str()),
+        })
+    }
+
+    /// Compile the artifacts missing for this engine (every function's,
+    /// after a wasmtime upgrade), in the background, one at a time on a
+    /// blocking thread, so that the first event of each function does not
+    /// wait for Cranelift. A function invoked meanwhile waits for its own
+    /// compile instead of starting a second one. Stops between compiles
+    /// once `stop` is cancelled.
+    pub fn recompile_stale(
+        self: &Arc<Self>,
+        stop: tokio_util::sync::CancellationToken,
+    ) -> tokio::task::JoinHandle<()> {
+        let this = self.clone();
+        tokio::task::spawn_blocking(move || {
+            let stale: Vec<FunctionRecord> = this
+                .functions
+                .list()
+                .into_iter()
+                .filter(|r| !this.functions.artifact_path(r, &this.engine_key).exists())
+                .collect();
+            if stale.is_empty() {
+                return;
+            }
+            tracing::info!(
+                functions = stale.len(),
+                "compiling the artifacts of this engine in the background"
+            );
+            for record in stale {
+                if stop.is_cancelled() {
+                    return;
+                }
+                let compiled = loader::ensure_artifact(
+                    &this.engine,
+                    &this.engine_key,
+                    &this.functions,
+                    &record,
+                    &this.compiling,
+                );
+                match compiled {
+                    Ok(true) => this.metrics.artifact_compiled(record.name.as_str()),
+                    Ok(false) => {}
+                    Err(e) => {
+                        tracing::warn!(function = %record.name, "compiling its artifact failed: {e}");
+                    }
+                }
+            }
         })
     }
 
@@ -551,5 +654,195 @@ fn classify(
             InvokeError::Trap(msg)
         }
         None => InvokeError::Trap(format!("{err:#}")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::FunctionSettings;
+    use std::sync::mpsc;
+
+    /// The bytes of the built function `name` (`cargo xtask functions`).
+    fn wasm(name: &str) -> Vec<u8> {
+        let dir = std::env::var_os("SLUICE_FUNCTIONS_DIR").map_or_else(
+            || std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/functions"),
+            std::path::PathBuf::from,
+        );
+        let path = dir.join(format!("{name}.wasm"));
+        std::fs::read(&path)
+            .unwrap_or_else(|e| panic!("{}: {e} (run `cargo xtask functions`)", path.display()))
+    }
+
+    fn runtime(dir: &std::path::Path, metrics: &crate::metrics::Metrics) -> Arc<Runtime> {
+        let functions = Arc::new(FunctionStore::open(dir).unwrap());
+        let metrics = metrics.runtime.clone();
+        Arc::new(Runtime::new(RuntimeConfig::default(), functions, metrics).unwrap())
+    }
+
+    /// Deploy the built function `component` as `name`, the way the admin
+    /// API does.
+    async fn deploy(runtime: &Arc<Runtime>, name: &Name, component: &str) {
+        let bytes = wasm(component);
+        let compiled = runtime.compile(bytes.clone().into()).await.unwrap();
+        runtime
+            .functions()
+            .put(
+                name,
+                &bytes,
+                Some((&compiled.engine_key, &compiled.artifact)),
+                FunctionSettings::default(),
+            )
+            .unwrap();
+        runtime.unload(name);
+    }
+
+    fn after_read_hook(runtime: &Runtime, hook: impl FnOnce(&FunctionRecord) + Send + 'static) {
+        *runtime.after_read.lock().unwrap() = Some(Box::new(hook));
+    }
+
+    #[tokio::test]
+    async fn a_load_of_the_old_version_is_not_cached_over_a_redeploy() {
+        let dir = tempfile::tempdir().unwrap();
+        let runtime = runtime(dir.path(), &crate::metrics::Metrics::new());
+        let f: Name = "f".parse().unwrap();
+        deploy(&runtime, &f, "echo").await;
+        // `drop`, compiled before the race.
+        let bytes = wasm("drop");
+        let compiled = runtime.compile(bytes.clone().into()).await.unwrap();
+        // Once the cold load has read echo's artifact, `f` is redeployed as
+        // drop.
+        let (rt, name) = (runtime.clone(), f.clone());
+        after_read_hook(&runtime, move |record| {
+            assert_eq!(record.digest, crate::registry::Digest::of(&wasm("echo")));
+            rt.functions()
+                .put(
+                    &name,
+                    &bytes,
+                    Some((&compiled.engine_key, &compiled.artifact)),
+                    FunctionSettings::default(),
+                )
+                .unwrap();
+            rt.unload(&name);
+        });
+        let event = Event::new("1", "/s", "t");
+        // The event that started before the redeploy runs the old version...
+        let reply = runtime.invoke(&f, &event).await.unwrap();
+        assert_eq!(reply.unwrap().ty, "t.echoed");
+        // ...but every later one runs the new version.
+        let reply = runtime.invoke(&f, &event).await.unwrap();
+        assert!(
+            reply.is_none(),
+            "the old version was cached over the redeploy: {reply:?}"
+        );
+    }
+
+    /// On a current-thread runtime the test's thread is the only async
+    /// worker: a cold load that ran on it would keep it from answering.
+    #[tokio::test]
+    async fn a_cold_load_leaves_the_async_worker_free() {
+        let dir = tempfile::tempdir().unwrap();
+        let runtime = runtime(dir.path(), &crate::metrics::Metrics::new());
+        let f: Name = "f".parse().unwrap();
+        deploy(&runtime, &f, "echo").await;
+        let (started_tx, started) = tokio::sync::oneshot::channel();
+        let (go, go_rx) = mpsc::channel::<()>();
+        let (answered_tx, answered) = mpsc::channel();
+        after_read_hook(&runtime, move |_| {
+            let _ = started_tx.send(());
+            // Bounded only so that a blocked worker fails the test rather
+            // than hanging it.
+            let _ = answered_tx.send(go_rx.recv_timeout(Duration::from_secs(10)).is_ok());
+        });
+        let invoke = tokio::spawn({
+            let (runtime, f) = (runtime.clone(), f.clone());
+            async move { runtime.invoke(&f, &Event::new("1", "/s", "t")).await }
+        });
+        started.await.unwrap();
+        let _ = go.send(());
+        assert!(invoke.await.unwrap().unwrap().is_some());
+        assert!(
+            answered.recv().unwrap(),
+            "the cold load held the async worker"
+        );
+    }
+
+    #[tokio::test]
+    async fn an_event_during_the_background_compile_waits_for_that_compile() {
+        let dir = tempfile::tempdir().unwrap();
+        let metrics = crate::metrics::Metrics::new();
+        let runtime = runtime(dir.path(), &metrics);
+        let f: Name = "f".parse().unwrap();
+        deploy(&runtime, &f, "echo").await;
+        // As after a wasmtime upgrade: no artifact for this engine.
+        let record = runtime.functions().get(&f).unwrap();
+        let artifact = runtime
+            .functions()
+            .artifact_path(&record, &runtime.engine_key);
+        std::fs::remove_file(&artifact).unwrap();
+        let (release, held) = mpsc::channel::<()>();
+        *runtime.compiling.hooks.hold.lock().unwrap() = Some(held);
+        let recompile = runtime.recompile_stale(tokio_util::sync::CancellationToken::new());
+        let invoke = tokio::spawn({
+            let (runtime, f) = (runtime.clone(), f.clone());
+            async move { runtime.invoke(&f, &Event::new("1", "/s", "t")).await }
+        });
+        // Whichever claimed the compile first, the other waits for it.
+        let one_waits = async {
+            while runtime.compiling.hooks.waiters() == 0 {
+                tokio::time::sleep(Duration::from_millis(1)).await;
+            }
+        };
+        tokio::time::timeout(Duration::from_secs(60), one_waits)
+            .await
+            .expect("neither the event nor the background compile waited for the other");
+        drop(release);
+        recompile.await.unwrap();
+        assert!(invoke.await.unwrap().unwrap().is_some());
+        assert!(artifact.is_file());
+        let compiles = "sluice_artifact_compiles_total{function=\"f\"} 1";
+        let text = metrics.render();
+        assert!(
+            text.lines().any(|l| l == compiles),
+            "{compiles} missing in:\n{text}"
+        );
+    }
+
+    #[tokio::test]
+    async fn stale_artifacts_are_compiled_in_the_background() {
+        let dir = tempfile::tempdir().unwrap();
+        let metrics = crate::metrics::Metrics::new();
+        let runtime = runtime(dir.path(), &metrics);
+        let (f, g): (Name, Name) = ("f".parse().unwrap(), "g".parse().unwrap());
+        deploy(&runtime, &f, "echo").await;
+        deploy(&runtime, &g, "drop").await;
+        let record = runtime.functions().get(&f).unwrap();
+        let artifact = runtime
+            .functions()
+            .artifact_path(&record, &runtime.engine_key);
+        std::fs::remove_file(&artifact).unwrap();
+        runtime
+            .recompile_stale(tokio_util::sync::CancellationToken::new())
+            .await
+            .unwrap();
+        assert!(artifact.is_file());
+        let text = metrics.render();
+        assert!(
+            text.contains("sluice_artifact_compiles_total{function=\"f\"} 1"),
+            "{text}"
+        );
+        assert!(
+            !text.contains("sluice_artifact_compiles_total{function=\"g\"}"),
+            "{text}"
+        );
+        // The next event loads the artifact: no second compile.
+        assert!(runtime
+            .invoke(&f, &Event::new("1", "/s", "t"))
+            .await
+            .unwrap()
+            .is_some());
+        assert!(metrics
+            .render()
+            .contains("sluice_artifact_compiles_total{function=\"f\"} 1"));
     }
 }

@@ -6,6 +6,7 @@
 //! before that re-delivers the record instead of losing it.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 use std::time::Duration;
 
 use rdkafka::consumer::{CommitMode, Consumer, StreamConsumer};
@@ -28,7 +29,8 @@ pub const CLOSE_LIMIT: Duration = Duration::from_secs(2);
 /// consumer of `[kafka.broker]`'s topic.
 pub struct KafkaSource {
     name: Name,
-    consumer: Detached<StreamConsumer>,
+    /// Shared with the blocking thread a seek runs on.
+    consumer: Detached<Arc<StreamConsumer>>,
     ordered: bool,
 }
 
@@ -47,7 +49,7 @@ pub fn prepare(config: &KafkaConfig) -> Result<Vec<KafkaSource>, rdkafka::error:
         tracing::info!(source = %name, topics = ?source.topics, group = %source.group, "kafka source started");
         sources.push(KafkaSource {
             name: name.clone(),
-            consumer: Detached::new(consumer),
+            consumer: Detached::new(Arc::new(consumer)),
             ordered: source.ordered,
         });
     }
@@ -65,7 +67,7 @@ pub fn prepare(config: &KafkaConfig) -> Result<Vec<KafkaSource>, rdkafka::error:
         let name: Name = "kafka-broker".parse().unwrap_or_else(|_| unreachable!());
         sources.push(KafkaSource {
             name,
-            consumer: Detached::new(consumer),
+            consumer: Detached::new(Arc::new(consumer)),
             ordered: true,
         });
     }
@@ -106,7 +108,7 @@ impl Source for KafkaSource {
     }
 }
 
-async fn consume(name: &Name, consumer: &StreamConsumer, ordered: bool, cx: &SourceContext) {
+async fn consume(name: &Name, consumer: &Arc<StreamConsumer>, ordered: bool, cx: &SourceContext) {
     let batching = !ordered && cx.durable();
     let stop = cx.shutdown();
     loop {
@@ -154,12 +156,22 @@ async fn consume(name: &Name, consumer: &StreamConsumer, ordered: bool, cx: &Sou
                 .or_insert(msg.offset());
             *o = (*o).min(msg.offset());
         }
-        for ((topic, partition), offset) in first_offsets {
-            let to = rdkafka::Offset::Offset(offset);
-            if let Err(e) = consumer.seek(topic, partition, to, Duration::from_secs(5)) {
-                tracing::error!(source = %name, "seeking back failed: {e}");
+        let seeks: Vec<(String, i32, i64)> = first_offsets
+            .into_iter()
+            .map(|((topic, partition), offset)| (topic.to_owned(), partition, offset))
+            .collect();
+        drop(batch);
+        // librdkafka's seek blocks (up to its timeout): not on an async worker.
+        let (seeker, source) = (consumer.clone(), name.clone());
+        let _ = tokio::task::spawn_blocking(move || {
+            for (topic, partition, offset) in seeks {
+                let to = rdkafka::Offset::Offset(offset);
+                if let Err(e) = seeker.seek(&topic, partition, to, Duration::from_secs(5)) {
+                    tracing::error!(source = %source, "seeking back failed: {e}");
+                }
             }
-        }
+        })
+        .await;
     }
 }
 
