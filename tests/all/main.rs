@@ -19,4 +19,5 @@ mod routing;
 mod runtime;
 mod scaffold;
 mod security;
+mod shutdown;
 mod sources;

@@ -37,7 +37,7 @@ use tokio_util::task::TaskTracker;
 
 use self::durable::DurableIngress;
 use crate::config::Config;
-use crate::delivery::{hops_of, BoxFut, Dispatcher, Reentry, ReentryError};
+use crate::delivery::{hops_of, BoxFut, Dispatcher, Ended, Reentry, ReentryError};
 use crate::durable::LogError;
 use crate::event::Event;
 use crate::kafka::KafkaBroker;
@@ -204,9 +204,10 @@ impl Broker {
 
     /// Route `event` without storing it, and wait until every delivery of
     /// it ended: for events whose origin is their log (a Kafka offset
-    /// committed only afterwards), and in per-partition order.
-    pub async fn route_and_wait(&self, event: Event) {
-        self.dispatcher.dispatch_tracked(event).await.await;
+    /// committed only afterwards, and only when [`Ended::Completed`]), and
+    /// in per-partition order.
+    pub async fn route_and_wait(&self, event: Event) -> Ended {
+        self.dispatcher.dispatch_tracked(event).await.await
     }
 
     /// Start delivering what the durable log kept from an earlier run, in
@@ -222,10 +223,22 @@ impl Broker {
         }
     }
 
-    /// After the ingress stopped: refuse further events (a source's tick
-    /// now gets [`BrokerError::Closed`]), let every started delivery finish
-    /// (replies included), then close the durable log.
+    /// After the ingress stopped: end every backoff wait (those deliveries
+    /// are abandoned: their events stay in the durable log and are
+    /// delivered again at the next start), refuse further events (a
+    /// source's tick now gets [`BrokerError::Closed`]), let every started
+    /// delivery finish (replies included), then close the durable log.
     pub async fn shutdown(&self) {
+        self.dispatcher.stop();
+        self.drain().await;
+        tracing::debug!("deliveries drained");
+        if let Store::Durable(d) = &self.store {
+            d.close().await;
+        }
+    }
+
+    /// Refuse further events and wait for every started delivery to end.
+    async fn drain(&self) {
         *self.closed.write().await = true;
         if let Store::Durable(d) = &self.store {
             d.wait_replayed().await;
@@ -233,9 +246,8 @@ impl Broker {
         self.dispatcher.drain().await;
         self.tasks.close();
         self.tasks.wait().await;
-        tracing::debug!("deliveries drained");
         if let Store::Durable(d) = &self.store {
-            d.close().await;
+            d.wait_removals().await;
         }
     }
 }
@@ -251,7 +263,8 @@ impl Reentry for Broker {
                 Store::Memory => {
                     let dispatcher = self.dispatcher.clone();
                     self.tasks.spawn(async move {
-                        dispatcher.dispatch_tracked(event).await.await;
+                        // Abandoned at shutdown: lost with the memory broker.
+                        let _ = dispatcher.dispatch_tracked(event).await.await;
                     });
                     Ok(())
                 }
