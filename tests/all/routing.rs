@@ -549,6 +549,51 @@ async fn sequence_step_failure_reaches_the_triggers_dead_letter() {
 }
 
 #[tokio::test]
+async fn an_invalid_hop_counter_is_refused_at_the_ingress() {
+    let host = Host::start().await;
+    let counter = Scripted::start(vec![], status(202)).await;
+    put_ok(
+        &host,
+        "triggers",
+        "watch",
+        json!({"filter": {"type": "hops"}, "subscriber": counter.url}),
+    )
+    .await;
+    for bad in ["abc", "-3", "1.5"] {
+        let r = host
+            .client
+            .post(host.url("/"))
+            .header("ce-specversion", "1.0")
+            .header("ce-id", "bad")
+            .header("ce-source", "/tests")
+            .header("ce-type", "hops")
+            .header("ce-sluicehops", bad)
+            .body("{}")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), StatusCode::BAD_REQUEST, "sluicehops {bad:?}");
+        let reason = r.text().await.unwrap();
+        assert!(reason.contains("sluicehops"), "{reason}");
+    }
+    // Structured mode carries it as a JSON integer.
+    let r = host
+        .client
+        .post(host.url("/"))
+        .header("content-type", "application/cloudevents+json")
+        .body(json!({"specversion": "1.0", "id": "neg", "source": "/tests", "type": "hops", "sluicehops": -3}).to_string())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::BAD_REQUEST);
+    // A valid counter passes; only it reaches the subscriber.
+    send(&host, "good", "hops", &[("ce-sluicehops", "3")]).await;
+    let seen = counter.wait_for(1).await;
+    assert_eq!(seen[0].1.header("ce-id"), Some("good"));
+    assert_eq!(seen[0].1.header("ce-sluicehops"), Some("3"));
+}
+
+#[tokio::test]
 async fn parallel_branches_get_the_events_their_filters_pass() {
     let host = Host::start().await;
     let mut a = Sink::start().await;

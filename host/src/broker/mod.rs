@@ -269,7 +269,9 @@ impl Reentry for Broker {
                     Ok(())
                 }
                 Store::Durable(d) => {
-                    let scope = format!("{sender}\0{}", hops_of(&event));
+                    // The engine set a valid count on every reply it reenters.
+                    let hops = hops_of(&event).unwrap_or(0);
+                    let scope = format!("{sender}\0{hops}");
                     d.accept_reply(&self.dispatcher, event, scope)
                         .await
                         .map_err(|e| Box::new(BrokerError::from(e)) as ReentryError)

@@ -27,15 +27,33 @@ pub const HOPS_EXTENSION: &str = "sluicehops";
 /// Hops an event without the extension starts with.
 pub const DEFAULT_HOPS: u32 = 255;
 
+/// A `sluicehops` extension that is not a hop count (a non-negative
+/// integer, or a string of decimal digits as binary mode carries it).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("extension `{HOPS_EXTENSION}` must be a non-negative integer, not `{0}`")]
+pub struct InvalidHops(String);
+
 /// The hop counter an event carries (default [`DEFAULT_HOPS`]); values
 /// above the default are capped to it.
-pub fn hops_of(event: &Event) -> u32 {
+///
+/// # Errors
+/// [`InvalidHops`] when the extension is not a non-negative integer
+/// (`"abc"`, `-3`, `true`).
+pub fn hops_of(event: &Event) -> Result<u32, InvalidHops> {
     let v = match event.extensions.get(HOPS_EXTENSION) {
-        Some(ExtensionValue::Integer(i)) => u32::try_from(*i).unwrap_or(0),
-        Some(ExtensionValue::String(s)) => s.trim().parse().unwrap_or(DEFAULT_HOPS),
-        _ => DEFAULT_HOPS,
+        None => return Ok(DEFAULT_HOPS),
+        Some(ExtensionValue::Integer(i)) => u64::try_from(*i).ok(),
+        Some(ExtensionValue::String(s)) => s.trim().parse::<u64>().ok(),
+        Some(ExtensionValue::Boolean(_)) => None,
     };
-    v.min(DEFAULT_HOPS)
+    let Some(v) = v else {
+        let shown = event
+            .extensions
+            .get(HOPS_EXTENSION)
+            .map(ToString::to_string);
+        return Err(InvalidHops(shown.unwrap_or_default()));
+    };
+    Ok(u32::try_from(v).unwrap_or(u32::MAX).min(DEFAULT_HOPS))
 }
 
 /// A boxed future, for recursive delivery and the [`Reentry`] trait.
@@ -110,10 +128,18 @@ impl Engine {
         }
     }
 
-    /// The event's hop counter, or `None` (logged and counted) when it is
-    /// already spent.
+    /// The event's hop counter, or `None` (logged and counted as a hop
+    /// limit drop) when it is already spent or not a count (the ingress
+    /// refuses those with a 400; other sources' are dropped here).
     pub(super) fn check_hops(&self, event: &Event, kind: &str, name: &str) -> Option<u32> {
-        let hops = hops_of(event);
+        let hops = match hops_of(event) {
+            Ok(h) => h,
+            Err(e) => {
+                tracing::warn!(event_id = %event.id, r#type = %event.ty, kind, name, "invalid hop counter: event dropped: {e}");
+                self.routing.hop_limit(kind, name);
+                return None;
+            }
+        };
         if hops == 0 {
             tracing::warn!(event_id = %event.id, r#type = %event.ty, kind, name, "hop limit reached: event dropped");
             self.routing.hop_limit(kind, name);
@@ -503,7 +529,7 @@ impl Engine {
                 }
                 Destination::Kafka(n) => {
                     self.kafka
-                        .send(n.as_str(), &event)
+                        .send(n.as_str(), &event, timeout)
                         .await
                         .map_err(SinkError::from)?;
                     Ok(None)
@@ -666,18 +692,31 @@ mod tests {
     #[test]
     fn hop_counter_parsing() {
         let mut e = Event::new("1", "/s", "t");
-        assert_eq!(hops_of(&e), DEFAULT_HOPS);
-        e.extensions
-            .insert(HOPS_EXTENSION.into(), ExtensionValue::String("5".into()));
-        assert_eq!(hops_of(&e), 5);
-        e.extensions
-            .insert(HOPS_EXTENSION.into(), ExtensionValue::Integer(0));
-        assert_eq!(hops_of(&e), 0);
-        e.extensions
-            .insert(HOPS_EXTENSION.into(), ExtensionValue::Integer(10_000));
-        assert_eq!(hops_of(&e), DEFAULT_HOPS);
-        e.extensions
-            .insert(HOPS_EXTENSION.into(), ExtensionValue::Integer(-3));
-        assert_eq!(hops_of(&e), 0);
+        assert_eq!(hops_of(&e), Ok(DEFAULT_HOPS));
+        let mut with = |v: ExtensionValue| {
+            e.extensions.insert(HOPS_EXTENSION.into(), v);
+            hops_of(&e)
+        };
+        assert_eq!(with(ExtensionValue::String("5".into())), Ok(5));
+        assert_eq!(with(ExtensionValue::String(" 7 ".into())), Ok(7));
+        assert_eq!(with(ExtensionValue::Integer(0)), Ok(0));
+        assert_eq!(with(ExtensionValue::Integer(10_000)), Ok(DEFAULT_HOPS));
+        assert_eq!(
+            with(ExtensionValue::String("99999999999999".into())),
+            Ok(DEFAULT_HOPS)
+        );
+        // Not a count: refused, never read as a default or as 0.
+        for bad in [
+            ExtensionValue::String("abc".into()),
+            ExtensionValue::String("-3".into()),
+            ExtensionValue::String(String::new()),
+            ExtensionValue::String("1.5".into()),
+            ExtensionValue::Integer(-3),
+            ExtensionValue::Boolean(true),
+        ] {
+            let shown = bad.to_string();
+            let err = with(bad).unwrap_err();
+            assert!(err.to_string().contains(&format!("`{shown}`")), "{err}");
+        }
     }
 }

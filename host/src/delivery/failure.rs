@@ -4,6 +4,7 @@
 use std::time::Duration;
 
 use crate::event::{Event, ExtensionValue};
+use crate::kafka::KafkaSinkError;
 use crate::runtime::{ErrorKind, InvokeError};
 use crate::sinks::{truncate, SinkError};
 
@@ -92,7 +93,9 @@ impl Failure {
             Self::Function(e) => e.kind().as_str(),
             Self::FunctionTimeout(_) => "timeout",
             Self::Http(SinkError::Connect { .. }) => "connect",
-            Self::Http(SinkError::Timeout { .. }) => "timeout",
+            Self::Http(
+                SinkError::Timeout { .. } | SinkError::Kafka(KafkaSinkError::Timeout { .. }),
+            ) => "timeout",
             Self::Http(SinkError::Status { .. }) => "status",
             Self::Http(SinkError::InvalidReply { .. }) => "invalid_reply",
             Self::Http(SinkError::Kafka(_)) => "kafka",

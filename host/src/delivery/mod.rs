@@ -26,7 +26,7 @@ use crate::routing::Routes;
 use crate::runtime::Runtime;
 use crate::sinks::HttpSink;
 
-pub use engine::{hops_of, BoxFut, DEFAULT_HOPS, HOPS_EXTENSION};
+pub use engine::{hops_of, BoxFut, InvalidHops, DEFAULT_HOPS, HOPS_EXTENSION};
 pub use failure::{Failure, Undelivered, ERROR_CODE, ERROR_DATA, ERROR_DEST};
 
 use engine::{Engine, Missed};
