@@ -32,6 +32,7 @@ mod durable;
 
 use std::path::Path;
 use std::sync::Arc;
+use std::time::Duration;
 
 use tokio_util::task::TaskTracker;
 
@@ -224,20 +225,29 @@ impl Broker {
     }
 
     /// After the ingress stopped: end every backoff wait (those deliveries
-    /// are abandoned: their events stay in the durable log and are
-    /// delivered again at the next start), refuse further events (a
-    /// source's tick now gets [`BrokerError::Closed`]), let every started
-    /// delivery finish (replies included), then close the durable log.
-    pub async fn shutdown(&self) {
+    /// are abandoned), refuse further events (a source's tick now gets
+    /// [`BrokerError::Closed`]), and let every started delivery finish
+    /// (replies included) for at most `grace`; then abandon what is still
+    /// running, and close the durable log. An abandoned delivery's event
+    /// stays in the log and is delivered again at the next start.
+    pub async fn shutdown(&self, grace: Duration) {
         self.dispatcher.stop();
-        self.drain().await;
+        if tokio::time::timeout(grace, self.drain()).await.is_err() {
+            tracing::warn!(
+                grace = ?grace,
+                "deliveries still running at the end of the shutdown grace period: abandoned (the durable log keeps their events for the next start)"
+            );
+            self.dispatcher.abandon();
+            self.drain().await;
+        }
         tracing::debug!("deliveries drained");
         if let Store::Durable(d) = &self.store {
             d.close().await;
         }
     }
 
-    /// Refuse further events and wait for every started delivery to end.
+    /// Refuse further events and wait for every started delivery to end
+    /// (cancel-safe: [`Broker::shutdown`] runs it again after abandoning).
     async fn drain(&self) {
         *self.closed.write().await = true;
         if let Store::Durable(d) = &self.store {
@@ -294,7 +304,6 @@ mod tests {
     use crate::registry::FunctionStore;
     use crate::routing::{Routes, Table};
     use crate::runtime::Runtime;
-    use std::time::Duration;
 
     fn n(s: &str) -> Name {
         s.parse().unwrap()
@@ -387,7 +396,7 @@ mod tests {
                     metrics.render()
                 );
             }
-            broker.shutdown().await;
+            broker.shutdown(Duration::from_secs(30)).await;
             assert!(matches!(
                 broker.publish(vec![Event::new("late", "/s", "t")]).await,
                 Err(BrokerError::Closed)

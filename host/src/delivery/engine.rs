@@ -104,6 +104,9 @@ pub(super) struct Engine {
     /// Cancelled when the host stops: every backoff wait ends at once, and
     /// its delivery is abandoned.
     pub(super) stopping: CancellationToken,
+    /// Cancelled when the shutdown grace period ends: every delivery still
+    /// running is abandoned.
+    pub(super) abandoning: CancellationToken,
 }
 
 impl Engine {
@@ -125,6 +128,7 @@ impl Engine {
             tasks: TaskTracker::new(),
             broker: Arc::new(OnceLock::new()),
             stopping: CancellationToken::new(),
+            abandoning: CancellationToken::new(),
         }
     }
 
@@ -149,7 +153,8 @@ impl Engine {
     }
 
     /// Deliver `event` to trigger number `index` of `snapshot` and route
-    /// the reply.
+    /// the reply; abandoned (at once) when the shutdown grace period ends
+    /// first.
     pub(super) async fn run_trigger(
         &self,
         snapshot: &Arc<Compiled>,
@@ -161,7 +166,15 @@ impl Engine {
             return Ended::Completed;
         };
         let name = &spec.name;
-        let outcome = self.trigger_outcome(snapshot, spec, event, hops).await;
+        let id = event.id.clone();
+        let outcome = tokio::select! {
+            biased;
+            () = self.abandoning.cancelled() => {
+                tracing::warn!(trigger = %name, event_id = %id, "delivery abandoned: still running when the shutdown grace period ended (a durable broker delivers the event again after the restart)");
+                Outcome::Abandoned
+            }
+            outcome = self.trigger_outcome(snapshot, spec, event, hops) => outcome,
+        };
         self.metrics.delivery(name.as_str(), outcome);
         if outcome == Outcome::Abandoned {
             Ended::Abandoned

@@ -199,6 +199,15 @@ impl Dispatcher {
         self.engine.stopping.cancel();
     }
 
+    /// The shutdown grace period is over: abandon every delivery still
+    /// running or waiting for a slot (each ends with [`Ended::Abandoned`]),
+    /// and start no more.
+    pub fn abandon(&self) {
+        self.engine.stopping.cancel();
+        self.engine.abandoning.cancel();
+        self.permits.close();
+    }
+
     /// Stop taking new work and wait for running deliveries to finish.
     pub async fn drain(&self) {
         self.engine.tasks.close();
