@@ -205,14 +205,16 @@ impl App {
     }
 
     /// Serve the event listener and the admin listener until `shutdown`
-    /// completes; then stop accepting, let running requests and
-    /// deliveries finish, and close the broker (the durable log's last
-    /// removals are committed).
+    /// completes; then stop accepting, end every backoff wait, give running
+    /// requests and deliveries up to `grace` to finish (what has not
+    /// finished then is abandoned, and stays in the durable log), and close
+    /// the broker (the durable log's last removals are committed).
     pub async fn serve(
         &self,
         events: Listener,
         admin: Listener,
         shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+        grace: std::time::Duration,
     ) {
         let stop = CancellationToken::new();
         let metrics = self.metrics.security.clone();
@@ -233,9 +235,17 @@ impl App {
         // Serving now: compile what this engine lacks without delaying it.
         let _recompiling = self.runtime.recompile_stale(stop.clone());
         shutdown.await;
+        let deadline = tokio::time::Instant::now() + grace;
+        self.dispatcher.stop();
         stop.cancel();
-        let _ = events.await;
-        let _ = admin.await;
-        self.broker.shutdown().await;
+        let listeners = async {
+            let _ = events.await;
+            let _ = admin.await;
+        };
+        if tokio::time::timeout_at(deadline, listeners).await.is_err() {
+            tracing::warn!(grace = ?grace, "requests still running at the end of the shutdown grace period: abandoned");
+        }
+        let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+        self.broker.shutdown(left).await;
     }
 }

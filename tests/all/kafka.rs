@@ -474,3 +474,71 @@ group = "hops"
     host.stop();
     drop(broker);
 }
+
+/// A TCP listener on loopback that accepts connections and never answers:
+/// a Kafka broker that hangs. Its connections are held until the test ends.
+fn black_hole() -> String {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    std::thread::spawn(move || {
+        let mut held = Vec::new();
+        for stream in listener.incoming() {
+            match stream {
+                Ok(s) => held.push(s),
+                Err(_) => return,
+            }
+        }
+    });
+    addr.to_string()
+}
+
+#[tokio::test]
+async fn a_kafka_sink_gives_up_at_the_delivery_timeout() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut dlq = crate::harness::Sink::start().await;
+    let config = dir.path().join("sluice.toml");
+    std::fs::write(
+        &config,
+        format!(
+            r#"
+[kafka]
+brokers = "{}"
+
+[kafka.sinks.out]
+topic = "never-acknowledged"
+
+[triggers.t]
+filter = {{ type = "kafka.timeout" }}
+subscriber = "kafka:out"
+delivery = {{ timeout = "500ms", dead_letter = "{}" }}
+"#,
+            black_hole(),
+            dlq.url()
+        ),
+    )
+    .unwrap();
+    let host = Host::start_with(&dir.path().join("data"), Some(&config), &[]).await;
+    let r =
+        crate::harness::send_event(&host.client, &host.url("/"), "k1", "kafka.timeout", "{}").await;
+    assert_eq!(r.status(), reqwest::StatusCode::ACCEPTED);
+    // Without the timeout, librdkafka waits `message.timeout.ms` (5 min).
+    let dead = dlq.next(Duration::from_secs(10)).await;
+    assert_eq!(dead.header("ce-id"), Some("k1"));
+    assert_eq!(dead.header("ce-sluiceerrordest"), Some("kafka:out"));
+    let data = dead.header("ce-sluiceerrordata").unwrap_or_default();
+    // (Binary mode percent-encodes header values.)
+    assert!(
+        data.contains("no%20acknowledgement%20within%20500ms"),
+        "{data}"
+    );
+    host.wait_for_metric(
+        "sluice_deliveries_total",
+        &[
+            ("trigger", "t"),
+            ("outcome", "subscriber_failed"),
+            ("error", "timeout"),
+        ],
+        |v| v == 1.0,
+    )
+    .await;
+}

@@ -20,4 +20,5 @@ mod routing;
 mod runtime;
 mod scaffold;
 mod security;
+mod shutdown;
 mod sources;

@@ -461,6 +461,145 @@ async fn sequences_chain_steps_and_stop_when_a_step_drops_the_event() {
 }
 
 #[tokio::test]
+async fn sequence_step_failure_reaches_the_triggers_dead_letter() {
+    let host = Host::start().await;
+    let mut dlq = Sink::start().await;
+    host.deploy_ok("echo", "echo").await;
+    let failing = Scripted::start(
+        vec![],
+        Answer {
+            status: 500,
+            headers: vec![],
+            body: "step broke".into(),
+            ..Answer::default()
+        },
+    )
+    .await;
+    // The second step always answers 500; neither it nor the sequence has
+    // a dead letter, so the trigger's takes the event.
+    put_ok(&host, "sequences", "q", json!({"steps": [{"function": "echo"}, {"url": failing.url, "delivery": {"retry": 1, "backoff_delay": "10ms"}}]})).await;
+    put_ok(
+        &host,
+        "triggers",
+        "t",
+        json!({"filter": {"type": "seqfail"}, "subscriber": {"sequence": "q"}, "delivery": {"dead_letter": dlq.url()}}),
+    )
+    .await;
+    send(&host, "s1", "seqfail", &[]).await;
+    let dead = dlq.next(WAIT).await;
+    assert_eq!(failing.wait_for(2).await.len(), 2, "one attempt, one retry");
+    // What the failed step was given (the first step's reply), naming it.
+    assert_eq!(dead.header("ce-id"), Some("s1"));
+    assert_eq!(dead.header("ce-type"), Some("seqfail.echoed"));
+    assert_eq!(
+        dead.header("ce-sluiceerrordest"),
+        Some(failing.url.as_str())
+    );
+    assert_eq!(dead.header("ce-sluiceerrorcode"), Some("500"));
+    // (Binary mode percent-encodes header values.)
+    assert_eq!(dead.header("ce-sluiceerrordata"), Some("step%20broke"));
+    // The trigger's delivery failed; it was not delivered.
+    let failed = [
+        ("trigger", "t"),
+        ("outcome", "subscriber_failed"),
+        ("error", "status"),
+    ];
+    wait_metric(&host, "sluice_deliveries_total", &failed, 1.0).await;
+    let delivered = [("trigger", "t"), ("outcome", "delivered")];
+    assert_eq!(
+        host.metric_sum("sluice_deliveries_total", &delivered).await,
+        0.0
+    );
+    let step = [("kind", "step"), ("name", "q/1")];
+    assert_eq!(
+        host.metric_sum("sluice_routing_dead_lettered_total", &step)
+            .await,
+        1.0
+    );
+
+    // A parallel's failing branch, the same way.
+    put_ok(
+        &host,
+        "parallels",
+        "fan",
+        json!({"branches": [{"subscriber": {"function": "echo"}}, {"subscriber": failing.url}]}),
+    )
+    .await;
+    put_ok(
+        &host,
+        "triggers",
+        "tp",
+        json!({"filter": {"type": "parfail"}, "subscriber": {"parallel": "fan"}, "delivery": {"dead_letter": dlq.url()}}),
+    )
+    .await;
+    send(&host, "p1", "parfail", &[]).await;
+    let dead = dlq.next(WAIT).await;
+    assert_eq!(dead.header("ce-id"), Some("p1"));
+    assert_eq!(dead.header("ce-type"), Some("parfail"));
+    assert_eq!(
+        dead.header("ce-sluiceerrordest"),
+        Some(failing.url.as_str())
+    );
+    let failed = [
+        ("trigger", "tp"),
+        ("outcome", "subscriber_failed"),
+        ("error", "status"),
+    ];
+    wait_metric(&host, "sluice_deliveries_total", &failed, 1.0).await;
+    let branch = [("kind", "branch"), ("name", "fan/1")];
+    assert_eq!(
+        host.metric_sum("sluice_routing_dead_lettered_total", &branch)
+            .await,
+        1.0
+    );
+}
+
+#[tokio::test]
+async fn an_invalid_hop_counter_is_refused_at_the_ingress() {
+    let host = Host::start().await;
+    let counter = Scripted::start(vec![], status(202)).await;
+    put_ok(
+        &host,
+        "triggers",
+        "watch",
+        json!({"filter": {"type": "hops"}, "subscriber": counter.url}),
+    )
+    .await;
+    for bad in ["abc", "-3", "1.5"] {
+        let r = host
+            .client
+            .post(host.url("/"))
+            .header("ce-specversion", "1.0")
+            .header("ce-id", "bad")
+            .header("ce-source", "/tests")
+            .header("ce-type", "hops")
+            .header("ce-sluicehops", bad)
+            .body("{}")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), StatusCode::BAD_REQUEST, "sluicehops {bad:?}");
+        let reason = r.text().await.unwrap();
+        assert!(reason.contains("sluicehops"), "{reason}");
+    }
+    // Structured mode carries it as a JSON integer.
+    let r = host
+        .client
+        .post(host.url("/"))
+        .header("content-type", "application/cloudevents+json")
+        .body(json!({"specversion": "1.0", "id": "neg", "source": "/tests", "type": "hops", "sluicehops": -3}).to_string())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::BAD_REQUEST);
+    // A valid counter passes; only it reaches the subscriber.
+    send(&host, "good", "hops", &[("ce-sluicehops", "3")]).await;
+    let seen = counter.wait_for(1).await;
+    assert_eq!(seen[0].1.header("ce-id"), Some("good"));
+    assert_eq!(seen[0].1.header("ce-sluicehops"), Some("3"));
+}
+
+#[tokio::test]
 async fn parallel_branches_get_the_events_their_filters_pass() {
     let host = Host::start().await;
     let mut a = Sink::start().await;

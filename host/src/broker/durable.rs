@@ -7,7 +7,7 @@ use std::sync::Mutex;
 use tokio_util::task::TaskTracker;
 
 use crate::config::DurabilityConfig;
-use crate::delivery::Dispatcher;
+use crate::delivery::{Dispatcher, Ended};
 use crate::durable::{self, Backlog, LogError, LogHandle, Seq, FILE_NAME};
 use crate::event::Event;
 use crate::metrics::DurableMetrics;
@@ -85,8 +85,8 @@ impl DurableIngress {
             let dispatcher = dispatcher.clone();
             let log = self.log.clone();
             self.removals.spawn(async move {
-                dispatcher.dispatch_tracked(event).await.await;
-                log.remove(seq);
+                let ended = dispatcher.dispatch_tracked(event).await.await;
+                remove_unless_abandoned(&log, seq, ended);
             });
         }
         Ok(())
@@ -135,17 +135,33 @@ impl DurableIngress {
         let done = dispatcher.dispatch_tracked(event).await;
         let log = self.log.clone();
         self.removals.spawn(async move {
-            done.await;
-            log.remove(seq);
+            remove_unless_abandoned(&log, seq, done.await);
         });
     }
 
-    /// After the dispatcher drained: record the last removals durably and
-    /// stop the log.
-    pub async fn close(&self) {
+    /// Wait until every entry whose deliveries ended has been removed (or
+    /// kept, when they were abandoned).
+    pub async fn wait_removals(&self) {
         self.removals.close();
         self.removals.wait().await;
+    }
+
+    /// After the dispatcher drained (or abandoned what was left): record
+    /// the last removals durably and stop the log.
+    pub async fn close(&self) {
+        self.wait_removals().await;
         self.log.close().await;
         tracing::debug!("durable log closed");
+    }
+}
+
+/// Forget entry `seq` once its deliveries ended; keep it (delivered again
+/// at the next start) when the host stopped before they did.
+fn remove_unless_abandoned(log: &LogHandle, seq: Seq, ended: Ended) {
+    match ended {
+        Ended::Completed => log.remove(seq),
+        Ended::Abandoned => {
+            tracing::info!(seq, "deliveries abandoned at shutdown: the event stays in the durable log for the next start");
+        }
     }
 }

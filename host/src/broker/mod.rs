@@ -32,12 +32,13 @@ mod durable;
 
 use std::path::Path;
 use std::sync::Arc;
+use std::time::Duration;
 
 use tokio_util::task::TaskTracker;
 
 use self::durable::DurableIngress;
 use crate::config::Config;
-use crate::delivery::{hops_of, BoxFut, Dispatcher, Reentry, ReentryError};
+use crate::delivery::{hops_of, BoxFut, Dispatcher, Ended, Reentry, ReentryError};
 use crate::durable::LogError;
 use crate::event::Event;
 use crate::kafka::{KafkaBroker, KafkaOpenError};
@@ -192,9 +193,10 @@ impl Broker {
 
     /// Route `event` without storing it, and wait until every delivery of
     /// it ended: for events whose origin is their log (a Kafka offset
-    /// committed only afterwards), and in per-partition order.
-    pub async fn route_and_wait(&self, event: Event) {
-        self.dispatcher.dispatch_tracked(event).await.await;
+    /// committed only afterwards, and only when [`Ended::Completed`]), and
+    /// in per-partition order.
+    pub async fn route_and_wait(&self, event: Event) -> Ended {
+        self.dispatcher.dispatch_tracked(event).await.await
     }
 
     /// Start delivering what the durable log kept from an earlier run, in
@@ -210,10 +212,31 @@ impl Broker {
         }
     }
 
-    /// After the ingress stopped: refuse further events (a source's tick
-    /// now gets [`BrokerError::Closed`]), let every started delivery finish
-    /// (replies included), then close the durable log.
-    pub async fn shutdown(&self) {
+    /// After the ingress stopped: end every backoff wait (those deliveries
+    /// are abandoned), refuse further events (a source's tick now gets
+    /// [`BrokerError::Closed`]), and let every started delivery finish
+    /// (replies included) for at most `grace`; then abandon what is still
+    /// running, and close the durable log. An abandoned delivery's event
+    /// stays in the log and is delivered again at the next start.
+    pub async fn shutdown(&self, grace: Duration) {
+        self.dispatcher.stop();
+        if tokio::time::timeout(grace, self.drain()).await.is_err() {
+            tracing::warn!(
+                grace = ?grace,
+                "deliveries still running at the end of the shutdown grace period: abandoned (the durable log keeps their events for the next start)"
+            );
+            self.dispatcher.abandon();
+            self.drain().await;
+        }
+        tracing::debug!("deliveries drained");
+        if let Store::Durable(d) = &self.store {
+            d.close().await;
+        }
+    }
+
+    /// Refuse further events and wait for every started delivery to end
+    /// (cancel-safe: [`Broker::shutdown`] runs it again after abandoning).
+    async fn drain(&self) {
         *self.closed.write().await = true;
         if let Store::Durable(d) = &self.store {
             d.wait_replayed().await;
@@ -221,9 +244,8 @@ impl Broker {
         self.dispatcher.drain().await;
         self.tasks.close();
         self.tasks.wait().await;
-        tracing::debug!("deliveries drained");
         if let Store::Durable(d) = &self.store {
-            d.close().await;
+            d.wait_removals().await;
         }
     }
 }
@@ -239,12 +261,15 @@ impl Reentry for Broker {
                 Store::Memory => {
                     let dispatcher = self.dispatcher.clone();
                     self.tasks.spawn(async move {
-                        dispatcher.dispatch_tracked(event).await.await;
+                        // Abandoned at shutdown: lost with the memory broker.
+                        let _ = dispatcher.dispatch_tracked(event).await.await;
                     });
                     Ok(())
                 }
                 Store::Durable(d) => {
-                    let scope = format!("{sender}\0{}", hops_of(&event));
+                    // The engine set a valid count on every reply it reenters.
+                    let hops = hops_of(&event).unwrap_or(0);
+                    let scope = format!("{sender}\0{hops}");
                     d.accept_reply(&self.dispatcher, event, scope)
                         .await
                         .map_err(|e| Box::new(BrokerError::from(e)) as ReentryError)
@@ -267,7 +292,6 @@ mod tests {
     use crate::registry::FunctionStore;
     use crate::routing::{Routes, Table};
     use crate::runtime::Runtime;
-    use std::time::Duration;
 
     fn n(s: &str) -> Name {
         s.parse().unwrap()
@@ -362,7 +386,7 @@ mod tests {
                     metrics.render()
                 );
             }
-            broker.shutdown().await;
+            broker.shutdown(Duration::from_secs(30)).await;
             assert!(matches!(
                 broker.publish(vec![Event::new("late", "/s", "t")]).await,
                 Err(BrokerError::Closed)

@@ -39,6 +39,7 @@ pub async fn run(args: ServeArgs) -> Result<()> {
     )?;
     let events_limits = config.ingress.connections.clone();
     let admin_limits = config.admin.connections.clone();
+    let grace = config.shutdown.grace;
     let app = App::build(config, args.data_dir.clone()).await?;
     let bind = |addr: std::net::SocketAddr| async move {
         tokio::net::TcpListener::bind(addr)
@@ -76,7 +77,7 @@ pub async fn run(args: ServeArgs) -> Result<()> {
         shutdown.await;
         stopping.sources.stop().await;
     };
-    app.serve(events, admin, shutdown).await;
+    app.serve(events, admin, shutdown, grace).await;
     // Everything durable is closed. What is left is dropping clients, and a
     // Kafka producer's close waits for a broker that may be gone: drop them
     // on a thread of their own, and stop waiting after a bound.

@@ -38,6 +38,7 @@ mod objects;
 mod routing;
 mod runtime;
 pub mod schedule;
+mod shutdown;
 mod sources;
 
 use std::collections::BTreeMap;
@@ -57,6 +58,7 @@ pub use routing::{
 };
 pub use runtime::RuntimeConfig;
 pub use schedule::{Schedule, ScheduleError};
+pub use shutdown::ShutdownConfig;
 pub use sources::{FunctionSourceSpec, Payload, PingSpec, SourceSpec, SpecError};
 
 use crate::name::Name;
@@ -83,6 +85,9 @@ pub struct Config {
     /// The Kafka bridge.
     #[serde(default)]
     pub kafka: KafkaConfig,
+    /// A graceful stop's grace period.
+    #[serde(default)]
+    pub shutdown: ShutdownConfig,
     /// Functions to deploy at start-up, by name.
     #[serde(default)]
     pub functions: BTreeMap<Name, FunctionConfig>,

@@ -316,6 +316,10 @@ pub struct DeliverySpec {
     /// The base delay of the backoff (default 200ms).
     #[serde(default = "default_backoff_delay", with = "humantime_serde")]
     pub backoff_delay: Duration,
+    /// The longest wait before a retry (default 5m): the backoff grows up
+    /// to it and then stays there (Knative's backoff cap).
+    #[serde(default = "default_backoff_max", with = "humantime_serde")]
+    pub backoff_max: Duration,
     /// Deadline of one attempt (default: 30s for HTTP, the function's own
     /// timeout for functions).
     #[serde(
@@ -340,12 +344,20 @@ fn default_retry_after_max() -> Duration {
     Duration::from_secs(30)
 }
 
+fn default_backoff_max() -> Duration {
+    DEFAULT_BACKOFF_MAX
+}
+
+/// The default [`DeliverySpec::backoff_max`]: 5 minutes.
+pub const DEFAULT_BACKOFF_MAX: Duration = Duration::from_secs(5 * 60);
+
 impl Default for DeliverySpec {
     fn default() -> Self {
         Self {
             retry: 0,
             backoff: Backoff::default(),
             backoff_delay: default_backoff_delay(),
+            backoff_max: default_backoff_max(),
             timeout: None,
             retry_after_max: default_retry_after_max(),
             dead_letter: None,
@@ -358,14 +370,16 @@ pub const MAX_RETRIES: u32 = 100;
 
 impl DeliverySpec {
     /// How long to wait before retry number `n` (1-based), before any
-    /// `Retry-After`.
+    /// `Retry-After`: the backoff's schedule, never longer than
+    /// [`DeliverySpec::backoff_max`].
     pub fn delay(&self, n: u32) -> Duration {
-        match self.backoff {
+        let scheduled = match self.backoff {
             Backoff::Linear => self.backoff_delay.saturating_mul(n),
             Backoff::Exponential => self
                 .backoff_delay
                 .saturating_mul(2u32.saturating_pow(n.saturating_sub(1))),
-        }
+        };
+        scheduled.min(self.backoff_max)
     }
 
     /// Check the numbers.
@@ -378,6 +392,9 @@ impl DeliverySpec {
         }
         if self.timeout.is_some_and(|t| t.is_zero()) {
             return Err("delivery timeout must be positive".into());
+        }
+        if self.backoff_max.is_zero() {
+            return Err("backoff_max must be positive".into());
         }
         if self.dead_letter == Some(Destination::Broker) {
             return Err("a dead letter cannot be the broker (it could loop)".into());
@@ -777,6 +794,57 @@ mod tests {
         assert_eq!(ms(&d), [100, 200, 400, 800]);
         d.backoff = Backoff::Linear;
         assert_eq!(ms(&d), [100, 200, 300, 400]);
+    }
+
+    #[test]
+    fn backoff_never_waits_past_its_cap() {
+        let ms = |d: &DeliverySpec| (1..=20).map(|n| d.delay(n).as_millis()).collect::<Vec<_>>();
+        // retry = 20 with the default delay: 0.2 s doubling reaches the
+        // default 5 minute cap at retry 12 and stays there (uncapped, the
+        // last wait alone would be 0.2 s * 2^19, about 29 hours).
+        let d = DeliverySpec {
+            retry: 20,
+            ..DeliverySpec::default()
+        };
+        assert_eq!(d.validate(), Ok(()));
+        let waits = ms(&d);
+        assert_eq!(waits[..4], [200, 400, 800, 1600]);
+        assert_eq!(waits[10], 204_800);
+        assert!(waits[11..].iter().all(|&w| w == 300_000), "{waits:?}");
+        let total: u128 = waits.iter().sum();
+        assert!(total <= 20 * 300_000, "{total}");
+        // Linear and a smaller cap; a base delay above the cap is clamped.
+        let d = DeliverySpec {
+            backoff: Backoff::Linear,
+            backoff_delay: Duration::from_secs(1),
+            backoff_max: Duration::from_secs(3),
+            ..DeliverySpec::default()
+        };
+        assert_eq!(ms(&d)[..5], [1000, 2000, 3000, 3000, 3000]);
+        let d = DeliverySpec {
+            backoff_delay: Duration::from_secs(600),
+            ..DeliverySpec::default()
+        };
+        assert_eq!(d.delay(1), DEFAULT_BACKOFF_MAX);
+        // The most retries with the longest schedule never overflow.
+        let d = DeliverySpec {
+            retry: MAX_RETRIES,
+            backoff_delay: Duration::from_secs(u64::MAX / 4),
+            ..DeliverySpec::default()
+        };
+        assert_eq!(d.delay(MAX_RETRIES), DEFAULT_BACKOFF_MAX);
+    }
+
+    #[test]
+    fn backoff_max_parses_and_is_checked() {
+        let d: DeliverySpec = toml::from_str("retry = 3\nbackoff_max = \"2s\"").unwrap();
+        assert_eq!(d.backoff_max, Duration::from_secs(2));
+        let back: DeliverySpec = serde_json::from_value(serde_json::to_value(&d).unwrap()).unwrap();
+        assert_eq!(back, d);
+        let d: DeliverySpec = toml::from_str("retry = 3").unwrap();
+        assert_eq!(d.backoff_max, DEFAULT_BACKOFF_MAX);
+        let zero: DeliverySpec = toml::from_str("backoff_max = \"0s\"").unwrap();
+        assert!(zero.validate().unwrap_err().0.contains("backoff_max"));
     }
 
     #[test]

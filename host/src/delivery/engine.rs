@@ -6,17 +6,18 @@ use std::pin::Pin;
 use std::sync::{Arc, OnceLock, Weak};
 use std::time::Duration;
 
+use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use super::failure::{Failure, Undelivered};
-use super::Reentry;
+use super::{Ended, Reentry};
 use crate::cloudevents::Mode;
-use crate::config::{apply_extensions, DeliverySpec, Destination};
+use crate::config::{apply_extensions, DeliverySpec, Destination, SequenceSpec};
 use crate::event::{Event, ExtensionValue};
 use crate::kafka::KafkaSinks;
 use crate::metrics::{DeliveryMetrics, Outcome, RoutingMetrics};
 use crate::name::Name;
-use crate::routing::{Compiled, Routes, SinkTarget};
+use crate::routing::{Compiled, Parallel, Routes, SinkTarget, Trigger};
 use crate::runtime::Runtime;
 use crate::sinks::{log_event, HttpSink, SinkError};
 
@@ -26,15 +27,33 @@ pub const HOPS_EXTENSION: &str = "sluicehops";
 /// Hops an event without the extension starts with.
 pub const DEFAULT_HOPS: u32 = 255;
 
+/// A `sluicehops` extension that is not a hop count (a non-negative
+/// integer, or a string of decimal digits as binary mode carries it).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("extension `{HOPS_EXTENSION}` must be a non-negative integer, not `{0}`")]
+pub struct InvalidHops(String);
+
 /// The hop counter an event carries (default [`DEFAULT_HOPS`]); values
 /// above the default are capped to it.
-pub fn hops_of(event: &Event) -> u32 {
+///
+/// # Errors
+/// [`InvalidHops`] when the extension is not a non-negative integer
+/// (`"abc"`, `-3`, `true`).
+pub fn hops_of(event: &Event) -> Result<u32, InvalidHops> {
     let v = match event.extensions.get(HOPS_EXTENSION) {
-        Some(ExtensionValue::Integer(i)) => u32::try_from(*i).unwrap_or(0),
-        Some(ExtensionValue::String(s)) => s.trim().parse().unwrap_or(DEFAULT_HOPS),
-        _ => DEFAULT_HOPS,
+        None => return Ok(DEFAULT_HOPS),
+        Some(ExtensionValue::Integer(i)) => u64::try_from(*i).ok(),
+        Some(ExtensionValue::String(s)) => s.trim().parse::<u64>().ok(),
+        Some(ExtensionValue::Boolean(_)) => None,
     };
-    v.min(DEFAULT_HOPS)
+    let Some(v) = v else {
+        let shown = event
+            .extensions
+            .get(HOPS_EXTENSION)
+            .map(ToString::to_string);
+        return Err(InvalidHops(shown.unwrap_or_default()));
+    };
+    Ok(u32::try_from(v).unwrap_or(u32::MAX).min(DEFAULT_HOPS))
 }
 
 /// A boxed future, for recursive delivery and the [`Reentry`] trait.
@@ -49,6 +68,17 @@ enum Leg {
     Subscriber,
     /// A reply destination, a source's sink or a dead letter.
     Destination,
+}
+
+/// Why [`Engine::deliver`] did not deliver.
+#[derive(Debug)]
+pub(super) enum Missed {
+    /// It failed for good: logged, counted, dead-lettered or dropped.
+    Failed(Undelivered),
+    /// The host is stopping: a backoff wait was cut short, so there is no
+    /// further attempt and no dead letter (a durable broker keeps the
+    /// event and delivers it again after the restart).
+    Abandoned,
 }
 
 /// Who is delivering, for logs and metrics (`kind` is trigger, sink, step,
@@ -71,6 +101,12 @@ pub(super) struct Engine {
     pub(super) tasks: TaskTracker,
     /// Where replies bound for the broker go (set once at start-up).
     pub(super) broker: Arc<OnceLock<Weak<dyn Reentry>>>,
+    /// Cancelled when the host stops: every backoff wait ends at once, and
+    /// its delivery is abandoned.
+    pub(super) stopping: CancellationToken,
+    /// Cancelled when the shutdown grace period ends: every delivery still
+    /// running is abandoned.
+    pub(super) abandoning: CancellationToken,
 }
 
 impl Engine {
@@ -91,13 +127,23 @@ impl Engine {
             routing,
             tasks: TaskTracker::new(),
             broker: Arc::new(OnceLock::new()),
+            stopping: CancellationToken::new(),
+            abandoning: CancellationToken::new(),
         }
     }
 
-    /// The event's hop counter, or `None` (logged and counted) when it is
-    /// already spent.
+    /// The event's hop counter, or `None` (logged and counted as a hop
+    /// limit drop) when it is already spent or not a count (the ingress
+    /// refuses those with a 400; other sources' are dropped here).
     pub(super) fn check_hops(&self, event: &Event, kind: &str, name: &str) -> Option<u32> {
-        let hops = hops_of(event);
+        let hops = match hops_of(event) {
+            Ok(h) => h,
+            Err(e) => {
+                tracing::warn!(event_id = %event.id, r#type = %event.ty, kind, name, "invalid hop counter: event dropped: {e}");
+                self.routing.hop_limit(kind, name);
+                return None;
+            }
+        };
         if hops == 0 {
             tracing::warn!(event_id = %event.id, r#type = %event.ty, kind, name, "hop limit reached: event dropped");
             self.routing.hop_limit(kind, name);
@@ -107,26 +153,53 @@ impl Engine {
     }
 
     /// Deliver `event` to trigger number `index` of `snapshot` and route
-    /// the reply.
+    /// the reply; abandoned (at once) when the shutdown grace period ends
+    /// first.
     pub(super) async fn run_trigger(
         &self,
         snapshot: &Arc<Compiled>,
         index: usize,
-        mut event: Event,
+        event: Event,
         hops: u32,
-    ) {
+    ) -> Ended {
         let Some(spec) = snapshot.triggers().get(index) else {
-            return;
+            return Ended::Completed;
         };
         let name = &spec.name;
+        let id = event.id.clone();
+        let outcome = tokio::select! {
+            biased;
+            () = self.abandoning.cancelled() => {
+                tracing::warn!(trigger = %name, event_id = %id, "delivery abandoned: still running when the shutdown grace period ended (a durable broker delivers the event again after the restart)");
+                Outcome::Abandoned
+            }
+            outcome = self.trigger_outcome(snapshot, spec, event, hops) => outcome,
+        };
+        self.metrics.delivery(name.as_str(), outcome);
+        if outcome == Outcome::Abandoned {
+            Ended::Abandoned
+        } else {
+            Ended::Completed
+        }
+    }
+
+    /// Deliver `event` to the subscriber of trigger `spec` and route the
+    /// reply.
+    async fn trigger_outcome(
+        &self,
+        snapshot: &Arc<Compiled>,
+        spec: &Trigger,
+        mut event: Event,
+        hops: u32,
+    ) -> Outcome {
         let who = Who {
             kind: "trigger",
-            name: name.to_string(),
+            name: spec.name.to_string(),
         };
         apply_extensions(&mut event, &spec.extensions);
         let subscriber = &spec.subscriber;
         let opts = spec.delivery.as_ref();
-        let outcome = match self
+        match self
             .deliver(
                 snapshot,
                 &who,
@@ -135,23 +208,25 @@ impl Engine {
                 event,
                 opts,
                 hops,
+                None,
             )
             .await
         {
-            Err(u) => Outcome::SubscriberFailed(u.kind),
+            Err(Missed::Failed(u)) => Outcome::SubscriberFailed(u.kind),
+            Err(Missed::Abandoned) => Outcome::Abandoned,
             Ok(None) => Outcome::Delivered,
             Ok(Some(reply)) => {
                 // The trigger's delivery options cover its reply leg too.
                 match self
-                    .reply(snapshot, &who, spec.reply.as_ref(), reply, opts, hops)
+                    .reply(snapshot, &who, spec.reply.as_ref(), reply, opts, hops, None)
                     .await
                 {
                     Ok(()) => Outcome::Delivered,
-                    Err(u) => Outcome::ReplyFailed(u.kind),
+                    Err(Missed::Failed(u)) => Outcome::ReplyFailed(u.kind),
+                    Err(Missed::Abandoned) => Outcome::Abandoned,
                 }
             }
-        };
-        self.metrics.delivery(name.as_str(), outcome);
+        }
     }
 
     /// [`Engine::deliver`] on behalf of something outside the routing
@@ -166,18 +241,29 @@ impl Engine {
         event: Event,
         opts: Option<&DeliverySpec>,
         hops: u32,
-    ) -> Result<Option<Event>, Undelivered> {
+    ) -> Result<Option<Event>, Missed> {
         let who = Who {
             kind,
             name: name.to_owned(),
         };
-        self.deliver(snapshot, &who, to, Leg::Destination, event, opts, hops)
-            .await
+        self.deliver(
+            snapshot,
+            &who,
+            to,
+            Leg::Destination,
+            event,
+            opts,
+            hops,
+            None,
+        )
+        .await
     }
 
     /// Route `reply` to `to` with the sender's delivery options `opts`
-    /// (retries, backoff, dead letter; a named sink's own when the sender
-    /// gives none); `Ok` when it got there (or was meant to go nowhere).
+    /// (retries, backoff, dead letter, else `fallback`; a named sink's own
+    /// when the sender gives none); `Ok` when it got there (or was meant
+    /// to go nowhere).
+    #[allow(clippy::too_many_arguments)]
     async fn reply(
         &self,
         snapshot: &Arc<Compiled>,
@@ -186,7 +272,8 @@ impl Engine {
         reply: Event,
         opts: Option<&DeliverySpec>,
         hops: u32,
-    ) -> Result<(), Undelivered> {
+        fallback: Option<&Destination>,
+    ) -> Result<(), Missed> {
         let Some(to) = to else {
             tracing::debug!(kind = who.kind, name = %who.name, reply_id = %reply.id, "reply has no destination: dropped");
             return Ok(());
@@ -198,7 +285,16 @@ impl Engine {
             name: format!("{}/{}", who.kind, who.name),
         };
         match self
-            .deliver(snapshot, who, to, Leg::Destination, reply, opts, hops)
+            .deliver(
+                snapshot,
+                who,
+                to,
+                Leg::Destination,
+                reply,
+                opts,
+                hops,
+                fallback,
+            )
             .await
         {
             Ok(Some(r)) => {
@@ -206,12 +302,15 @@ impl Engine {
                 Ok(())
             }
             Ok(None) => Ok(()),
-            Err(u) => Err(u),
+            Err(m) => Err(m),
         }
     }
 
     /// Send `event` to `to` with the delivery options (`opts`, or a named
-    /// sink's own), retrying and dead-lettering. `Ok` carries the reply.
+    /// sink's own), retrying and dead-lettering (to `fallback`, the dead
+    /// letter of the step, branch or trigger that runs this delivery, when
+    /// the options name none). `Ok` carries the reply;
+    /// [`Missed::Abandoned`] when the host stopped during a backoff wait.
     #[allow(clippy::too_many_arguments)]
     fn deliver<'a>(
         &'a self,
@@ -222,7 +321,8 @@ impl Engine {
         event: Event,
         opts: Option<&'a DeliverySpec>,
         hops: u32,
-    ) -> BoxFut<'a, Result<Option<Event>, Undelivered>> {
+        fallback: Option<&'a Destination>,
+    ) -> BoxFut<'a, Result<Option<Event>, Missed>> {
         Box::pin(async move {
             let sink_opts = match to {
                 Destination::Sink(n) => snapshot.sink(n).and_then(|s| s.delivery.as_ref()),
@@ -230,10 +330,20 @@ impl Engine {
             };
             let default = DeliverySpec::default();
             let opts = opts.or(sink_opts).unwrap_or(&default);
+            let dead_letter = opts.dead_letter.as_ref().or(fallback);
             let mut attempt = 0u32;
             let failure = loop {
                 match self
-                    .send(snapshot, who, to, leg, event.clone(), hops, opts.timeout)
+                    .send(
+                        snapshot,
+                        who,
+                        to,
+                        leg,
+                        event.clone(),
+                        hops,
+                        opts.timeout,
+                        dead_letter,
+                    )
                     .await
                 {
                     Ok(reply) => {
@@ -243,6 +353,13 @@ impl Engine {
                         }
                         tracing::debug!(kind = who.kind, name = %who.name, event_id = %event.id, destination = %to, attempt, "delivered");
                         return Ok(reply);
+                    }
+                    Err(Failure::Abandoned) => return Err(Missed::Abandoned),
+                    Err(Failure::Inner(u)) => {
+                        // A step or branch inside `to` failed for good; its
+                        // own delivery logged, counted and dead-lettered it.
+                        tracing::error!(kind = who.kind, name = %who.name, event_id = %event.id, destination = %to, "delivery failed inside {to}: {u}");
+                        return Err(Missed::Failed(u));
                     }
                     Err(f) if f.retryable() && attempt < opts.retry => {
                         attempt += 1;
@@ -255,7 +372,10 @@ impl Engine {
                         if let Destination::Sink(n) = to {
                             self.routing.retried("sink", n.as_str());
                         }
-                        tokio::time::sleep(delay).await;
+                        if !self.backoff(delay).await {
+                            tracing::warn!(kind = who.kind, name = %who.name, event_id = %event.id, destination = %to, attempt, "delivery abandoned: the host is stopping during its backoff (no further attempt, no dead letter; a durable broker delivers the event again after the restart)");
+                            return Err(Missed::Abandoned);
+                        }
                     }
                     Err(f) => break f,
                 }
@@ -267,19 +387,29 @@ impl Engine {
             };
             tracing::error!(kind = who.kind, name = %who.name, trigger, event_id = %event.id, destination = %to, attempts = attempt + 1, error_kind = failure.kind(), "delivery failed: {failure}");
             let dead_lettered = self
-                .dead_letter(snapshot, who, to, event, &failure, opts, hops)
+                .dead_letter(snapshot, who, to, event, &failure, dead_letter, hops)
                 .await;
-            Err(Undelivered {
+            Err(Missed::Failed(Undelivered {
                 destination: to.label(),
                 kind: failure.kind(),
                 reason: failure.to_string(),
                 dead_lettered,
-            })
+            }))
         })
     }
 
-    /// Hand a failed event to the dead letter, or log and count it;
-    /// returns whether the dead letter took it.
+    /// Wait `delay` before a retry; `false` (at once) when the host is
+    /// stopping.
+    async fn backoff(&self, delay: Duration) -> bool {
+        tokio::select! {
+            biased;
+            () = self.stopping.cancelled() => false,
+            () = tokio::time::sleep(delay) => true,
+        }
+    }
+
+    /// Hand a failed event to the dead letter `dl`, or (without one) log
+    /// and count it; returns whether the dead letter took it.
     #[allow(clippy::too_many_arguments)]
     async fn dead_letter(
         &self,
@@ -288,14 +418,14 @@ impl Engine {
         to: &Destination,
         mut event: Event,
         failure: &Failure,
-        opts: &DeliverySpec,
+        dl: Option<&Destination>,
         hops: u32,
     ) -> bool {
         let sink_name = match to {
             Destination::Sink(n) => Some(n.as_str()),
             _ => None,
         };
-        let Some(dl) = &opts.dead_letter else {
+        let Some(dl) = dl else {
             let trigger = if who.kind == "trigger" {
                 who.name.as_str()
             } else {
@@ -311,7 +441,7 @@ impl Engine {
         failure.annotate(&mut event, &to.label());
         let id = event.id.clone();
         match self
-            .send(snapshot, who, dl, Leg::Destination, event, hops, None)
+            .send(snapshot, who, dl, Leg::Destination, event, hops, None, None)
             .await
         {
             Ok(_) => {
@@ -330,9 +460,11 @@ impl Engine {
         }
     }
 
-    /// One attempt at `to`. Sequences and parallels never fail here: their
-    /// own steps and branches handle failures. The broker fails when it
-    /// cannot store the event (a full log, Kafka down).
+    /// One attempt at `to`. A sequence or parallel runs its steps or
+    /// branches, each with its own retries and dead letter (else
+    /// `dead_letter`, the one of this delivery), and fails with
+    /// [`Failure::Inner`] when one failed for good. The broker fails when
+    /// it cannot store the event (a full log, Kafka down).
     #[allow(clippy::too_many_arguments)]
     fn send<'a>(
         &'a self,
@@ -343,6 +475,7 @@ impl Engine {
         mut event: Event,
         hops: u32,
         timeout: Option<Duration>,
+        dead_letter: Option<&'a Destination>,
     ) -> BoxFut<'a, Result<Option<Event>, Failure>> {
         Box::pin(async move {
             match to {
@@ -382,9 +515,21 @@ impl Engine {
                     }
                     Ok(None)
                 }
-                Destination::Sequence(n) => Ok(self.run_sequence(snapshot, n, event, hops).await),
+                Destination::Sequence(n) => {
+                    let spec = snapshot
+                        .sequence(n)
+                        .ok_or_else(|| Failure::Missing(format!("sequence `{n}`")))?;
+                    self.run_sequence(snapshot, n, spec, event, hops, dead_letter)
+                        .await
+                        .map_err(Failure::from)
+                }
                 Destination::Parallel(n) => {
-                    self.run_parallel(snapshot, n, event, hops).await;
+                    let spec = snapshot
+                        .parallel(n)
+                        .ok_or_else(|| Failure::Missing(format!("parallel `{n}`")))?;
+                    self.run_parallel(snapshot, n, spec, event, hops, dead_letter)
+                        .await
+                        .map_err(Failure::from)?;
                     Ok(None)
                 }
                 Destination::Broker => {
@@ -397,7 +542,7 @@ impl Engine {
                 }
                 Destination::Kafka(n) => {
                     self.kafka
-                        .send(n.as_str(), &event)
+                        .send(n.as_str(), &event, timeout)
                         .await
                         .map_err(SinkError::from)?;
                     Ok(None)
@@ -432,21 +577,25 @@ impl Engine {
 
     /// Run sequence `name`: each step's reply feeds the next; no reply ends
     /// the chain. Returns the last reply when the sequence has no reply
-    /// destination of its own.
+    /// destination of its own. A step that fails for good goes to its own
+    /// dead letter, else to `dead_letter` (the one of whoever runs the
+    /// sequence), and ends the chain with [`Missed::Failed`].
     async fn run_sequence(
         &self,
         snapshot: &Arc<Compiled>,
         name: &Name,
+        spec: &SequenceSpec,
         event: Event,
         hops: u32,
-    ) -> Option<Event> {
-        let spec = snapshot.sequence(name)?;
+        dead_letter: Option<&Destination>,
+    ) -> Result<Option<Event>, Missed> {
         let mut current = event;
         for (i, step) in spec.steps.iter().enumerate() {
             let who = Who {
                 kind: "step",
                 name: format!("{name}/{i}"),
             };
+            let opts = step.delivery.as_ref();
             match self
                 .deliver(
                     snapshot,
@@ -454,17 +603,17 @@ impl Engine {
                     &step.to,
                     Leg::Subscriber,
                     current,
-                    step.delivery.as_ref(),
+                    opts,
                     hops,
+                    dead_letter,
                 )
-                .await
+                .await?
             {
-                Ok(Some(next)) => current = next,
-                Ok(None) => {
+                Some(next) => current = next,
+                None => {
                     tracing::debug!(sequence = %name, step = i, "step returned no event: the chain ends");
-                    return None;
+                    return Ok(None);
                 }
-                Err(_) => return None,
             }
         }
         match &spec.reply {
@@ -475,22 +624,27 @@ impl Engine {
                 };
                 // The last step's delivery options cover the reply it made.
                 let opts = spec.steps.last().and_then(|s| s.delivery.as_ref());
-                // A failure is logged, counted and dead-lettered by `reply`.
-                let _ = self
-                    .reply(snapshot, &who, Some(to), current, opts, hops)
-                    .await;
-                None
+                self.reply(snapshot, &who, Some(to), current, opts, hops, dead_letter)
+                    .await?;
+                Ok(None)
             }
-            None => Some(current),
+            None => Ok(Some(current)),
         }
     }
 
     /// Run parallel `name`: every branch whose filters pass gets the event,
-    /// concurrently; each routes its own reply.
-    async fn run_parallel(&self, snapshot: &Arc<Compiled>, name: &Name, event: Event, hops: u32) {
-        let Some(spec) = snapshot.parallel(name) else {
-            return;
-        };
+    /// concurrently; each routes its own reply. A branch that fails for
+    /// good goes to its own dead letter, else to `dead_letter`; the first
+    /// such failure is returned once every branch ended.
+    async fn run_parallel(
+        &self,
+        snapshot: &Arc<Compiled>,
+        name: &Name,
+        spec: &Parallel,
+        event: Event,
+        hops: u32,
+        dead_letter: Option<&Destination>,
+    ) -> Result<(), Missed> {
         let branches = spec
             .branches
             .iter()
@@ -503,26 +657,44 @@ impl Engine {
                         kind: "branch",
                         name: format!("{name}/{i}"),
                     };
-                    if let Ok(Some(reply)) = self
+                    let opts = b.delivery.as_ref();
+                    let reply = self
                         .deliver(
                             snapshot,
                             &who,
                             &b.subscriber,
                             Leg::Subscriber,
                             event,
-                            b.delivery.as_ref(),
+                            opts,
                             hops,
+                            dead_letter,
                         )
-                        .await
-                    {
-                        let to = b.reply.as_ref().or(spec.reply.as_ref());
-                        let opts = b.delivery.as_ref();
-                        // A failure is logged, counted and dead-lettered by `reply`.
-                        let _ = self.reply(snapshot, &who, to, reply, opts, hops).await;
+                        .await?;
+                    match reply {
+                        Some(reply) => {
+                            let to = b.reply.as_ref().or(spec.reply.as_ref());
+                            self.reply(snapshot, &who, to, reply, opts, hops, dead_letter)
+                                .await
+                        }
+                        None => Ok(()),
                     }
                 }
             });
-        futures_util::future::join_all(branches).await;
+        let ended = futures_util::future::join_all(branches).await;
+        // Abandoned first: the event is still owed to that branch.
+        if ended.iter().any(|e| matches!(e, Err(Missed::Abandoned))) {
+            return Err(Missed::Abandoned);
+        }
+        ended.into_iter().find_map(Result::err).map_or(Ok(()), Err)
+    }
+}
+
+impl From<Missed> for Failure {
+    fn from(m: Missed) -> Self {
+        match m {
+            Missed::Failed(u) => Self::Inner(u),
+            Missed::Abandoned => Self::Abandoned,
+        }
     }
 }
 
@@ -533,18 +705,31 @@ mod tests {
     #[test]
     fn hop_counter_parsing() {
         let mut e = Event::new("1", "/s", "t");
-        assert_eq!(hops_of(&e), DEFAULT_HOPS);
-        e.extensions
-            .insert(HOPS_EXTENSION.into(), ExtensionValue::String("5".into()));
-        assert_eq!(hops_of(&e), 5);
-        e.extensions
-            .insert(HOPS_EXTENSION.into(), ExtensionValue::Integer(0));
-        assert_eq!(hops_of(&e), 0);
-        e.extensions
-            .insert(HOPS_EXTENSION.into(), ExtensionValue::Integer(10_000));
-        assert_eq!(hops_of(&e), DEFAULT_HOPS);
-        e.extensions
-            .insert(HOPS_EXTENSION.into(), ExtensionValue::Integer(-3));
-        assert_eq!(hops_of(&e), 0);
+        assert_eq!(hops_of(&e), Ok(DEFAULT_HOPS));
+        let mut with = |v: ExtensionValue| {
+            e.extensions.insert(HOPS_EXTENSION.into(), v);
+            hops_of(&e)
+        };
+        assert_eq!(with(ExtensionValue::String("5".into())), Ok(5));
+        assert_eq!(with(ExtensionValue::String(" 7 ".into())), Ok(7));
+        assert_eq!(with(ExtensionValue::Integer(0)), Ok(0));
+        assert_eq!(with(ExtensionValue::Integer(10_000)), Ok(DEFAULT_HOPS));
+        assert_eq!(
+            with(ExtensionValue::String("99999999999999".into())),
+            Ok(DEFAULT_HOPS)
+        );
+        // Not a count: refused, never read as a default or as 0.
+        for bad in [
+            ExtensionValue::String("abc".into()),
+            ExtensionValue::String("-3".into()),
+            ExtensionValue::String(String::new()),
+            ExtensionValue::String("1.5".into()),
+            ExtensionValue::Integer(-3),
+            ExtensionValue::Boolean(true),
+        ] {
+            let shown = bad.to_string();
+            let err = with(bad).unwrap_err();
+            assert!(err.to_string().contains(&format!("`{shown}`")), "{err}");
+        }
     }
 }

@@ -4,6 +4,7 @@
 use std::time::Duration;
 
 use crate::event::{Event, ExtensionValue};
+use crate::kafka::KafkaSinkError;
 use crate::runtime::{ErrorKind, InvokeError};
 use crate::sinks::{truncate, SinkError};
 
@@ -51,6 +52,16 @@ pub enum Failure {
     /// did not acknowledge); retried like a 503.
     #[error("the broker did not take the event: {0}")]
     Broker(super::ReentryError),
+    /// A sequence's step or a parallel's branch failed for good. Its own
+    /// delivery already retried it and sent it to a dead letter (its own,
+    /// else the enclosing one) or dropped it: never retried or
+    /// dead-lettered again, only counted against whoever ran it.
+    #[error(transparent)]
+    Inner(Undelivered),
+    /// The host stopped while a sequence's step or a parallel's branch
+    /// waited to retry: no further attempt, no dead letter.
+    #[error("abandoned: the host is stopping")]
+    Abandoned,
 }
 
 impl Failure {
@@ -63,7 +74,7 @@ impl Failure {
             Self::Function(e) => !matches!(e.kind(), ErrorKind::Handler | ErrorKind::InvalidReply),
             Self::FunctionTimeout(_) => true,
             Self::Http(e) => e.retryable(),
-            Self::Missing(_) => false,
+            Self::Missing(_) | Self::Inner(_) | Self::Abandoned => false,
             Self::Broker(_) => true,
         }
     }
@@ -82,13 +93,17 @@ impl Failure {
             Self::Function(e) => e.kind().as_str(),
             Self::FunctionTimeout(_) => "timeout",
             Self::Http(SinkError::Connect { .. }) => "connect",
-            Self::Http(SinkError::Timeout { .. }) => "timeout",
+            Self::Http(
+                SinkError::Timeout { .. } | SinkError::Kafka(KafkaSinkError::Timeout { .. }),
+            ) => "timeout",
             Self::Http(SinkError::Status { .. }) => "status",
             Self::Http(SinkError::InvalidReply { .. }) => "invalid_reply",
             Self::Http(SinkError::ReplyTooLarge { .. }) => "reply_too_large",
             Self::Http(SinkError::Kafka(_)) => "kafka",
             Self::Missing(_) => "missing",
             Self::Broker(_) => "broker",
+            Self::Inner(u) => u.kind,
+            Self::Abandoned => "abandoned",
         }
     }
 

@@ -26,10 +26,23 @@ use crate::routing::Routes;
 use crate::runtime::Runtime;
 use crate::sinks::HttpSink;
 
-pub use engine::{hops_of, BoxFut, DEFAULT_HOPS, HOPS_EXTENSION};
+pub use engine::{hops_of, BoxFut, InvalidHops, DEFAULT_HOPS, HOPS_EXTENSION};
 pub use failure::{Failure, Undelivered, ERROR_CODE, ERROR_DATA, ERROR_DEST};
 
-use engine::Engine;
+use engine::{Engine, Missed};
+
+/// How the deliveries of one event ended (see
+/// [`Dispatcher::dispatch_tracked`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[must_use]
+pub enum Ended {
+    /// Every delivery ended: delivered, or failed for good (dead-lettered
+    /// or dropped). A log may forget the event.
+    Completed,
+    /// The host stopped before at least one of them ended: the event is
+    /// still owed, and a log keeps it for the next start.
+    Abandoned,
+}
 
 /// A broker refusal, as the delivery engine sees it (retryable).
 pub type ReentryError = Box<dyn std::error::Error + Send + Sync>;
@@ -84,21 +97,28 @@ impl Dispatcher {
     }
 
     /// Like [`Dispatcher::dispatch`], but the returned future completes once
-    /// every delivery of `event` has ended (delivered or failed for good),
-    /// so a durable log can forget the event only then.
+    /// every delivery of `event` has ended (delivered or failed for good:
+    /// [`Ended::Completed`], so a durable log can forget the event only
+    /// then), or as soon as one was abandoned because the host is stopping
+    /// ([`Ended::Abandoned`]: the log keeps it).
     pub async fn dispatch_tracked(
         &self,
         event: Event,
-    ) -> impl std::future::Future<Output = ()> + Send + 'static {
-        let (done, mut all_done) = tokio::sync::mpsc::channel::<()>(1);
-        self.start(event, Some(done)).await;
+    ) -> impl std::future::Future<Output = Ended> + Send + 'static {
+        // A delivery that is abandoned sends `()`; one that ends just drops
+        // its sender.
+        let (abandoned, mut rx) = tokio::sync::mpsc::channel::<()>(1);
+        self.start(event, Some(abandoned)).await;
         async move {
-            // `None` once every delivery task has dropped its sender.
-            let _ = all_done.recv().await;
+            match rx.recv().await {
+                Some(()) => Ended::Abandoned,
+                // Every delivery task ended and dropped its sender.
+                None => Ended::Completed,
+            }
         }
     }
 
-    async fn start(&self, event: Event, done: Option<tokio::sync::mpsc::Sender<()>>) -> usize {
+    async fn start(&self, event: Event, abandoned: Option<tokio::sync::mpsc::Sender<()>>) -> usize {
         let e = &self.engine;
         e.metrics.accepted();
         let Some(hops) = e.check_hops(&event, "ingress", "ingress") else {
@@ -112,16 +132,21 @@ impl Dispatcher {
         let count = matched.len();
         for index in matched {
             let Ok(permit) = self.permits.clone().acquire_owned().await else {
-                break; // closed: shutting down
+                // Closed: the host is stopping and abandoned its deliveries.
+                tracing::warn!(event_id = %event.id, "delivery abandoned: the host is stopping (a durable broker delivers the event again after the restart)");
+                report_abandoned(abandoned.as_ref());
+                break;
             };
             let engine = e.clone();
             let snapshot = snapshot.clone();
             let event = event.clone();
-            let done = done.clone();
+            let abandoned = abandoned.clone();
             e.tasks.spawn(async move {
-                engine.run_trigger(&snapshot, index, event, hops).await;
+                let ended = engine.run_trigger(&snapshot, index, event, hops).await;
                 drop(permit);
-                drop(done);
+                if ended == Ended::Abandoned {
+                    report_abandoned(abandoned.as_ref());
+                }
             });
         }
         count
@@ -152,13 +177,48 @@ impl Dispatcher {
                 dead_lettered: false,
             })?;
         let snapshot = e.routes.compiled();
-        e.deliver_as("source", source, &snapshot, to, event, opts, hops)
+        match e
+            .deliver_as("source", source, &snapshot, to, event, opts, hops)
             .await
+        {
+            Ok(reply) => Ok(reply),
+            Err(Missed::Failed(u)) => Err(u),
+            Err(Missed::Abandoned) => Err(Undelivered {
+                destination: to.label(),
+                kind: "abandoned",
+                reason: "the host is stopping".into(),
+                dead_lettered: false,
+            }),
+        }
+    }
+
+    /// The host is stopping: every backoff wait ends now (and any that
+    /// starts later ends at once), and its delivery is abandoned without a
+    /// further attempt or a dead letter. Running attempts go on.
+    pub fn stop(&self) {
+        self.engine.stopping.cancel();
+    }
+
+    /// The shutdown grace period is over: abandon every delivery still
+    /// running or waiting for a slot (each ends with [`Ended::Abandoned`]),
+    /// and start no more.
+    pub fn abandon(&self) {
+        self.engine.stopping.cancel();
+        self.engine.abandoning.cancel();
+        self.permits.close();
     }
 
     /// Stop taking new work and wait for running deliveries to finish.
     pub async fn drain(&self) {
         self.engine.tasks.close();
         self.engine.tasks.wait().await;
+    }
+}
+
+/// Tell a tracked dispatch that one of its deliveries was abandoned.
+fn report_abandoned(abandoned: Option<&tokio::sync::mpsc::Sender<()>>) {
+    if let Some(tx) = abandoned {
+        // Full: another delivery of the event already said so.
+        let _ = tx.try_send(());
     }
 }

@@ -23,6 +23,15 @@ pub enum KafkaSinkError {
     /// No `[kafka.sinks.NAME]` is declared.
     #[error("kafka sink `{0}` is not declared in [kafka.sinks]")]
     Unknown(String),
+    /// The broker did not acknowledge the record within the delivery's
+    /// timeout (it may still land later: at least once).
+    #[error("producing to kafka sink `{sink}`: no acknowledgement within {timeout:?} (delivery timeout)")]
+    Timeout {
+        /// The sink.
+        sink: String,
+        /// The delivery's per-attempt timeout.
+        timeout: Duration,
+    },
     /// The broker did not acknowledge the record.
     #[error("producing to kafka sink `{sink}`: {source}")]
     Produce {
@@ -165,22 +174,42 @@ impl KafkaSinks {
         self.producers.contains_key(name)
     }
 
-    /// Produce `event` to sink `name`; returns once the broker acknowledged it.
+    /// Produce `event` to sink `name`; returns once the broker acknowledged
+    /// it, waiting at most `timeout` (the delivery's per-attempt timeout;
+    /// without one, librdkafka's `message.timeout.ms` bounds the wait).
     ///
     /// # Errors
-    /// [`KafkaSinkError`] when the sink is unknown or the broker refused.
-    pub async fn send(&self, name: &str, event: &Event) -> Result<(), KafkaSinkError> {
+    /// [`KafkaSinkError`] when the sink is unknown, the broker refused, or
+    /// no acknowledgement came within `timeout`.
+    pub async fn send(
+        &self,
+        name: &str,
+        event: &Event,
+        timeout: Option<Duration>,
+    ) -> Result<(), KafkaSinkError> {
         let p = self
             .producers
             .iter()
             .find(|(n, _)| n.as_str() == name)
             .map(|(_, p)| p)
             .ok_or_else(|| KafkaSinkError::Unknown(name.to_owned()))?;
-        p.send(event)
-            .await
-            .map_err(|source| KafkaSinkError::Produce {
-                sink: name.to_owned(),
-                source,
-            })
+        let produce = p.send(event);
+        let result = match timeout {
+            Some(t) => match tokio::time::timeout(t, produce).await {
+                Ok(r) => r,
+                Err(_) => {
+                    p.metrics.produced(&p.label, false);
+                    return Err(KafkaSinkError::Timeout {
+                        sink: name.to_owned(),
+                        timeout: t,
+                    });
+                }
+            },
+            None => produce.await,
+        };
+        result.map_err(|source| KafkaSinkError::Produce {
+            sink: name.to_owned(),
+            source,
+        })
     }
 }

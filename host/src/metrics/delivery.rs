@@ -22,6 +22,9 @@ pub enum Outcome {
     SubscriberFailed(&'static str),
     /// The reply destination did not take the reply, for this reason.
     ReplyFailed(&'static str),
+    /// The host stopped before the delivery ended (during a backoff wait,
+    /// or past the shutdown grace period): not failed, still owed.
+    Abandoned,
 }
 
 impl Outcome {
@@ -31,6 +34,7 @@ impl Outcome {
             Self::Delivered => ["delivered", ""],
             Self::SubscriberFailed(e) => ["subscriber_failed", e],
             Self::ReplyFailed(e) => ["reply_failed", e],
+            Self::Abandoned => ["abandoned", ""],
         }
     }
 }

@@ -13,7 +13,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::broker::{Broker, BrokerError};
 use crate::config::{DeliverySpec, Destination};
-use crate::delivery::{Dispatcher, Undelivered};
+use crate::delivery::{Dispatcher, Ended, Undelivered};
 use crate::event::Event;
 use crate::metrics::Metrics;
 
@@ -79,9 +79,10 @@ impl SourceContext {
 
     /// Route `event` without storing it and wait until every delivery of
     /// it ended: for events whose own log is their origin (an ordered
-    /// Kafka source commits the offset only afterwards).
-    pub async fn route_and_wait(&self, event: Event) {
-        self.broker.route_and_wait(event).await;
+    /// Kafka source commits the offset only afterwards, and not when the
+    /// host stopped first: [`Ended::Abandoned`]).
+    pub async fn route_and_wait(&self, event: Event) -> Ended {
+        self.broker.route_and_wait(event).await
     }
 
     /// Deliver `event` from the source `source` to `to` with `opts`

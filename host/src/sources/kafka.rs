@@ -15,6 +15,7 @@ use rdkafka::ClientConfig;
 
 use super::{Source, SourceContext};
 use crate::config::{KafkaConfig, KafkaSourceConfig};
+use crate::delivery::Ended;
 use crate::event::Event;
 use crate::kafka::binding::{from_record, Origin, Record};
 use crate::kafka::release::Detached;
@@ -200,7 +201,11 @@ async fn hand_on(
     // One at a time: the next record waits until this one's deliveries
     // ended, which keeps per-partition order (the topic is the log).
     for event in events {
-        cx.route_and_wait(event).await;
+        if cx.route_and_wait(event).await == Ended::Abandoned {
+            // The host is stopping: this offset stays uncommitted, so the
+            // record is read again at the next start.
+            return false;
+        }
     }
     true
 }
