@@ -26,8 +26,9 @@ use crate::sources::{PreparedSources, SourceContext, Sources};
 const MAX_IN_FLIGHT: usize = 4096;
 
 /// Overlay the config file's routing objects on the stored ones, check
-/// the result, and only then write the config file's objects to the store.
-fn apply_and_load(stores: &RoutingStores, c: &Config) -> Result<Table> {
+/// the result and the sources' destinations, and only then write the
+/// config file's objects to the store.
+fn apply_and_load(stores: &RoutingStores, c: &Config, functions: &FunctionStore) -> Result<Table> {
     let mut table = Table::default();
     load::<TriggerSpec>(&mut table, stores, c)?;
     load::<SinkSpec>(&mut table, stores, c)?;
@@ -36,6 +37,13 @@ fn apply_and_load(stores: &RoutingStores, c: &Config) -> Result<Table> {
     table
         .check(|_| true, |n| c.kafka.sinks.contains_key(n))
         .map_err(|e| anyhow::anyhow!("routing: {e}"))?;
+    table
+        .check_sources(
+            &c.sources,
+            |f| functions.contains(f),
+            |n| c.kafka.sinks.contains_key(n),
+        )
+        .map_err(|e| anyhow::anyhow!("sources: {e}"))?;
     save::<TriggerSpec>(stores, c)?;
     save::<SinkSpec>(stores, c)?;
     save::<SequenceSpec>(stores, c)?;
@@ -132,7 +140,7 @@ impl App {
         }
 
         let stores = RoutingStores::open(&data_dir)?;
-        let table = apply_and_load(&stores, &config)?;
+        let table = apply_and_load(&stores, &config, &functions)?;
         // Stored objects may refer to functions that are gone: warn, and
         // let those deliveries fail (and dead-letter) until they are back.
         if let Err(e) = table.check(

@@ -8,7 +8,7 @@ use axum::{Extension, Json};
 
 use super::AdminState;
 use super::{parse_name, record, PoolError};
-use crate::config::FunctionSettings;
+use crate::config::{Destination, FunctionSettings};
 use crate::http::ApiError;
 use crate::registry::FunctionRecord;
 use crate::runtime::CompileError;
@@ -153,14 +153,25 @@ fn record_change(
     )
 }
 
-/// `DELETE /functions/{name}`; refused while a trigger, sequence or parallel still uses it.
+/// `DELETE /functions/{name}`; refused while a trigger, sequence, parallel
+/// or source still uses it.
 pub async fn delete(
     State(state): State<Arc<AdminState>>,
     Path(name): Path<String>,
     who: Option<Extension<Principal>>,
 ) -> Result<StatusCode, ApiError> {
     let name = parse_name(&name)?;
-    let users = state.routes.snapshot().users_of_function(&name);
+    let mut users = state.routes.snapshot().users_of_function(&name);
+    users.extend(
+        state
+            .sources
+            .iter()
+            .filter(|(_, s)| {
+                s.destinations()
+                    .any(|d| matches!(d, Destination::Function(f) if f == &name))
+            })
+            .map(|(n, _)| format!("source `{n}`")),
+    );
     if !users.is_empty() {
         return Err(ApiError::new(
             StatusCode::CONFLICT,

@@ -16,7 +16,7 @@ use std::sync::{Arc, Mutex, RwLock};
 
 use crate::config::{
     invalid, Config, DeliverySpec, Destination, Invalid, ParallelSpec, SequenceSpec, SinkSpec,
-    TriggerSpec,
+    SourceSpec, TriggerSpec,
 };
 use crate::metrics::RoutingMetrics;
 use crate::name::Name;
@@ -168,30 +168,64 @@ impl Table {
             p.validate().map_err(|e| format!("parallel `{n}`: {e}"))?;
         }
         for (owner, d) in self.references() {
-            let missing = match &d {
-                Destination::Function(f) if !has_function(f) => Some("function"),
-                Destination::Sink(s) if !self.sinks.contains_key(s) => Some("sink"),
-                Destination::Sequence(s) if !self.sequences.contains_key(s) => Some("sequence"),
-                Destination::Parallel(p) if !self.parallels.contains_key(p) => Some("parallel"),
-                Destination::Kafka(k) if !has_kafka_sink(k) => {
-                    return Err(invalid!(
-                        "{owner}: kafka sink `{k}` does not exist (declare it as [kafka.sinks.{k}])"
-                    ))
-                }
-                _ => None,
-            };
-            if let Some(kind) = missing {
-                let name = match &d {
-                    Destination::Function(n)
-                    | Destination::Sink(n)
-                    | Destination::Sequence(n)
-                    | Destination::Parallel(n) => n.as_str(),
-                    _ => "",
-                };
-                return Err(invalid!("{owner}: {kind} `{name}` does not exist"));
-            }
+            self.check_reference(&owner, &d, &has_function, &has_kafka_sink)?;
         }
         self.check_cycles()
+    }
+
+    /// Check that the destinations of `sources` (where their events go,
+    /// their dead letters) exist: named sinks, sequences and parallels in
+    /// this table, functions per `has_function`, Kafka sinks per
+    /// `has_kafka_sink`.
+    ///
+    /// # Errors
+    /// A message naming the source and what is missing.
+    pub fn check_sources(
+        &self,
+        sources: &BTreeMap<Name, SourceSpec>,
+        has_function: impl Fn(&Name) -> bool,
+        has_kafka_sink: impl Fn(&Name) -> bool,
+    ) -> Result<(), Invalid> {
+        for (n, s) in sources {
+            let owner = format!("source `{n}`");
+            for d in s.destinations() {
+                self.check_reference(&owner, d, &has_function, &has_kafka_sink)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Check that the destination `d` of `owner` exists.
+    fn check_reference(
+        &self,
+        owner: &str,
+        d: &Destination,
+        has_function: &impl Fn(&Name) -> bool,
+        has_kafka_sink: &impl Fn(&Name) -> bool,
+    ) -> Result<(), Invalid> {
+        let missing = match d {
+            Destination::Function(f) if !has_function(f) => Some("function"),
+            Destination::Sink(s) if !self.sinks.contains_key(s) => Some("sink"),
+            Destination::Sequence(s) if !self.sequences.contains_key(s) => Some("sequence"),
+            Destination::Parallel(p) if !self.parallels.contains_key(p) => Some("parallel"),
+            Destination::Kafka(k) if !has_kafka_sink(k) => {
+                return Err(invalid!(
+                    "{owner}: kafka sink `{k}` does not exist (declare it as [kafka.sinks.{k}])"
+                ))
+            }
+            _ => None,
+        };
+        if let Some(kind) = missing {
+            let name = match d {
+                Destination::Function(n)
+                | Destination::Sink(n)
+                | Destination::Sequence(n)
+                | Destination::Parallel(n) => n.as_str(),
+                _ => "",
+            };
+            return Err(invalid!("{owner}: {kind} `{name}` does not exist"));
+        }
+        Ok(())
     }
 
     fn edges(&self, node: &Node) -> Vec<Node> {
