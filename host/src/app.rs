@@ -10,11 +10,12 @@ use tokio_util::sync::CancellationToken;
 
 use crate::admin::{AdminState, Uploads};
 use crate::broker::Broker;
-use crate::config::{Config, ParallelSpec, SequenceSpec, SinkSpec, TriggerSpec};
+use crate::config::{Config, Destination, ParallelSpec, SequenceSpec, SinkSpec, TriggerSpec};
 use crate::delivery::Dispatcher;
 use crate::ingress::IngressState;
 use crate::metrics::Metrics;
-use crate::registry::{FunctionStore, RoutingStores};
+use crate::name::Name;
+use crate::registry::{FileOwned, FunctionStore, RoutingStores};
 use crate::routing::{Kind, Routes, Table};
 use crate::runtime::Runtime;
 use crate::security::server::{self, Listener};
@@ -25,15 +26,20 @@ use crate::sources::{PreparedSources, SourceContext, Sources};
 /// Most deliveries running at once before the ingress waits.
 const MAX_IN_FLIGHT: usize = 4096;
 
-/// Overlay the config file's routing objects on the stored ones, check
-/// the result and the sources' destinations, and only then write the
-/// config file's objects to the store.
+/// Overlay the config file's routing objects on the stored ones (less
+/// those the file owned and no longer declares), check the result and the
+/// sources' destinations, and only then write to the store: the file's
+/// objects, the removal of those it dropped (functions included), and the
+/// record of what it owns (see `docs/configuration.md`, "The config file
+/// and the admin API").
 fn apply_and_load(stores: &RoutingStores, c: &Config, functions: &FunctionStore) -> Result<Table> {
+    let owned = stores.file_owned()?;
+    let declared = declared(c);
     let mut table = Table::default();
-    load::<TriggerSpec>(&mut table, stores, c)?;
-    load::<SinkSpec>(&mut table, stores, c)?;
-    load::<SequenceSpec>(&mut table, stores, c)?;
-    load::<ParallelSpec>(&mut table, stores, c)?;
+    load::<TriggerSpec>(&mut table, stores, c, &owned)?;
+    load::<SinkSpec>(&mut table, stores, c, &owned)?;
+    load::<SequenceSpec>(&mut table, stores, c, &owned)?;
+    load::<ParallelSpec>(&mut table, stores, c, &owned)?;
     table
         .check(|_| true, |n| c.kafka.sinks.contains_key(n))
         .map_err(|e| anyhow::anyhow!("routing: {e}"))?;
@@ -44,25 +50,88 @@ fn apply_and_load(stores: &RoutingStores, c: &Config, functions: &FunctionStore)
             |n| c.kafka.sinks.contains_key(n),
         )
         .map_err(|e| anyhow::anyhow!("sources: {e}"))?;
-    save::<TriggerSpec>(stores, c)?;
-    save::<SinkSpec>(stores, c)?;
-    save::<SequenceSpec>(stores, c)?;
-    save::<ParallelSpec>(stores, c)?;
+    let dropped: Vec<&Name> = owned
+        .functions
+        .difference(&declared.functions)
+        .filter(|f| functions.contains(f))
+        .collect();
+    for f in &dropped {
+        let mut users = table.users_of_function(f);
+        users.extend(
+            c.sources
+                .iter()
+                .filter(|(_, s)| {
+                    s.destinations()
+                        .any(|d| matches!(d, Destination::Function(n) if n == *f))
+                })
+                .map(|(n, _)| format!("source `{n}`")),
+        );
+        if !users.is_empty() {
+            anyhow::bail!(
+                "function `{f}` is no longer declared in the config file, but {} still use it",
+                users.join(", ")
+            );
+        }
+    }
+    // Whatever is about to be written counts as the file's first, so a
+    // crash halfway leaves nothing the file wrote looking like the admin
+    // API's.
+    stores.set_file_owned(&owned.union(&declared))?;
+    save::<TriggerSpec>(stores, c, &owned)?;
+    save::<SinkSpec>(stores, c, &owned)?;
+    save::<SequenceSpec>(stores, c, &owned)?;
+    save::<ParallelSpec>(stores, c, &owned)?;
+    for f in dropped {
+        functions.remove(f)?;
+        tracing::info!(function = %f, "removed: no longer declared in the config file");
+    }
+    stores.set_file_owned(&declared)?;
     Ok(table)
 }
 
-/// The stored objects of kind `K`, with the config file's over them.
-fn load<K: Kind>(table: &mut Table, stores: &RoutingStores, c: &Config) -> Result<()> {
+/// The names the config file declares.
+fn declared(c: &Config) -> FileOwned {
+    FileOwned {
+        triggers: c.triggers.keys().cloned().collect(),
+        sinks: c.sinks.keys().cloned().collect(),
+        sequences: c.sequences.keys().cloned().collect(),
+        parallels: c.parallels.keys().cloned().collect(),
+        functions: c.functions.keys().cloned().collect(),
+    }
+}
+
+/// The stored objects of kind `K`, less those the file owned (`owned`)
+/// and no longer declares, with the config file's over them.
+fn load<K: Kind>(
+    table: &mut Table,
+    stores: &RoutingStores,
+    c: &Config,
+    owned: &FileOwned,
+) -> Result<()> {
     let map = K::map_mut(table);
     *map = K::store(stores).load_all()?;
-    map.extend(K::in_config(c).clone());
+    let (file, ours) = (K::in_config(c), K::file_owned(owned));
+    map.retain(|name, _| !ours.contains(name) || file.contains_key(name));
+    for name in file.keys() {
+        if map.contains_key(name) && !ours.contains(name) {
+            tracing::warn!(kind = K::KIND, name = %name, "created through the admin API, now declared in the config file: the file's definition replaces it, and the file owns it from now on");
+        }
+    }
+    map.extend(file.clone());
     Ok(())
 }
 
-/// Write the config file's objects of kind `K` to the store.
-fn save<K: Kind>(stores: &RoutingStores, c: &Config) -> Result<()> {
-    for (name, spec) in K::in_config(c) {
+/// Write the config file's objects of kind `K` to the store, and remove
+/// those it owned (`owned`) and no longer declares.
+fn save<K: Kind>(stores: &RoutingStores, c: &Config, owned: &FileOwned) -> Result<()> {
+    let file = K::in_config(c);
+    for (name, spec) in file {
         K::store(stores).put(name, spec)?;
+    }
+    for name in K::file_owned(owned) {
+        if !file.contains_key(name) && K::store(stores).remove(name)? {
+            tracing::info!(kind = K::KIND, name = %name, "removed: no longer declared in the config file");
+        }
     }
     Ok(())
 }

@@ -88,14 +88,17 @@ pub async fn delete<K: Kind>(
     Ok(StatusCode::NO_CONTENT)
 }
 
-/// Check the table an edit produced: its objects and references, and the
+/// Check the table an edit produced from the current one, for what the
+/// edit brings ([`Table::check_edit`]: a stored trigger naming a function
+/// that is gone does not block edits of other objects), and the
 /// destinations of the sources (which the config file declares and an edit
-/// must not take away).
+/// must not take away). Called inside [`crate::routing::Routes::update`],
+/// so the current table is the one `t` was copied from.
 fn check(state: &AdminState, t: &Table) -> Result<(), Invalid> {
     let functions = state.runtime.functions();
     let has_function = |f: &Name| functions.contains(f);
     let has_kafka_sink = |k: &Name| state.kafka_sinks.contains(k);
-    t.check(has_function, has_kafka_sink)?;
+    t.check_edit(&state.routes.snapshot(), has_function, has_kafka_sink)?;
     t.check_sources(&state.sources, has_function, has_kafka_sink)
 }
 
