@@ -1,7 +1,8 @@
 //! Functions and triggers declared in sluice.toml, including the shipped
 //! quick-start example.
 
-use std::path::Path;
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use axum::http::StatusCode;
@@ -210,4 +211,96 @@ async fn an_admin_edit_of_an_unrelated_object_succeeds_while_a_stored_trigger_na
         "{reason}"
     );
     assert_eq!(trigger_names(&host).await, ["stale"]);
+}
+
+/// Every file under `dir`, with its contents.
+fn files_under(dir: &Path) -> BTreeMap<PathBuf, Vec<u8>> {
+    let mut out = BTreeMap::new();
+    let mut todo = vec![dir.to_path_buf()];
+    while let Some(d) = todo.pop() {
+        for entry in std::fs::read_dir(&d).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                todo.push(path);
+            } else {
+                let bytes = std::fs::read(&path).unwrap();
+                out.insert(path, bytes);
+            }
+        }
+    }
+    out
+}
+
+#[tokio::test]
+async fn a_host_whose_listen_address_is_taken_fires_no_source_and_changes_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let config = dir.path().join("sluice.toml");
+    // An earlier run left a store behind.
+    std::fs::write(
+        &config,
+        "[triggers.old]\nfilter = { type = \"o\" }\nsubscriber = \"log\"\n",
+    )
+    .unwrap();
+    let host = Host::start_with(&data, Some(&config), &[]).await;
+    assert!(host.stop().success());
+    let before = files_under(&data);
+    assert!(before.keys().any(|p| p.ends_with("triggers/old.json")));
+
+    // The new config adds a trigger and a ping every second to a sink.
+    let mut sink = Sink::start().await;
+    std::fs::write(
+        &config,
+        format!(
+            "[triggers.new]\nfilter = {{ type = \"n\" }}\nsubscriber = \"log\"\n\n\
+             [sources.beat]\nkind = \"ping\"\nschedule = \"* * * * * *\"\ncatch_up = true\nsink = \"{}\"\n",
+            sink.url()
+        ),
+    )
+    .unwrap();
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = taken.local_addr().unwrap();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_sluice"))
+        .args(["serve", "--listen", &addr.to_string()])
+        .args(["--admin-listen", "127.0.0.1:0", "--log-json", "--data-dir"])
+        .arg(&data)
+        .arg("--config")
+        .arg(&config)
+        .env("RUST_LOG", "info,sluice=debug")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1), "{out:?}");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains(&format!("listening on {addr}")), "{stderr}");
+    let logs = String::from_utf8_lossy(&out.stdout);
+    assert!(logs.contains("sluice is starting"), "{logs}");
+    assert!(!logs.contains("source started"), "{logs}");
+    // The store is exactly as the earlier run left it.
+    assert_eq!(files_under(&data), before);
+    // The process is gone, so no delivery of it can still be on the way.
+    sink.assert_quiet(Duration::ZERO).await;
+    drop(taken);
+}
+
+#[tokio::test]
+async fn a_source_that_cannot_be_used_leaves_the_store_unwritten() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let config = dir.path().join("sluice.toml");
+    // A new trigger, and a source whose component is a handler, not a
+    // source function.
+    std::fs::write(
+        &config,
+        format!(
+            "[triggers.new]\nfilter = {{ type = \"n\" }}\nsubscriber = \"log\"\n\n\
+             [sources.s]\nkind = \"function\"\npath = \"{}\"\nschedule = \"0 0 1 1 *\"\nsink = \"log\"\n",
+            function("echo").display()
+        ),
+    )
+    .unwrap();
+    let err = crate::harness::start_up_error(&data, &config);
+    assert!(err.contains("sluice:handler/source"), "{err}");
+    assert!(data.join("triggers").is_dir(), "the store was opened");
+    assert!(!data.join("triggers/new.json").exists(), "{err}");
+    assert!(!data.join("file-owned.json").exists());
 }
