@@ -304,3 +304,51 @@ async fn a_source_that_cannot_be_used_leaves_the_store_unwritten() {
     assert!(!data.join("triggers/new.json").exists(), "{err}");
     assert!(!data.join("file-owned.json").exists());
 }
+
+#[tokio::test]
+async fn a_function_dropped_from_the_file_is_removed_at_start_unless_something_uses_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let config = dir.path().join("sluice.toml");
+    let declare = |names: &[&str]| {
+        let text: String = names
+            .iter()
+            .map(|n| {
+                format!(
+                    "[functions.{n}]\npath = \"{}\"\n",
+                    function("echo").display()
+                )
+            })
+            .collect();
+        std::fs::write(&config, text).unwrap();
+    };
+    declare(&["echo", "spare"]);
+    let host = Host::start_with(&data, Some(&config), &[]).await;
+    host.trigger_ok("uses-echo", serde_json::json!({"function": "echo"}))
+        .await;
+    assert!(host.stop().success());
+
+    // Both dropped: `echo` is still used, so the start is refused, and
+    // nothing is removed.
+    declare(&[]);
+    let err = crate::harness::start_up_error(&data, &config);
+    assert!(
+        err.contains("function `echo` is no longer declared")
+            && err.contains("trigger `uses-echo`"),
+        "{err}"
+    );
+    assert!(data.join("functions/spare").is_dir());
+
+    // Only `spare` dropped: it is removed, `echo` stays.
+    declare(&["echo"]);
+    let host = Host::start_with(&data, Some(&config), &[]).await;
+    let status = |path: &'static str| {
+        let r = host.admin(reqwest::Method::GET, path).send();
+        async move { r.await.unwrap().status() }
+    };
+    assert_eq!(
+        status("/admin/v1/functions/spare").await,
+        StatusCode::NOT_FOUND
+    );
+    assert_eq!(status("/admin/v1/functions/echo").await, StatusCode::OK);
+}

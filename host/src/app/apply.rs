@@ -93,7 +93,7 @@ impl Plan {
             );
             if !users.is_empty() {
                 anyhow::bail!(
-                    "function `{f}` is no longer declared in the config file, but {} still use it",
+                    "function `{f}` is no longer declared in the config file, but {} still uses it",
                     users.join(", ")
                 );
             }
