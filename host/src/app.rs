@@ -1,8 +1,10 @@
 //! The assembled host: storage, runtime, routing and delivery, built from
 //! the configuration in order (parse, validate, build, then serve).
 
+mod apply;
+
 use std::path::PathBuf;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use anyhow::{Context, Result};
 
@@ -10,54 +12,21 @@ use tokio_util::sync::CancellationToken;
 
 use crate::admin::{AdminState, Uploads};
 use crate::broker::Broker;
-use crate::config::{Config, ParallelSpec, SequenceSpec, SinkSpec, TriggerSpec};
+use crate::config::Config;
 use crate::delivery::Dispatcher;
 use crate::ingress::IngressState;
 use crate::metrics::Metrics;
 use crate::registry::{FunctionStore, RoutingStores};
-use crate::routing::{Kind, Routes, Table};
+use crate::routing::Routes;
 use crate::runtime::Runtime;
 use crate::security::server::{self, Listener};
 use crate::security::Security;
 use crate::sinks::HttpSink;
+use crate::sources::kafka::KafkaSource;
 use crate::sources::{PreparedSources, SourceContext, Sources};
 
 /// Most deliveries running at once before the ingress waits.
 const MAX_IN_FLIGHT: usize = 4096;
-
-/// Overlay the config file's routing objects on the stored ones, check
-/// the result, and only then write the config file's objects to the store.
-fn apply_and_load(stores: &RoutingStores, c: &Config) -> Result<Table> {
-    let mut table = Table::default();
-    load::<TriggerSpec>(&mut table, stores, c)?;
-    load::<SinkSpec>(&mut table, stores, c)?;
-    load::<SequenceSpec>(&mut table, stores, c)?;
-    load::<ParallelSpec>(&mut table, stores, c)?;
-    table
-        .check(|_| true, |n| c.kafka.sinks.contains_key(n))
-        .map_err(|e| anyhow::anyhow!("routing: {e}"))?;
-    save::<TriggerSpec>(stores, c)?;
-    save::<SinkSpec>(stores, c)?;
-    save::<SequenceSpec>(stores, c)?;
-    save::<ParallelSpec>(stores, c)?;
-    Ok(table)
-}
-
-/// The stored objects of kind `K`, with the config file's over them.
-fn load<K: Kind>(table: &mut Table, stores: &RoutingStores, c: &Config) -> Result<()> {
-    let map = K::map_mut(table);
-    *map = K::store(stores).load_all()?;
-    map.extend(K::in_config(c).clone());
-    Ok(())
-}
-
-/// Write the config file's objects of kind `K` to the store.
-fn save<K: Kind>(stores: &RoutingStores, c: &Config) -> Result<()> {
-    for (name, spec) in K::in_config(c) {
-        K::store(stores).put(name, spec)?;
-    }
-    Ok(())
-}
 
 /// Everything a running host shares between requests: the composition
 /// root, imported by nobody but the CLI.
@@ -82,17 +51,28 @@ pub struct App {
     pub ingress: Arc<IngressState>,
     /// What the admin listener's handlers share.
     pub admin: Arc<AdminState>,
+    /// What [`App::start`] starts: taken once.
+    pending: Mutex<Option<Pending>>,
+}
+
+/// The sources, built and checked but not running yet.
+struct Pending {
+    scheduled: PreparedSources,
+    kafka: Vec<KafkaSource>,
 }
 
 impl App {
     /// Open the data directory, start the runtime, and apply the config
-    /// file: its functions are deployed (when their bytes changed) and its
-    /// routing objects written over stored ones of the same name. What was created
-    /// through the admin API is loaded from the data directory.
+    /// file: its functions are deployed (when their bytes changed), its
+    /// routing objects written over stored ones of the same name, and those
+    /// it declared before and no longer does removed. What was created
+    /// through the admin API is loaded from the data directory. Everything
+    /// is checked (sources included) before anything is stored. Nothing
+    /// runs yet: [`App::start`] starts the sources and the replay.
     ///
     /// # Errors
-    /// When the data directory, a declared function or the runtime cannot
-    /// be used; nothing is served then.
+    /// When the data directory, a declared function, a source or the
+    /// runtime cannot be used; nothing is stored or served then.
     pub async fn build(config: Config, data_dir: PathBuf) -> Result<Arc<Self>> {
         std::fs::create_dir_all(&data_dir)
             .with_context(|| format!("creating data directory {}", data_dir.display()))?;
@@ -113,66 +93,47 @@ impl App {
             metrics.runtime.clone(),
         )?);
 
-        for (name, f) in &config.functions {
-            let bytes = std::fs::read(&f.path)
-                .with_context(|| format!("reading function `{name}` from {}", f.path.display()))?;
-            let unchanged = functions.get(name).is_some_and(|r| {
-                r.digest == crate::registry::Digest::of(&bytes) && r.settings == f.settings
-            });
-            if unchanged {
-                continue;
-            }
-            let compiled = runtime
-                .compile(bytes.clone().into())
-                .await
-                .with_context(|| format!("function `{name}` ({})", f.path.display()))?;
-            functions.put(
-                name,
-                &bytes,
-                Some((&compiled.engine_key, &compiled.artifact)),
-                f.settings.clone(),
-            )?;
-            tracing::info!(function = %name, path = %f.path.display(), "deployed from config");
-        }
-
+        // Check everything first: the config file over the store, the
+        // sources, the broker. Nothing is stored until all of it passed.
         let stores = RoutingStores::open(&data_dir)?;
-        let table = apply_and_load(&stores, &config)?;
-        // Stored objects may refer to functions that are gone: warn, and
-        // let those deliveries fail (and dead-letter) until they are back.
-        if let Err(e) = table.check(
-            |f| functions.get(f).is_some(),
-            |n| config.kafka.sinks.contains_key(n),
-        ) {
-            tracing::warn!("{e}; its events will fail until the function is deployed");
-        }
-        let routes = Arc::new(Routes::measured(table, metrics.routing.clone()));
+        let plan = apply::Plan::new(&config, &stores, &functions, &runtime).await?;
+        let scheduled =
+            PreparedSources::prepare(&config.sources, &runtime, &metrics.sources, &data_dir)
+                .await?;
+        let kafka_sources =
+            crate::sources::kafka::prepare(&config.kafka).context("starting kafka sources")?;
+        let kafka_sinks = crate::kafka::KafkaSinks::new(&config.kafka, &metrics.kafka)
+            .context("creating kafka sinks")?;
+        let routes = Arc::new(Routes::measured(
+            plan.table().clone(),
+            metrics.routing.clone(),
+        ));
         let dispatcher = Dispatcher::new(
             runtime.clone(),
             routes.clone(),
             http,
-            crate::kafka::KafkaSinks::new(&config.kafka, &metrics.kafka)
-                .context("creating kafka sinks")?,
+            kafka_sinks,
             metrics.delivery.clone(),
             metrics.routing.clone(),
             MAX_IN_FLIGHT,
         );
-        let prepared =
-            PreparedSources::prepare(&config.sources, &runtime, &metrics.sources, &data_dir)
-                .await?;
         // Chosen once: in Kafka-broker mode no local log is opened.
         let broker = Broker::open(&config, &data_dir, &metrics, dispatcher.clone()).await?;
-        let kafka_sources =
-            crate::sources::kafka::prepare(&config.kafka).context("starting kafka sources")?;
+        plan.write(&config, &stores, &functions)?;
+        // Stored objects may refer to functions that are gone: warn, and
+        // let those deliveries fail (and dead-letter) until they are back.
+        if let Err(e) = routes.snapshot().check(
+            |f| functions.contains(f),
+            |n| config.kafka.sinks.contains_key(n),
+        ) {
+            tracing::warn!("{e}; its events will fail until the function is deployed");
+        }
         // Sources get the way into routing, not the app.
         let sources = Sources::new(SourceContext::new(
             broker.clone(),
             dispatcher.clone(),
             metrics.clone(),
         ));
-        sources.start(prepared);
-        for k in kafka_sources {
-            sources.spawn(k);
-        }
         let admin = Arc::new(AdminState {
             runtime: runtime.clone(),
             routes: routes.clone(),
@@ -189,7 +150,7 @@ impl App {
             limits: config.ingress,
             security: security.clone(),
         });
-        let app = Arc::new(Self {
+        Ok(Arc::new(Self {
             runtime,
             routes,
             dispatcher,
@@ -199,9 +160,30 @@ impl App {
             sources,
             ingress,
             admin,
-        });
-        app.broker.replay();
-        Ok(app)
+            pending: Mutex::new(Some(Pending {
+                scheduled,
+                kafka: kafka_sources,
+            })),
+        }))
+    }
+
+    /// Start the sources and the replay of the durable log's backlog: once
+    /// both listeners are bound, so a host that cannot listen never fires
+    /// a source or delivers anything. Only the first call starts them.
+    pub fn start(&self) {
+        let Some(pending) = self
+            .pending
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .take()
+        else {
+            return;
+        };
+        self.sources.start(pending.scheduled);
+        for k in pending.kafka {
+            self.sources.spawn(k);
+        }
+        self.broker.replay();
     }
 
     /// Serve the event listener and the admin listener until `shutdown`

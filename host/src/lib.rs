@@ -29,6 +29,7 @@ pub mod config;
 pub mod delivery;
 pub mod durable;
 pub mod event;
+pub mod files;
 pub mod http;
 pub mod ingress;
 pub mod kafka;

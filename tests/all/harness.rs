@@ -525,9 +525,11 @@ impl Host {
 }
 
 /// Run `sluice serve` on `data_dir` with `config`, assert that start-up
-/// fails, and return what it wrote to stderr (the reason).
+/// fails, and return what it wrote to stderr (the reason). A host that
+/// starts instead fails the test (killed after [`START_TIMEOUT`]) rather
+/// than hanging it.
 pub fn start_up_error(data_dir: &Path, config: &Path) -> String {
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_sluice"))
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_sluice"))
         .args([
             "serve",
             "--listen",
@@ -539,14 +541,37 @@ pub fn start_up_error(data_dir: &Path, config: &Path) -> String {
         .arg(data_dir)
         .arg("--config")
         .arg(config)
-        .output()
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
         .unwrap();
+    let mut stderr = child.stderr.take().unwrap();
+    let reader = std::thread::spawn(move || {
+        let mut text = String::new();
+        let _ = std::io::Read::read_to_string(&mut stderr, &mut text);
+        text
+    });
+    let deadline = Instant::now() + START_TIMEOUT;
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        if Instant::now() >= deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!(
+                "sluice started with {} (still running after {START_TIMEOUT:?})",
+                config.display()
+            );
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
     assert!(
-        !out.status.success(),
+        !status.success(),
         "sluice started with {}",
         config.display()
     );
-    String::from_utf8_lossy(&out.stderr).into_owned()
+    reader.join().unwrap()
 }
 
 /// [`start_up_error`], failing the test (and killing the host) when it is

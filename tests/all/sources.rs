@@ -1012,3 +1012,80 @@ async fn a_source_function_keeps_its_state_only_once_its_events_were_taken() {
         "the refused run's state was kept: {runs:?}"
     );
 }
+
+#[tokio::test]
+async fn a_source_bound_to_something_missing_stops_start_up_with_its_reason() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("sluice.toml");
+    let ping = "[sources.s]\nkind = \"ping\"\nschedule = \"0 0 1 1 *\"\n";
+    for (binding, needle) in [
+        (
+            "sink = \"kafka:typo\"\n",
+            "kafka sink `typo` does not exist",
+        ),
+        ("sink = \"sink:nope\"\n", "sink `nope` does not exist"),
+        (
+            "sink = \"function:nope\"\n",
+            "function `nope` does not exist",
+        ),
+        (
+            "sink = \"log\"\ndelivery = { dead_letter = \"sequence:nope\" }\n",
+            "sequence `nope` does not exist",
+        ),
+    ] {
+        std::fs::write(&config, format!("{ping}{binding}")).unwrap();
+        let err = crate::harness::start_up_error(&dir.path().join("data"), &config);
+        assert!(err.contains("source `s`") && err.contains(needle), "{err}");
+    }
+}
+
+#[tokio::test]
+async fn the_admin_api_cannot_delete_what_a_source_uses() {
+    let (host, _dir) = host_with(&format!(
+        r#"
+        [functions.echo]
+        path = "{}"
+
+        [sinks.out]
+        type = "log"
+
+        [sequences.steps]
+        steps = [{{ url = "http://127.0.0.1:9/" }}]
+
+        [sources.to-sink]
+        kind = "ping"
+        schedule = "0 0 1 1 *"
+        sink = "sink:out"
+
+        [sources.to-sequence]
+        kind = "ping"
+        schedule = "0 0 1 1 *"
+        sink = "log"
+        delivery = {{ dead_letter = "sequence:steps" }}
+
+        [sources.to-function]
+        kind = "ping"
+        schedule = "0 0 1 1 *"
+        sink = "function:echo"
+        "#,
+        function("echo").display()
+    ))
+    .await;
+    // Nothing in the routing table uses them: only the sources do.
+    for (path, user) in [
+        ("/admin/v1/sinks/out", "source `to-sink`"),
+        ("/admin/v1/sequences/steps", "source `to-sequence`"),
+        ("/admin/v1/functions/echo", "source `to-function`"),
+    ] {
+        let r = host
+            .admin(reqwest::Method::DELETE, path)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), axum::http::StatusCode::CONFLICT, "{path}");
+        let reason = r.text().await.unwrap();
+        assert!(reason.contains(user), "{path}: {reason}");
+        let r = host.admin(reqwest::Method::GET, path).send().await.unwrap();
+        assert_eq!(r.status(), axum::http::StatusCode::OK, "{path} is gone");
+    }
+}

@@ -8,7 +8,7 @@ use axum::{Extension, Json};
 
 use super::AdminState;
 use super::{parse_name, record, PoolError};
-use crate::config::FunctionSettings;
+use crate::config::{Destination, FunctionSettings};
 use crate::http::ApiError;
 use crate::name::Name;
 use crate::registry::FunctionRecord;
@@ -155,7 +155,8 @@ async fn record_change(
     .await
 }
 
-/// `DELETE /functions/{name}`; refused while a trigger, sequence or parallel still uses it.
+/// `DELETE /functions/{name}`; refused while a trigger, sequence, parallel
+/// or source still uses it.
 pub async fn delete(
     State(state): State<Arc<AdminState>>,
     Path(name): Path<String>,
@@ -172,7 +173,7 @@ pub async fn delete(
     Ok(StatusCode::NO_CONTENT)
 }
 
-/// Remove the function `name` unless a routing object uses it. The check
+/// Remove the function `name` unless a routing object or a source uses it. The check
 /// and the removal are one edit of the routing table, under the lock that
 /// every routing edit checks the functions it names under: an object
 /// created meanwhile is either seen using the function (409) or finds it
@@ -180,7 +181,17 @@ pub async fn delete(
 fn remove_unused(state: &AdminState, name: &Name) -> Result<FunctionRecord, ApiError> {
     let functions = state.runtime.functions();
     state.routes.update(|table| {
-        let users = table.users_of_function(name);
+        let mut users = table.users_of_function(name);
+        users.extend(
+            state
+                .sources
+                .iter()
+                .filter(|(_, s)| {
+                    s.destinations()
+                        .any(|d| matches!(d, Destination::Function(f) if f == name))
+                })
+                .map(|(n, _)| format!("source `{n}`")),
+        );
         if !users.is_empty() {
             return Err(ApiError::new(
                 StatusCode::CONFLICT,

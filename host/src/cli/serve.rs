@@ -8,8 +8,8 @@ use crate::app::App;
 use crate::config::Config;
 use crate::security::server::Listener;
 
-/// Load the config, build the host, listen, and serve until Ctrl-C or
-/// SIGTERM; then stop the sources, finish running deliveries, release the
+/// Load the config, take both listen addresses, build the host, listen,
+/// start the sources, and serve until Ctrl-C or SIGTERM; then stop the sources, finish running deliveries, release the
 /// clients, and return.
 pub async fn run(args: ServeArgs) -> Result<()> {
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
@@ -40,24 +40,33 @@ pub async fn run(args: ServeArgs) -> Result<()> {
     let events_limits = config.ingress.connections.clone();
     let admin_limits = config.admin.connections.clone();
     let grace = config.shutdown.grace;
+    // Take both addresses before anything is deployed, written or started:
+    // a host that cannot listen changes nothing. They accept connections
+    // only once the app is built.
+    if args.listen == args.admin_listen && args.listen.port() != 0 {
+        anyhow::bail!(
+            "--listen and --admin-listen are both {}: give each listener its own address",
+            args.listen
+        );
+    }
+    let events_socket = reserve(args.listen)?;
+    let admin_socket = reserve(args.admin_listen)?;
     let app = App::build(config, args.data_dir.clone()).await?;
-    let bind = |addr: std::net::SocketAddr| async move {
-        tokio::net::TcpListener::bind(addr)
-            .await
-            .with_context(|| format!("listening on {addr}"))
-    };
     let events = Listener {
         name: "events",
-        tcp: bind(args.listen).await?,
+        tcp: listen(events_socket, args.listen)?,
         tls: app.security.events_tls.clone(),
         limits: events_limits,
     };
     let admin = Listener {
         name: "admin",
-        tcp: bind(args.admin_listen).await?,
+        tcp: listen(admin_socket, args.admin_listen)?,
         tls: app.security.admin_tls.clone(),
         limits: admin_limits,
     };
+    // Both listeners exist: now the sources may fire and the backlog
+    // replay.
+    app.start();
     let addr = events.tcp.local_addr()?;
     let admin_addr = admin.tcp.local_addr()?;
     tracing::info!(
@@ -84,6 +93,40 @@ pub async fn run(args: ServeArgs) -> Result<()> {
     crate::kafka::release::release("the host's clients", app, TEARDOWN_LIMIT).await;
     tracing::info!("stopped");
     Ok(())
+}
+
+/// Pending connections a listener queues before it accepts them.
+const BACKLOG: u32 = 1024;
+
+/// Bind a socket to `addr` without listening yet (fails at once when the
+/// address is taken).
+fn reserve(addr: std::net::SocketAddr) -> Result<tokio::net::TcpSocket> {
+    let socket = if addr.is_ipv4() {
+        tokio::net::TcpSocket::new_v4()
+    } else {
+        tokio::net::TcpSocket::new_v6()
+    }
+    .with_context(|| format!("listening on {addr}"))?;
+    // As `TcpListener::bind` does: a restart may reuse the address while
+    // the last run's connections linger in TIME_WAIT.
+    #[cfg(unix)]
+    socket
+        .set_reuseaddr(true)
+        .with_context(|| format!("listening on {addr}"))?;
+    socket
+        .bind(addr)
+        .with_context(|| format!("listening on {addr}"))?;
+    Ok(socket)
+}
+
+/// Start listening on a socket [`reserve`] bound to `addr`.
+fn listen(
+    socket: tokio::net::TcpSocket,
+    addr: std::net::SocketAddr,
+) -> Result<tokio::net::TcpListener> {
+    socket
+        .listen(BACKLOG)
+        .with_context(|| format!("listening on {addr}"))
 }
 
 /// Longest the process waits, after it stopped serving, for its clients

@@ -168,6 +168,13 @@ impl SourceSpec {
         }
     }
 
+    /// Every destination its events may reach: where they go and, with
+    /// delivery options, the dead letter.
+    pub fn destinations(&self) -> impl Iterator<Item = &Destination> {
+        let dead_letter = self.delivery().and_then(|d| d.dead_letter.as_ref());
+        std::iter::once(self.target()).chain(dead_letter)
+    }
+
     /// The delivery options of the binding.
     pub fn delivery(&self) -> Option<&DeliverySpec> {
         match self {

@@ -80,7 +80,9 @@ enum Command {
 
 /// The answer to a backlog read: the entries, and the last one looked at
 /// (`None` when there were none left).
-type BacklogReply = oneshot::Sender<Result<(Vec<(Seq, Event)>, Option<Seq>), LogError>>;
+type BacklogChunk = (Vec<(Seq, Event)>, Option<Seq>);
+/// Where the writer sends a [`BacklogChunk`].
+type BacklogReply = oneshot::Sender<Result<BacklogChunk, LogError>>;
 
 /// One append waiting for the writer: its events, dedup scope and answer.
 type Append = (Vec<Event>, Option<String>, Reply);
@@ -532,11 +534,7 @@ impl Writer {
     /// The entries from `from` on and before `end`, oldest first, within
     /// one chunk's bounds, and the last one looked at. An entry that cannot
     /// be decoded is logged and queued for removal.
-    fn read_backlog(
-        &mut self,
-        from: Seq,
-        end: Seq,
-    ) -> Result<(Vec<(Seq, Event)>, Option<Seq>), LogError> {
+    fn read_backlog(&mut self, from: Seq, end: Seq) -> Result<BacklogChunk, LogError> {
         let r = self.db.begin_read().map_err(redb::Error::from)?;
         let t = r.open_table(ENTRIES).map_err(redb::Error::from)?;
         let (mut chunk, mut last, mut bytes) = (Vec::new(), None, 0u64);

@@ -11,7 +11,7 @@ mod store;
 
 pub use crate::name::{InvalidName, Name};
 pub use functions::{Digest, FunctionRecord, FunctionStore, Version};
-pub use objects::{ObjectStore, RoutingStores};
+pub use objects::{FileOwned, ObjectStore, RoutingStores};
 
 /// A storage failure.
 #[derive(Debug, thiserror::Error)]

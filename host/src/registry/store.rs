@@ -1,6 +1,7 @@
-//! Small file helpers: atomic writes and typed I/O errors.
+//! Small file helpers of the registry: typed I/O errors, and the host's
+//! atomic writes ([`crate::files`]) with them.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use super::RegistryError;
 
@@ -9,22 +10,14 @@ pub(super) fn io(what: &'static str, path: &Path) -> impl FnOnce(std::io::Error)
     move |source| RegistryError::Io { what, path, source }
 }
 
-/// Write `bytes` to `path` so that readers see the old or the new file,
-/// never a torn one: write a temporary file, fsync it, rename it over.
+/// [`crate::files::write_atomic`], the host's one way to write a file,
+/// with the registry's error.
 pub(super) fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), RegistryError> {
-    use std::io::Write;
-    let tmp: PathBuf = path.with_extension("tmp");
-    let mut f = std::fs::File::create(&tmp).map_err(io("creating", &tmp))?;
-    f.write_all(bytes).map_err(io("writing", &tmp))?;
-    f.sync_all().map_err(io("syncing", &tmp))?;
-    std::fs::rename(&tmp, path).map_err(io("renaming into place", path))?;
-    if let Some(dir) = path.parent() {
-        // Make the rename itself durable.
-        if let Ok(d) = std::fs::File::open(dir) {
-            let _ = d.sync_all();
-        }
-    }
-    Ok(())
+    crate::files::write_atomic(path, bytes).map_err(|e| RegistryError::Io {
+        what: e.action,
+        path: e.path,
+        source: e.source,
+    })
 }
 
 pub(super) fn create_dir(path: &Path) -> Result<(), RegistryError> {

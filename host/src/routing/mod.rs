@@ -16,11 +16,11 @@ use std::sync::{Arc, Mutex, RwLock};
 
 use crate::config::{
     invalid, Config, DeliverySpec, Destination, Invalid, ParallelSpec, SequenceSpec, SinkSpec,
-    TriggerSpec,
+    SourceSpec, TriggerSpec,
 };
 use crate::metrics::RoutingMetrics;
 use crate::name::Name;
-use crate::registry::{ObjectStore, RoutingStores};
+use crate::registry::{FileOwned, ObjectStore, RoutingStores};
 
 /// Every routing object, by kind and name.
 #[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -55,6 +55,8 @@ pub trait Kind:
     fn in_config(c: &Config) -> &BTreeMap<Name, Self>;
     /// Its durable store.
     fn store(s: &RoutingStores) -> &ObjectStore<Self>;
+    /// The names of its objects the config file owns.
+    fn file_owned(o: &FileOwned) -> &BTreeSet<Name>;
 }
 
 macro_rules! kind {
@@ -72,6 +74,9 @@ macro_rules! kind {
             }
             fn store(s: &RoutingStores) -> &ObjectStore<Self> {
                 &s.$field
+            }
+            fn file_owned(o: &FileOwned) -> &BTreeSet<Name> {
+                &o.$field
             }
         }
     };
@@ -155,6 +160,38 @@ impl Table {
         has_function: impl Fn(&Name) -> bool,
         has_kafka_sink: impl Fn(&Name) -> bool,
     ) -> Result<(), Invalid> {
+        self.check_but(&has_function, &has_kafka_sink, &[])
+    }
+
+    /// Check the table an edit turned `before` into, for what the edit
+    /// brings: as [`Table::check`], except that a reference to a missing
+    /// function that `before` already had (the same object naming the same
+    /// function, e.g. one whose function was lost) does not refuse it. So
+    /// one stale object does not block every later edit of the others.
+    ///
+    /// # Errors
+    /// A message naming the object and the problem.
+    pub fn check_edit(
+        &self,
+        before: &Table,
+        has_function: impl Fn(&Name) -> bool,
+        has_kafka_sink: impl Fn(&Name) -> bool,
+    ) -> Result<(), Invalid> {
+        let stale: Vec<(String, Destination)> = before
+            .references()
+            .into_iter()
+            .filter(|(_, d)| matches!(d, Destination::Function(f) if !has_function(f)))
+            .collect();
+        self.check_but(&has_function, &has_kafka_sink, &stale)
+    }
+
+    /// [`Table::check`], passing over the references in `known`.
+    fn check_but(
+        &self,
+        has_function: &impl Fn(&Name) -> bool,
+        has_kafka_sink: &impl Fn(&Name) -> bool,
+        known: &[(String, Destination)],
+    ) -> Result<(), Invalid> {
         for (n, t) in &self.triggers {
             t.validate().map_err(|e| format!("trigger `{n}`: {e}"))?;
         }
@@ -167,31 +204,67 @@ impl Table {
         for (n, p) in &self.parallels {
             p.validate().map_err(|e| format!("parallel `{n}`: {e}"))?;
         }
-        for (owner, d) in self.references() {
-            let missing = match &d {
-                Destination::Function(f) if !has_function(f) => Some("function"),
-                Destination::Sink(s) if !self.sinks.contains_key(s) => Some("sink"),
-                Destination::Sequence(s) if !self.sequences.contains_key(s) => Some("sequence"),
-                Destination::Parallel(p) if !self.parallels.contains_key(p) => Some("parallel"),
-                Destination::Kafka(k) if !has_kafka_sink(k) => {
-                    return Err(invalid!(
-                        "{owner}: kafka sink `{k}` does not exist (declare it as [kafka.sinks.{k}])"
-                    ))
-                }
-                _ => None,
-            };
-            if let Some(kind) = missing {
-                let name = match &d {
-                    Destination::Function(n)
-                    | Destination::Sink(n)
-                    | Destination::Sequence(n)
-                    | Destination::Parallel(n) => n.as_str(),
-                    _ => "",
-                };
-                return Err(invalid!("{owner}: {kind} `{name}` does not exist"));
+        for r in self.references() {
+            if !known.contains(&r) {
+                self.check_reference(&r.0, &r.1, has_function, has_kafka_sink)?;
             }
         }
         self.check_cycles()
+    }
+
+    /// Check that the destinations of `sources` (where their events go,
+    /// their dead letters) exist: named sinks, sequences and parallels in
+    /// this table, functions per `has_function`, Kafka sinks per
+    /// `has_kafka_sink`.
+    ///
+    /// # Errors
+    /// A message naming the source and what is missing.
+    pub fn check_sources(
+        &self,
+        sources: &BTreeMap<Name, SourceSpec>,
+        has_function: impl Fn(&Name) -> bool,
+        has_kafka_sink: impl Fn(&Name) -> bool,
+    ) -> Result<(), Invalid> {
+        for (n, s) in sources {
+            let owner = format!("source `{n}`");
+            for d in s.destinations() {
+                self.check_reference(&owner, d, &has_function, &has_kafka_sink)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Check that the destination `d` of `owner` exists.
+    fn check_reference(
+        &self,
+        owner: &str,
+        d: &Destination,
+        has_function: &impl Fn(&Name) -> bool,
+        has_kafka_sink: &impl Fn(&Name) -> bool,
+    ) -> Result<(), Invalid> {
+        let missing = match d {
+            Destination::Function(f) if !has_function(f) => Some("function"),
+            Destination::Sink(s) if !self.sinks.contains_key(s) => Some("sink"),
+            Destination::Sequence(s) if !self.sequences.contains_key(s) => Some("sequence"),
+            Destination::Parallel(p) if !self.parallels.contains_key(p) => Some("parallel"),
+            Destination::Kafka(k) if !has_kafka_sink(k) => {
+                return Err(invalid!(
+                    "{owner}: kafka sink `{k}` does not exist (declare it as [kafka.sinks.{k}])"
+                ))
+            }
+            _ => None,
+        };
+        if let Some(kind) = missing {
+            let name = match d {
+                Destination::Function(n)
+                | Destination::Sink(n)
+                | Destination::Sequence(n)
+                | Destination::Parallel(n) => n.as_str(),
+                _ => "",
+            };
+            return Err(invalid!("{owner}: {kind} `{name}` does not exist"));
+        }
+        Ok(())
     }
 
     fn edges(&self, node: &Node) -> Vec<Node> {
@@ -405,6 +478,29 @@ mod tests {
 
     fn n(s: &str) -> Name {
         s.parse().unwrap()
+    }
+
+    #[test]
+    fn an_edit_is_refused_for_the_problems_it_brings_only() {
+        // `stale` names `echo`, which is not deployed.
+        let mut before = Table::default();
+        before.triggers.insert(n("stale"), spec("s"));
+        let has_echo = |f: &Name| f.as_str() == "echo";
+        let none = |_: &Name| false;
+        // Another trigger, not naming a function: fine despite `stale`.
+        let mut after = before.clone();
+        let mut log = spec("o");
+        log.function = None;
+        log.subscriber = Some(Destination::Log);
+        after.triggers.insert(n("other"), log);
+        assert!(after.check(none, none).is_err());
+        assert_eq!(after.check_edit(&before, none, none), Ok(()));
+        // A new reference to the missing function is refused.
+        let mut after = before.clone();
+        after.triggers.insert(n("new"), spec("n"));
+        let err = after.check_edit(&before, none, none).unwrap_err().0;
+        assert!(err.contains("trigger `new`: function `echo`"), "{err}");
+        assert_eq!(after.check_edit(&before, has_echo, none), Ok(()));
     }
 
     #[test]

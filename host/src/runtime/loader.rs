@@ -380,8 +380,8 @@ pub(super) fn load_cached(
     compile_artifact(engine, original)
 }
 
-/// Write a freshly compiled artifact into the cache (atomically: a
-/// temporary file renamed into place).
+/// Write a freshly compiled artifact into the cache (with
+/// [`crate::files::write_atomic`]).
 pub(super) fn store_cached(path: &Path, artifact: &[u8]) -> Result<(), LoadError> {
     let io = |action: &'static str| {
         move |source| LoadError::Io {
@@ -393,9 +393,11 @@ pub(super) fn store_cached(path: &Path, artifact: &[u8]) -> Result<(), LoadError
     if let Some(dir) = path.parent() {
         std::fs::create_dir_all(dir).map_err(io("creating the directory of"))?;
     }
-    let tmp = path.with_extension(format!("tmp{}", std::process::id()));
-    std::fs::write(&tmp, artifact).map_err(io("writing"))?;
-    std::fs::rename(&tmp, path).map_err(io("renaming into place"))
+    crate::files::write_atomic(path, artifact).map_err(|e| LoadError::Io {
+        action: e.action,
+        path: e.path,
+        source: e.source,
+    })
 }
 
 #[cfg(test)]

@@ -1,11 +1,12 @@
 //! Source functions as a source sees them: the runtime's
 //! [`SourceFunction`] (loaded from its cached artifact, run with the same
 //! admission, deadline, memory cap and metrics as handlers) plus the state
-//! kept between runs in `DATA_DIR/sources/NAME.state`.
+//! kept between runs in `DATA_DIR/sources/NAME.state` (a [`StateFile`]).
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::Arc;
 
+use super::state::StateFile;
 use super::PrepareError;
 use crate::config::{AllowList, FunctionSourceSpec, SpecError};
 use crate::event::Event;
@@ -27,7 +28,7 @@ pub struct StatefulFunction {
     name: Name,
     function: SourceFunction,
     state: Option<Vec<u8>>,
-    state_file: PathBuf,
+    state_file: StateFile,
 }
 
 impl StatefulFunction {
@@ -69,11 +70,15 @@ impl StatefulFunction {
         let function = runtime
             .load_source(name.as_str(), bytes, settings, artifacts)
             .await?;
-        let state_file = dir.join(format!("{name}.state"));
+        let state_file = StateFile::new(dir.join(format!("{name}.state")));
+        let state = state_file.read().await.unwrap_or_else(|e| {
+            tracing::warn!(source = %name, "reading the source's state failed (starting without): {e}");
+            None
+        });
         Ok(Self {
             name: name.clone(),
             function,
-            state: std::fs::read(&state_file).ok(),
+            state,
             state_file,
         })
     }
@@ -100,8 +105,8 @@ impl StatefulFunction {
     }
 
     /// Keep `state` (in memory and on disk) for the next run.
-    pub fn commit(&mut self, state: Vec<u8>) {
-        if let Err(e) = std::fs::write(&self.state_file, &state) {
+    pub async fn commit(&mut self, state: Vec<u8>) {
+        if let Err(e) = self.state_file.write(state.clone()).await {
             tracing::warn!(source = %self.name, "saving source state failed (kept in memory): {e}");
         }
         self.state = Some(state);

@@ -18,6 +18,7 @@
 //! - [`ping`]: the fixed event of a ping source.
 //! - [`function`]: source functions (`sluice:handler/source` components),
 //!   which the runtime runs like handlers.
+//! - [`state`]: what they keep between runs, in files written atomically.
 //!
 //! # Stopping
 //! [`Sources::stop`] fires the shutdown signal: each source stops waiting
@@ -30,6 +31,7 @@ pub mod function;
 pub mod kafka;
 pub mod ping;
 pub mod scheduled;
+pub mod state;
 
 use std::collections::BTreeMap;
 use std::future::Future;

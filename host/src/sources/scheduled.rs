@@ -10,7 +10,7 @@
 //! tick. On shutdown a source stops waiting for its next tick; a tick in
 //! progress finishes first.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
@@ -18,6 +18,7 @@ use chrono_tz::Tz;
 
 use super::context::SourceContext;
 use super::function::StatefulFunction;
+use super::state::StateFile;
 use super::{ping, source_uri, PrepareError, Source};
 use crate::config::schedule::{self, Schedule};
 use crate::config::DeliverySpec;
@@ -43,7 +44,7 @@ pub struct ScheduledSource {
     extensions: Extensions,
     job: Job,
     /// Where the last tick's time is kept, when missed ticks are caught up.
-    last_tick_file: Option<PathBuf>,
+    last_tick_file: Option<StateFile>,
 }
 
 impl ScheduledSource {
@@ -82,7 +83,7 @@ impl ScheduledSource {
             job,
             last_tick_file: spec
                 .catch_up()
-                .then(|| dir.join(format!("{name}.last-tick"))),
+                .then(|| StateFile::new(dir.join(format!("{name}.last-tick")))),
         })
     }
 
@@ -96,9 +97,10 @@ impl ScheduledSource {
 
     /// With `catch_up`, the latest tick after the recorded last one that is
     /// already past.
-    fn missed_tick(&self) -> Option<DateTime<Tz>> {
+    async fn missed_tick(&self) -> Option<DateTime<Tz>> {
         let file = self.last_tick_file.as_ref()?;
-        let text = std::fs::read_to_string(file).ok()?;
+        let bytes = file.read().await.ok()??;
+        let text = String::from_utf8(bytes).ok()?;
         let last = DateTime::parse_from_rfc3339(text.trim())
             .ok()?
             .with_timezone(&Utc);
@@ -120,9 +122,9 @@ impl ScheduledSource {
     }
 
     /// With `catch_up`, remember the tick that just ran.
-    fn record_tick(&self, tick: &DateTime<Tz>) {
+    async fn record_tick(&self, tick: &DateTime<Tz>) {
         if let Some(file) = &self.last_tick_file {
-            if let Err(e) = std::fs::write(file, schedule::rfc3339(tick)) {
+            if let Err(e) = file.write(schedule::rfc3339(tick).into_bytes()).await {
                 tracing::warn!(source = %self.name, "recording the last tick failed: {e}");
             }
         }
@@ -132,7 +134,7 @@ impl ScheduledSource {
     async fn tick(&mut self, tick: &DateTime<Tz>, cx: &SourceContext) {
         let outcome = self.run_tick(tick, cx).await;
         cx.metrics().sources.tick(self.name.as_str(), outcome);
-        self.record_tick(tick);
+        self.record_tick(tick).await;
     }
 
     async fn run_tick(&mut self, tick: &DateTime<Tz>, cx: &SourceContext) -> TickOutcome {
@@ -182,7 +184,7 @@ impl ScheduledSource {
         // repeat it.)
         if let (Some(state), Job::Function(function)) = (state, &mut self.job) {
             if !refused {
-                function.commit(state);
+                function.commit(state).await;
             } else {
                 tracing::warn!(source = %name, "an event of this run was not taken: its state is not kept, the next run starts from the previous one");
             }
@@ -216,7 +218,7 @@ impl Source for ScheduledSource {
     async fn run(mut self, cx: SourceContext) {
         tracing::info!(source = %self.name, sink = %self.target, "source started");
         let mut last: Option<DateTime<Utc>> = None;
-        if let Some(missed) = self.missed_tick() {
+        if let Some(missed) = self.missed_tick().await {
             tracing::info!(source = %self.name, tick = %schedule::rfc3339(&missed), "catching up the last tick missed while the host was down");
             self.tick(&missed, &cx).await;
             last = Some(missed.with_timezone(&Utc));
