@@ -116,7 +116,9 @@ macro_rules! source {
 
 /// Blocking outbound HTTP through `wasi:http/outgoing-handler`. The host
 /// only lets requests through to the binding's `allowed_outbound_hosts`;
-/// others fail with an error naming `HttpRequestDenied`.
+/// others fail with an error naming `HttpRequestDenied`, and a request to
+/// a loopback, private or link-local address the list does not name
+/// explicitly with one naming `DestinationIpProhibited`.
 pub mod http {
     use wasi::http::outgoing_handler;
     use wasi::http::types::{ErrorCode, Fields, Method, OutgoingRequest, Scheme};
@@ -167,10 +169,15 @@ pub mod http {
             .set_path_with_query(Some(&path))
             .map_err(|()| bad("path"))?;
         let failed = |e: ErrorCode| {
-            let hint = if matches!(e, ErrorCode::HttpRequestDenied) {
-                " (the host is not in this source's allowed_outbound_hosts)"
-            } else {
-                ""
+            let hint = match e {
+                ErrorCode::HttpRequestDenied => {
+                    " (the host is not in this source's allowed_outbound_hosts)"
+                }
+                ErrorCode::DestinationIpProhibited => {
+                    " (it resolves to a loopback, private or link-local address, which \
+                     this source's allowed_outbound_hosts must name explicitly)"
+                }
+                _ => "",
             };
             Error::new(format!("GET {url} failed: {e:?}{hint}"))
         };

@@ -395,17 +395,6 @@ impl Sink {
     pub fn drain(&mut self) -> Vec<Received> {
         std::iter::from_fn(|| self.rx.try_recv().ok()).collect()
     }
-
-    /// Assert nothing (more) arrives within `wait`. A late arrival passes
-    /// this: prefer [`Host::settled`] and then [`Sink::assert_empty`].
-    pub async fn assert_quiet(&mut self, wait: Duration) {
-        if let Ok(Some(r)) = tokio::time::timeout(wait, self.rx.recv()).await {
-            panic!(
-                "unexpected request at the sink: {:?} {:?}",
-                r.headers, r.body
-            );
-        }
-    }
 }
 
 /// Headers of a minimal binary-mode event.

@@ -218,11 +218,7 @@ mod tests {
     use std::sync::Mutex;
 
     use super::*;
-    use crate::config::{Config, Filter, TriggerSpec};
-    use crate::registry::{FunctionStore, RoutingStores};
-    use crate::routing::Routes;
-    use crate::runtime::Runtime;
-    use crate::security::Security;
+    use crate::config::{Filter, TriggerSpec};
 
     type Hook = Box<dyn FnOnce() + Send>;
 
@@ -235,24 +231,6 @@ mod tests {
         if let Some(hook) = hook {
             hook();
         }
-    }
-
-    fn admin_state(dir: &std::path::Path) -> Arc<AdminState> {
-        let config = Config::default();
-        let metrics = crate::metrics::Metrics::new();
-        let functions = Arc::new(FunctionStore::open(dir).unwrap());
-        let runtime =
-            Runtime::new(config.runtime.clone(), functions, metrics.runtime.clone()).unwrap();
-        Arc::new(AdminState {
-            runtime: Arc::new(runtime),
-            routes: Arc::new(Routes::default()),
-            stores: RoutingStores::open(dir).unwrap(),
-            kafka_sinks: Default::default(),
-            security: Arc::new(Security::load(&config, dir, metrics.security.clone()).unwrap()),
-            uploads: super::super::Uploads::new(&config.admin),
-            metrics,
-            sources: Default::default(),
-        })
     }
 
     /// `PUT /triggers/t`, a trigger running `f`, on a thread of its own.
@@ -278,7 +256,7 @@ mod tests {
     #[tokio::test]
     async fn a_function_is_never_removed_under_a_new_trigger() {
         let dir = tempfile::tempdir().unwrap();
-        let state = admin_state(dir.path());
+        let state = super::super::test_state(dir.path());
         let f: Name = "f".parse().unwrap();
         state
             .runtime

@@ -188,3 +188,23 @@ fn parse_name(raw: &str) -> Result<Name, ApiError> {
     raw.parse()
         .map_err(|e: crate::name::InvalidName| ApiError::bad_request(e.to_string()))
 }
+
+/// An [`AdminState`] over a fresh data directory `dir` with the default
+/// config, for the handlers' unit tests.
+#[cfg(test)]
+fn test_state(dir: &std::path::Path) -> Arc<AdminState> {
+    let config = crate::config::Config::default();
+    let metrics = Metrics::new();
+    let functions = Arc::new(crate::registry::FunctionStore::open(dir).unwrap());
+    let runtime = Runtime::new(config.runtime.clone(), functions, metrics.runtime.clone()).unwrap();
+    Arc::new(AdminState {
+        runtime: Arc::new(runtime),
+        routes: Arc::new(Routes::default()),
+        stores: RoutingStores::open(dir).unwrap(),
+        kafka_sinks: Default::default(),
+        security: Arc::new(Security::load(&config, dir, metrics.security.clone()).unwrap()),
+        uploads: Uploads::new(&config.admin),
+        metrics,
+        sources: Default::default(),
+    })
+}

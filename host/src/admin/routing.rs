@@ -32,13 +32,17 @@ pub async fn put<K: Kind>(
 ) -> Result<(StatusCode, Json<K>), ApiError> {
     let name = parse_name(&name)?;
     let Json(spec) = spec.map_err(|e| ApiError::bad_request(e.body_text()))?;
-    state.routes.update(|t| {
-        K::map_mut(t).insert(name.clone(), spec.clone());
-        check(&state, t)
-            .map_err(|e| ApiError::bad_request(format!("{} `{name}`: {e}", K::KIND)))?;
-        K::store(&state.stores).put(&name, &spec)?;
-        Ok::<_, ApiError>(())
-    })?;
+    let (edited, stored) = (name.clone(), spec.clone());
+    off_worker(&state, move |state| {
+        state.routes.update(|t| {
+            K::map_mut(t).insert(edited.clone(), stored.clone());
+            check(state, t)
+                .map_err(|e| ApiError::bad_request(format!("{} `{edited}`: {e}", K::KIND)))?;
+            K::store(&state.stores).put(&edited, &stored)?;
+            Ok(())
+        })
+    })
+    .await?;
     tracing::info!(kind = K::KIND, name = %name, "routing object set");
     record(&state, &who, "put", K::KIND, name.as_str(), None).await?;
     Ok((StatusCode::CREATED, Json(spec)))
@@ -70,22 +74,39 @@ pub async fn delete<K: Kind>(
     who: Option<Extension<Principal>>,
 ) -> Result<StatusCode, ApiError> {
     let name = parse_name(&name)?;
-    state.routes.update(|t| {
-        if K::map_mut(t).remove(&name).is_none() {
-            return Err(ApiError::not_found(K::KIND, &name));
-        }
-        check(&state, t).map_err(|e| {
-            ApiError::new(
-                StatusCode::CONFLICT,
-                format!("{} `{name}` is still in use: {e}", K::KIND),
-            )
-        })?;
-        K::store(&state.stores).remove(&name)?;
-        Ok(())
-    })?;
+    let removed = name.clone();
+    off_worker(&state, move |state| {
+        state.routes.update(|t| {
+            if K::map_mut(t).remove(&removed).is_none() {
+                return Err(ApiError::not_found(K::KIND, &removed));
+            }
+            check(state, t).map_err(|e| {
+                ApiError::new(
+                    StatusCode::CONFLICT,
+                    format!("{} `{removed}` is still in use: {e}", K::KIND),
+                )
+            })?;
+            K::store(&state.stores).remove(&removed)?;
+            Ok(())
+        })
+    })
+    .await?;
     tracing::info!(kind = K::KIND, name = %name, "routing object removed");
     record(&state, &who, "delete", K::KIND, name.as_str(), None).await?;
     Ok(StatusCode::NO_CONTENT)
+}
+
+/// Run `edit`, an update of the routing table that writes the store (an
+/// fsync) under the table's writer lock, on a blocking thread, so neither
+/// holds an async worker.
+async fn off_worker<R: Send + 'static>(
+    state: &Arc<AdminState>,
+    edit: impl FnOnce(&AdminState) -> Result<R, ApiError> + Send + 'static,
+) -> Result<R, ApiError> {
+    let state = state.clone();
+    tokio::task::spawn_blocking(move || edit(&state))
+        .await
+        .map_err(ApiError::internal)?
 }
 
 /// Check the table an edit produced from the current one, for what the
@@ -114,4 +135,73 @@ pub async fn sources(
 /// `GET /sources`).
 pub async fn table(State(state): State<Arc<AdminState>>) -> Json<Table> {
     Json((*state.routes.snapshot()).clone())
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::mpsc;
+    use std::time::Duration;
+
+    use super::*;
+    use crate::config::SinkSpec;
+
+    /// A routing edit waits for the table's writer lock and then fsyncs
+    /// the store: neither may hold the async worker. On a runtime of one
+    /// worker, a `PUT` waits for a lock held elsewhere while the worker
+    /// goes on running other tasks.
+    #[test]
+    fn an_edit_waiting_for_the_writer_leaves_the_async_worker_free() {
+        let dir = tempfile::tempdir().unwrap();
+        let state = super::super::test_state(dir.path());
+        let (release, released) = mpsc::channel::<()>();
+        let (held_tx, held) = mpsc::channel::<()>();
+        let holder = state.clone();
+        // Holds the writer lock until told to let go, or for at most 10 s;
+        // says which it was.
+        let holding = std::thread::spawn(move || {
+            holder
+                .routes
+                .update(|_| {
+                    held_tx.send(()).unwrap();
+                    Ok::<_, ()>(released.recv_timeout(Duration::from_secs(10)).is_ok())
+                })
+                .unwrap()
+        });
+        held.recv().unwrap();
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_time()
+            .build()
+            .unwrap();
+        rt.block_on(async {
+            let spec: SinkSpec =
+                serde_json::from_value(serde_json::json!({"url": "http://127.0.0.1:9/"})).unwrap();
+            let put = tokio::spawn(put::<SinkSpec>(
+                State(state.clone()),
+                Path("s".into()),
+                None,
+                Ok(Json(spec)),
+            ));
+            // This task runs only while the worker is free: it sees the
+            // edit wait for the lock, then lets the lock go. (An edit that
+            // held the worker finishes first, once the holder gave up.)
+            while state.routes.edits_waiting() == 0 && !put.is_finished() {
+                tokio::time::sleep(Duration::from_millis(1)).await;
+            }
+            let _ = release.send(());
+            put.await
+                .unwrap()
+                .map(drop)
+                .map_err(|_| "the PUT failed")
+                .unwrap();
+        });
+        assert!(
+            holding.join().unwrap(),
+            "the edit held the async worker while it waited for the writer lock"
+        );
+        assert!(state
+            .routes
+            .snapshot()
+            .sinks
+            .contains_key(&"s".parse().unwrap()));
+    }
 }

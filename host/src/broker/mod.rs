@@ -326,7 +326,11 @@ mod tests {
             )
             .unwrap(),
         );
-        let wasm = Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/functions/echo.wasm");
+        let dir = std::env::var_os("SLUICE_FUNCTIONS_DIR").map_or_else(
+            || Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/functions"),
+            std::path::PathBuf::from,
+        );
+        let wasm = dir.join("echo.wasm");
         let bytes = std::fs::read(&wasm)
             .unwrap_or_else(|e| panic!("{}: {e} (run `cargo xtask functions`)", wasm.display()));
         let compiled = runtime.compile(bytes.clone().into()).await.unwrap();
