@@ -170,7 +170,7 @@ fn a_kafka_broker_that_does_not_answer_stops_start_up() {
     )
     .unwrap();
     let data = dir.path().join("data");
-    let err = crate::harness::start_up_error_within(&data, &config, Duration::from_secs(30));
+    let err = start_up_error(&data, &config);
     assert!(
         err.contains("kafka broker topic `events`")
             && err.contains(&format!("127.0.0.1:{port}"))

@@ -563,50 +563,6 @@ pub fn start_up_error(data_dir: &Path, config: &Path) -> String {
     reader.join().unwrap()
 }
 
-/// [`start_up_error`], failing the test (and killing the host) when it is
-/// still running after `limit` instead of waiting for ever.
-pub fn start_up_error_within(data_dir: &Path, config: &Path, limit: Duration) -> String {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_sluice"))
-        .args([
-            "serve",
-            "--listen",
-            "127.0.0.1:0",
-            "--admin-listen",
-            "127.0.0.1:0",
-            "--data-dir",
-        ])
-        .arg(data_dir)
-        .arg("--config")
-        .arg(config)
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let deadline = Instant::now() + limit;
-    let status = loop {
-        if let Some(status) = child.try_wait().unwrap() {
-            break status;
-        }
-        if Instant::now() > deadline {
-            let _ = child.kill();
-            let _ = child.wait();
-            panic!(
-                "sluice was still running {limit:?} after it started with {}",
-                config.display()
-            );
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    };
-    assert!(
-        !status.success(),
-        "sluice started with {}",
-        config.display()
-    );
-    let mut stderr = String::new();
-    std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut stderr).unwrap();
-    stderr
-}
-
 /// Run the `sluice` CLI with `args`, assert it succeeded, and return its
 /// stdout.
 pub fn sluice_cli(args: &[&str]) -> String {
