@@ -16,6 +16,10 @@ use super::SinkError;
 /// that is not a reply (an error answer, a sink's answer).
 pub const MAX_ERROR_BODY: usize = 1024;
 
+/// The header a subscriber gets: Sluice processes its reply (Knative's
+/// data plane requires it of brokers and channels).
+const PREFER: (&str, &str) = ("prefer", "reply");
+
 /// Deadline of one attempt when the delivery options set none.
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
 
@@ -42,9 +46,11 @@ impl HttpSink {
         Ok(Self { client, max_reply })
     }
 
-    /// POST `event` to `url` in `mode` with extra `headers`, within
-    /// `timeout`. A 2xx answer carrying a CloudEvent gives that event; a 2xx
-    /// without one (or a 202/204) gives none.
+    /// POST `event` to a subscriber at `url` in `mode` with extra
+    /// `headers`, within `timeout`, saying `Prefer: reply` (Knative's data
+    /// plane: the sender processes replies). A 2xx answer carrying a
+    /// CloudEvent gives that event; a 2xx without one (or a 202/204) gives
+    /// none.
     ///
     /// # Errors
     /// [`SinkError`] for a connection failure, a timeout, a non-2xx status,
@@ -62,8 +68,9 @@ impl HttpSink {
     }
 
     /// POST `event` to a destination that does not reply (a sink, a reply
-    /// destination, a dead letter): any 2xx is success, whatever its body
-    /// (which is not read past [`MAX_ERROR_BODY`]).
+    /// destination, a dead letter), without `Prefer: reply`: any 2xx is
+    /// success, whatever its body (which is not read past
+    /// [`MAX_ERROR_BODY`]).
     ///
     /// # Errors
     /// [`SinkError`] for a connection failure, a timeout or a non-2xx status.
@@ -116,6 +123,9 @@ impl HttpSink {
             .body(encoded.body);
         for (k, v) in extra {
             request = request.header(k, v);
+        }
+        if want_reply {
+            request = request.header(PREFER.0, PREFER.1);
         }
         let mut response = request.send().await.map_err(|e| SinkError::Connect {
             url: url.to_string(),
