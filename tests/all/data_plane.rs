@@ -124,3 +124,29 @@ async fn prefer_reply_goes_to_subscribers_and_not_to_sinks_replies_or_dead_lette
     subscriber.assert_empty();
     other.assert_empty();
 }
+
+#[tokio::test]
+async fn an_empty_filter_value_matches_every_value_of_a_present_attribute() {
+    let host = Host::start().await;
+    let mut sink = Sink::start().await;
+    put_ok(
+        &host,
+        "triggers",
+        "tenants",
+        json!({"filter": {"type": "x", "tenant": ""}, "subscriber": sink.url()}),
+    )
+    .await;
+    // Any value of `tenant`, the empty one included.
+    for (id, tenant) in [("acme", "acme"), ("other", "other"), ("empty", "")] {
+        send(&host, id, "x", &[("ce-tenant", tenant)]).await;
+        let got = sink.next(WAIT).await;
+        assert_eq!(got.header("ce-id"), Some(id));
+    }
+    // No `tenant`, or another type: no match.
+    send(&host, "none", "x", &[]).await;
+    host.wait_unmatched("none").await;
+    send(&host, "y", "y", &[("ce-tenant", "acme")]).await;
+    host.wait_unmatched("y").await;
+    host.settled().await;
+    sink.assert_empty();
+}
