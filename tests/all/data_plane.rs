@@ -4,14 +4,81 @@
 //! broker cannot store retrying the whole delivery, and Knative's
 //! dead-letter extensions.
 
-use std::time::Duration;
+use std::future::Future;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
-use axum::http::StatusCode;
+use axum::body::Bytes;
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::Response;
 use serde_json::{json, Value};
 
-use crate::harness::{Host, Sink};
+use crate::harness::{serve_in_background, Host, Received, Sink};
 
 const WAIT: Duration = Duration::from_secs(10);
+
+/// A real HTTP server on loopback that records every request and answers
+/// the n-th (from 0) with `answer(n)`.
+struct Server {
+    url: String,
+    seen: Arc<Mutex<Vec<Received>>>,
+}
+
+impl Server {
+    fn start<F, Fut>(answer: F) -> Self
+    where
+        F: Fn(usize) -> Fut + Clone + Send + Sync + 'static,
+        Fut: Future<Output = Response> + Send + 'static,
+    {
+        let seen = Arc::new(Mutex::new(Vec::new()));
+        let record = seen.clone();
+        let app = axum::Router::new().fallback(move |headers: HeaderMap, body: Bytes| {
+            let (record, answer) = (record.clone(), answer.clone());
+            async move {
+                let n = {
+                    let mut seen = record.lock().unwrap();
+                    seen.push(Received { headers, body });
+                    seen.len() - 1
+                };
+                answer(n).await
+            }
+        });
+        Self {
+            url: format!("http://{}/", serve_in_background(app)),
+            seen,
+        }
+    }
+
+    /// Wait (bounded) for `n` requests, then return them all.
+    async fn wait_for(&self, n: usize) -> Vec<Received> {
+        let deadline = Instant::now() + WAIT;
+        loop {
+            let seen = self.seen.lock().unwrap().clone();
+            if seen.len() >= n {
+                return seen;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "{} of {n} requests arrived at {}",
+                seen.len(),
+                self.url
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    fn count(&self) -> usize {
+        self.seen.lock().unwrap().len()
+    }
+}
+
+fn answer(status: u16, headers: &[(&str, &str)], body: &str) -> Response {
+    let mut b = axum::http::Response::builder().status(status);
+    for (k, v) in headers {
+        b = b.header(*k, *v);
+    }
+    b.body(axum::body::Body::from(body.to_owned())).unwrap()
+}
 
 async fn put_ok(host: &Host, kind: &str, name: &str, spec: Value) {
     let r = host
@@ -149,4 +216,52 @@ async fn an_empty_filter_value_matches_every_value_of_a_present_attribute() {
     host.wait_unmatched("y").await;
     host.settled().await;
     sink.assert_empty();
+}
+
+#[tokio::test]
+async fn a_redirect_is_a_failed_attempt_retried_then_dead_lettered() {
+    let host = Host::start().await;
+    let mut target = Sink::start().await;
+    let mut dead = Sink::start().await;
+    let location = target.url();
+    let redirecting = Server::start(move |_| {
+        let location = location.clone();
+        async move { answer(302, &[("location", &location)], "moved") }
+    });
+    put_ok(
+        &host,
+        "triggers",
+        "moved",
+        json!({
+            "filter": {"type": "moved"}, "subscriber": redirecting.url,
+            "delivery": {"retry": 2, "backoff_delay": "10ms", "dead_letter": dead.url()}
+        }),
+    )
+    .await;
+    send(&host, "m1", "moved", &[]).await;
+    let got = dead.next(WAIT).await;
+    assert_eq!(got.header("ce-id"), Some("m1"));
+    assert_eq!(got.header("ce-sluiceerrorcode"), Some("302"));
+    assert_eq!(
+        got.header("ce-sluiceerrordest"),
+        Some(redirecting.url.as_str())
+    );
+    let seen = redirecting.wait_for(3).await;
+    assert!(seen.iter().all(|r| r.header("ce-id") == Some("m1")));
+    host.settled().await;
+    assert_eq!(redirecting.count(), 3, "one attempt and two retries");
+    target.assert_empty();
+    dead.assert_empty();
+    assert_eq!(
+        host.metric_sum(
+            "sluice_deliveries_total",
+            &[
+                ("trigger", "moved"),
+                ("outcome", "subscriber_failed"),
+                ("error", "status")
+            ]
+        )
+        .await,
+        1.0
+    );
 }

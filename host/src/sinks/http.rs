@@ -25,6 +25,7 @@ pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// An HTTP client for sinks, with connection pooling. HTTPS verifies the
 /// server's certificate against the Mozilla roots and `[outbound] ca_file`.
+/// Redirects are not followed: a 3xx answer is a failure.
 #[derive(Debug, Clone)]
 pub struct HttpSink {
     client: reqwest::Client,
@@ -39,8 +40,12 @@ impl HttpSink {
     /// # Errors
     /// When `extra_ca` cannot be read or holds no usable certificate.
     pub fn new(extra_ca: Option<&std::path::Path>, max_reply: usize) -> Result<Self, TlsError> {
+        // A redirect is not followed: a 3xx is a failed attempt (Knative's
+        // data plane), where following it would resend the event elsewhere
+        // (or, for a 302, as a GET without it).
         let client = crate::security::tls::reqwest_builder(extra_ca)?
             .connect_timeout(std::time::Duration::from_secs(5))
+            .redirect(reqwest::redirect::Policy::none())
             .build()
             .expect("an HTTP client with a rustls config builds");
         Ok(Self { client, max_reply })
