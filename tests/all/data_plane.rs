@@ -265,3 +265,210 @@ async fn a_redirect_is_a_failed_attempt_retried_then_dead_lettered() {
         1.0
     );
 }
+
+#[tokio::test]
+async fn a_dead_letter_is_retried_with_the_delivery_options() {
+    let host = Host::start().await;
+    let mut refusing = Sink::start().await;
+    refusing.respond_with(StatusCode::BAD_REQUEST);
+    // The dead letter is unavailable once, then takes the event.
+    let dead = Server::start(|n| async move {
+        match n {
+            0 => answer(503, &[], "not yet"),
+            _ => answer(202, &[], ""),
+        }
+    });
+    put_ok(
+        &host,
+        "triggers",
+        "t",
+        json!({
+            "filter": {"type": "dl"}, "subscriber": refusing.url(),
+            "delivery": {"retry": 2, "backoff_delay": "10ms", "dead_letter": dead.url}
+        }),
+    )
+    .await;
+    send(&host, "d1", "dl", &[]).await;
+    // 400: not retried.
+    assert_eq!(refusing.next(WAIT).await.header("ce-id"), Some("d1"));
+    let seen = dead.wait_for(2).await;
+    assert!(seen.iter().all(|r| r.header("ce-id") == Some("d1")));
+    assert!(seen
+        .iter()
+        .all(|r| r.header("ce-sluiceerrorcode") == Some("400")));
+    host.wait_for_metric(
+        "sluice_routing_dead_lettered_total",
+        &[("kind", "trigger"), ("name", "t")],
+        |v| v == 1.0,
+    )
+    .await;
+    host.settled().await;
+    assert_eq!(dead.count(), 2, "no attempt after the dead letter took it");
+    refusing.assert_empty();
+    assert_eq!(
+        host.metric_sum(
+            "sluice_routing_retries_total",
+            &[("kind", "dead-letter"), ("name", "trigger/t")]
+        )
+        .await,
+        1.0
+    );
+    assert_eq!(
+        host.metric_sum("sluice_routing_undeliverable_total", &[])
+            .await,
+        0.0
+    );
+}
+
+#[tokio::test]
+async fn a_reply_the_broker_cannot_store_retries_the_whole_delivery() {
+    // Room for two events in the durable log: a stuck one and the one
+    // under test, so the subscriber's reply finds the log full.
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("sluice.toml");
+    std::fs::write(&config, "[durability]\nmax_entries = 2\n").unwrap();
+    let host = Host::start_with(&dir.path().join("data"), Some(&config), &[]).await;
+    let (release, released) = tokio::sync::watch::channel(false);
+    let stuck = Server::start(move |_| {
+        let mut released = released.clone();
+        async move {
+            let _ = released.wait_for(|r| *r).await;
+            answer(202, &[], "")
+        }
+    });
+    // The subscriber replies at once the first time; the second time only
+    // once the test opens it, after the log has room again.
+    let (open, opened) = tokio::sync::watch::channel(false);
+    let subscriber = Server::start(move |n| {
+        let mut opened = opened.clone();
+        async move {
+            if n > 0 {
+                let _ = opened.wait_for(|o| *o).await;
+            }
+            let reply = [
+                ("ce-specversion", "1.0"),
+                ("ce-id", "reply-1"),
+                ("ce-source", "/tests/subscriber"),
+                ("ce-type", "r.reply"),
+                ("content-type", "application/json"),
+            ];
+            answer(200, &reply, "{}")
+        }
+    });
+    let mut sink = Sink::start().await;
+    let mut dead = Sink::start().await;
+    put_ok(
+        &host,
+        "triggers",
+        "stuck",
+        json!({"filter": {"type": "stuck"}, "subscriber": stuck.url}),
+    )
+    .await;
+    put_ok(
+        &host,
+        "triggers",
+        "t",
+        json!({
+            "filter": {"type": "r"}, "subscriber": subscriber.url, "reply": "broker",
+            "delivery": {"retry": 3, "backoff_delay": "20ms", "dead_letter": dead.url()}
+        }),
+    )
+    .await;
+    put_ok(
+        &host,
+        "triggers",
+        "replies",
+        json!({"filter": {"type": "r.reply"}, "subscriber": sink.url()}),
+    )
+    .await;
+
+    send(&host, "a1", "stuck", &[]).await;
+    send(&host, "e1", "r", &[]).await;
+    subscriber.wait_for(1).await;
+    // The broker refused the reply: the log holds a1 and e1.
+    host.wait_for_metric(
+        "sluice_durable_log_refused_total",
+        &[("reason", "full")],
+        |v| v >= 1.0,
+    )
+    .await;
+    // Free a slot (a1's delivery ends), then let the retry answer.
+    release.send_replace(true);
+    host.wait_for_metric("sluice_durable_log_entries", &[], |v| v == 1.0)
+        .await;
+    open.send_replace(true);
+    // The subscriber is called again, and this time its reply is stored
+    // and routed.
+    let seen = subscriber.wait_for(2).await;
+    assert!(seen.iter().all(|r| r.header("ce-id") == Some("e1")));
+    let got = sink.next(WAIT).await;
+    assert_eq!(got.header("ce-id"), Some("reply-1"));
+    assert_eq!(got.header("ce-type"), Some("r.reply"));
+    host.settled().await;
+    assert_eq!(subscriber.count(), 2, "one attempt, one retry");
+    dead.assert_empty();
+    sink.assert_empty();
+    assert_eq!(
+        host.metric_sum(
+            "sluice_routing_retries_total",
+            &[("kind", "trigger"), ("name", "t")]
+        )
+        .await,
+        1.0
+    );
+    assert_eq!(
+        host.metric_sum(
+            "sluice_deliveries_total",
+            &[("trigger", "t"), ("outcome", "delivered")]
+        )
+        .await,
+        1.0
+    );
+}
+
+#[tokio::test]
+async fn a_reply_the_broker_never_stores_dead_letters_the_original_event() {
+    // Room for one event: the one under test, so no reply fits.
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("sluice.toml");
+    std::fs::write(&config, "[durability]\nmax_entries = 1\n").unwrap();
+    let host = Host::start_with(&dir.path().join("data"), Some(&config), &[]).await;
+    host.deploy_ok("echo", "echo").await;
+    let mut dead = Sink::start().await;
+    put_ok(
+        &host,
+        "triggers",
+        "t",
+        json!({
+            "filter": {"type": "r"}, "function": "echo", "reply": "broker",
+            "delivery": {"retry": 2, "backoff_delay": "10ms", "dead_letter": dead.url()}
+        }),
+    )
+    .await;
+    send(&host, "e1", "r", &[]).await;
+    let got = dead.next(WAIT).await;
+    // The event the trigger was delivering, not its reply.
+    assert_eq!(got.header("ce-id"), Some("e1"));
+    assert_eq!(got.header("ce-type"), Some("r"));
+    assert_eq!(got.header("ce-sluiceerrordest"), Some("broker"));
+    host.settled().await;
+    dead.assert_empty();
+    // Three whole deliveries: echo ran each time.
+    assert_eq!(
+        host.metric_sum("sluice_invocations_total", &[("function", "echo")])
+            .await,
+        3.0
+    );
+    assert_eq!(
+        host.metric_sum(
+            "sluice_deliveries_total",
+            &[
+                ("trigger", "t"),
+                ("outcome", "reply_failed"),
+                ("error", "broker")
+            ]
+        )
+        .await,
+        1.0
+    );
+}

@@ -182,7 +182,7 @@ impl Dispatcher {
             .await
         {
             Ok(reply) => Ok(reply),
-            Err(Missed::Failed(u)) => Err(u),
+            Err(Missed::Failed(u) | Missed::ReplyFailed(u)) => Err(u),
             Err(Missed::Abandoned) => Err(Undelivered {
                 destination: to.label(),
                 kind: "abandoned",
