@@ -11,6 +11,7 @@ use std::time::{Duration, Instant};
 use axum::body::Bytes;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
+use base64::Engine as _;
 use serde_json::{json, Value};
 
 use crate::harness::{serve_in_background, Host, Received, Sink};
@@ -471,4 +472,66 @@ async fn a_reply_the_broker_never_stores_dead_letters_the_original_event() {
         .await,
         1.0
     );
+}
+
+/// The value of binary-mode header `name`, percent-decoded.
+fn decoded(r: &Received, name: &str) -> String {
+    let raw = r.header(name).unwrap_or_else(|| panic!("no {name}"));
+    percent_encoding::percent_decode_str(raw)
+        .decode_utf8()
+        .unwrap()
+        .into_owned()
+}
+
+#[tokio::test]
+async fn dead_letters_carry_knatives_error_extensions_beside_sluices() {
+    let host = Host::start().await;
+    let mut dead = Sink::start().await;
+    let failing = Server::start(|_| async { answer(500, &[], "boom: no ledger") });
+    // A port nothing listens on.
+    let closed = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        format!("http://{}/", l.local_addr().unwrap())
+    };
+    for (name, url) in [("status", &failing.url), ("connect", &closed)] {
+        put_ok(
+            &host,
+            "triggers",
+            name,
+            json!({"filter": {"type": name}, "subscriber": url, "delivery": {"dead_letter": dead.url()}}),
+        )
+        .await;
+    }
+
+    send(&host, "k1", "status", &[]).await;
+    let got = dead.next(WAIT).await;
+    assert_eq!(got.header("ce-id"), Some("k1"));
+    for dest in ["ce-knativeerrordest", "ce-sluiceerrordest"] {
+        assert_eq!(got.header(dest), Some(failing.url.as_str()), "{dest}");
+    }
+    assert_eq!(got.header("ce-knativeerrorcode"), Some("500"));
+    assert_eq!(got.header("ce-sluiceerrorcode"), Some("500"));
+    // Knative's data is the response body in base64; Sluice's, as text.
+    let data = base64::engine::general_purpose::STANDARD
+        .decode(decoded(&got, "ce-knativeerrordata"))
+        .unwrap();
+    assert_eq!(data, b"boom: no ledger");
+    assert_eq!(decoded(&got, "ce-sluiceerrordata"), "boom: no ledger");
+
+    // No HTTP answer: Knative's code is 500 (as its dispatcher sets for a
+    // dispatch error), Sluice's is absent; both carry the error message.
+    send(&host, "k2", "connect", &[]).await;
+    let got = dead.next(WAIT).await;
+    assert_eq!(got.header("ce-id"), Some("k2"));
+    assert_eq!(got.header("ce-knativeerrordest"), Some(closed.as_str()));
+    assert_eq!(got.header("ce-knativeerrorcode"), Some("500"));
+    assert_eq!(got.header("ce-sluiceerrorcode"), None);
+    let data = base64::engine::general_purpose::STANDARD
+        .decode(decoded(&got, "ce-knativeerrordata"))
+        .unwrap();
+    let message = decoded(&got, "ce-sluiceerrordata");
+    assert_eq!(String::from_utf8(data).unwrap(), message);
+    assert!(message.contains(closed.as_str()), "{message}");
+    host.settled().await;
+    dead.assert_empty();
 }
