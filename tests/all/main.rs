@@ -9,6 +9,7 @@ mod admin;
 mod broker;
 mod cloudevents_http;
 mod config_file;
+mod data_plane;
 mod durability;
 mod event_path;
 mod interop;

@@ -68,8 +68,10 @@ impl FunctionSettings {
 }
 
 /// Which events a trigger takes: every listed attribute must equal the
-/// given value exactly (case-sensitive). An empty filter takes every event;
-/// a filter on an attribute the event lacks does not match.
+/// given value exactly (case-sensitive), and an empty value matches every
+/// value of the attribute (Knative's rule), so `tenant = ""` asks only that
+/// the event has one. An empty filter takes every event; a filter on an
+/// attribute the event lacks does not match.
 #[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(transparent)]
 pub struct Filter {
@@ -80,9 +82,11 @@ pub struct Filter {
 impl Filter {
     /// Whether `event` passes the filter.
     pub fn matches(&self, event: &Event) -> bool {
-        self.attributes
-            .iter()
-            .all(|(name, want)| event.attribute(name).is_some_and(|have| &have == want))
+        self.attributes.iter().all(|(name, want)| {
+            event
+                .attribute(name)
+                .is_some_and(|have| want.is_empty() || &have == want)
+        })
     }
 }
 
@@ -210,6 +214,9 @@ mod tests {
         assert!(f(&[("type", "t"), ("tenant", "acme")]).matches(&e));
         assert!(!f(&[("type", "T")]).matches(&e), "case-sensitive");
         assert!(!f(&[("subject", "")]).matches(&e), "missing attribute");
+        // An empty value matches any value of a present attribute.
+        assert!(f(&[("type", "t"), ("tenant", "")]).matches(&e));
+        assert!(!f(&[("type", "T"), ("tenant", "")]).matches(&e));
     }
 
     #[test]

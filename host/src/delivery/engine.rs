@@ -56,18 +56,48 @@ pub fn hops_of(event: &Event) -> Result<u32, InvalidHops> {
     Ok(u32::try_from(v).unwrap_or(u32::MAX).min(DEFAULT_HOPS))
 }
 
+/// Where a delivery failed when the broker did not store its reply.
+const BROKER: &Destination = &Destination::Broker;
+
 /// A boxed future, for recursive delivery and the [`Reentry`] trait.
 pub type BoxFut<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 
 /// Which leg of a route a delivery is: only a subscriber's 2xx body is a
 /// reply; a reply destination's, sink's or dead letter's is ignored (a
 /// webhook answering `200 ok` has taken the event).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Leg {
-    /// A trigger's or branch's subscriber, or a sequence step.
+#[derive(Debug, Clone, Copy)]
+enum Leg<'a> {
+    /// A trigger's or branch's subscriber, or a sequence step: its reply
+    /// is returned.
     Subscriber,
+    /// A subscriber whose reply, sent by `sender`, goes to the broker. Each
+    /// attempt hands the reply over, so a reply the broker cannot store
+    /// fails the attempt and the entire delivery is retried (the
+    /// subscriber is called again), as Knative's control-plane spec
+    /// requires of a trigger.
+    SubscriberToBroker {
+        /// Whose reply it is (the trigger, branch or sequence).
+        sender: &'a Who,
+    },
     /// A reply destination, a source's sink or a dead letter.
     Destination,
+}
+
+impl<'a> Leg<'a> {
+    /// The leg of a subscriber whose replies, sent by `sender`, go to
+    /// `reply`.
+    fn subscriber(reply: Option<&Destination>, sender: &'a Who) -> Self {
+        if reply == Some(&Destination::Broker) {
+            Self::SubscriberToBroker { sender }
+        } else {
+            Self::Subscriber
+        }
+    }
+
+    /// Whether the destination's answer may carry a reply.
+    fn is_subscriber(self) -> bool {
+        !matches!(self, Self::Destination)
+    }
 }
 
 /// Why [`Engine::deliver`] did not deliver.
@@ -75,18 +105,58 @@ enum Leg {
 pub(super) enum Missed {
     /// It failed for good: logged, counted, dead-lettered or dropped.
     Failed(Undelivered),
+    /// The same, when the last attempt's subscriber took the event but the
+    /// broker did not store its reply ([`Leg::SubscriberToBroker`]).
+    ReplyFailed(Undelivered),
     /// The host is stopping: a backoff wait was cut short, so there is no
     /// further attempt and no dead letter (a durable broker keeps the
     /// event and delivers it again after the restart).
     Abandoned,
 }
 
+/// How the attempts at one destination ended ([`Engine::attempts`]).
+enum Tried {
+    /// One succeeded, with the destination's reply.
+    Done(Option<Event>),
+    /// The last one failed, its retries spent or its failure not retryable.
+    Failed {
+        failure: Failure,
+        /// Whether it was the reply that the broker refused
+        /// ([`Leg::SubscriberToBroker`]), not the destination that failed.
+        reply: bool,
+        /// How many attempts were made.
+        attempts: u32,
+    },
+    /// The host is stopping: a backoff wait was cut short.
+    Abandoned,
+}
+
 /// Who is delivering, for logs and metrics (`kind` is trigger, sink, step,
-/// branch, dead-letter).
+/// branch, reply, dead-letter).
 #[derive(Debug, Clone)]
 struct Who {
     kind: &'static str,
     name: String,
+}
+
+impl Who {
+    /// Who delivers this one's reply: kind `reply`, named after the sender
+    /// (e.g. `trigger/rates`).
+    fn reply(&self) -> Self {
+        Self {
+            kind: "reply",
+            name: format!("{}/{}", self.kind, self.name),
+        }
+    }
+
+    /// Who delivers to this one's dead letter: kind `dead-letter`, named
+    /// after the sender (e.g. `trigger/rates`).
+    fn dead_letter(&self) -> Self {
+        Self {
+            kind: "dead-letter",
+            name: format!("{}/{}", self.kind, self.name),
+        }
+    }
 }
 
 /// Shared state of every delivery; cheap to clone.
@@ -199,20 +269,14 @@ impl Engine {
         apply_extensions(&mut event, &spec.extensions);
         let subscriber = &spec.subscriber;
         let opts = spec.delivery.as_ref();
+        // A reply bound for the broker is stored within each attempt.
+        let leg = Leg::subscriber(spec.reply.as_ref(), &who);
         match self
-            .deliver(
-                snapshot,
-                &who,
-                subscriber,
-                Leg::Subscriber,
-                event,
-                opts,
-                hops,
-                None,
-            )
+            .deliver(snapshot, &who, subscriber, leg, event, opts, hops, None)
             .await
         {
             Err(Missed::Failed(u)) => Outcome::SubscriberFailed(u.kind),
+            Err(Missed::ReplyFailed(u)) => Outcome::ReplyFailed(u.kind),
             Err(Missed::Abandoned) => Outcome::Abandoned,
             Ok(None) => Outcome::Delivered,
             Ok(Some(reply)) => {
@@ -222,7 +286,7 @@ impl Engine {
                     .await
                 {
                     Ok(()) => Outcome::Delivered,
-                    Err(Missed::Failed(u)) => Outcome::ReplyFailed(u.kind),
+                    Err(Missed::Failed(u) | Missed::ReplyFailed(u)) => Outcome::ReplyFailed(u.kind),
                     Err(Missed::Abandoned) => Outcome::Abandoned,
                 }
             }
@@ -280,10 +344,7 @@ impl Engine {
         };
         // Counted apart from the subscriber's delivery, as kind `reply`
         // named after its sender (e.g. `trigger/rates`).
-        let who = &Who {
-            kind: "reply",
-            name: format!("{}/{}", who.kind, who.name),
-        };
+        let who = &who.reply();
         match self
             .deliver(
                 snapshot,
@@ -317,7 +378,7 @@ impl Engine {
         snapshot: &'a Arc<Compiled>,
         who: &'a Who,
         to: &'a Destination,
-        leg: Leg,
+        leg: Leg<'a>,
         event: Event,
         opts: Option<&'a DeliverySpec>,
         hops: u32,
@@ -331,71 +392,152 @@ impl Engine {
             let default = DeliverySpec::default();
             let opts = opts.or(sink_opts).unwrap_or(&default);
             let dead_letter = opts.dead_letter.as_ref().or(fallback);
-            let mut attempt = 0u32;
-            let failure = loop {
-                match self
-                    .send(
-                        snapshot,
-                        who,
-                        to,
-                        leg,
-                        event.clone(),
-                        hops,
-                        opts.timeout,
-                        dead_letter,
-                    )
-                    .await
-                {
-                    Ok(reply) => {
-                        self.routing.delivered(who.kind, &who.name);
-                        if let Destination::Sink(n) = to {
-                            self.routing.delivered("sink", n.as_str());
-                        }
-                        tracing::debug!(kind = who.kind, name = %who.name, event_id = %event.id, destination = %to, attempt, "delivered");
-                        return Ok(reply);
+            let tried = self
+                .attempts(snapshot, who, to, leg, &event, opts, hops, dead_letter)
+                .await;
+            let (failure, reply, attempts) = match tried {
+                Tried::Done(reply) => {
+                    self.routing.delivered(who.kind, &who.name);
+                    if let Destination::Sink(n) = to {
+                        self.routing.delivered("sink", n.as_str());
                     }
-                    Err(Failure::Abandoned) => return Err(Missed::Abandoned),
-                    Err(Failure::Inner(u)) => {
-                        // A step or branch inside `to` failed for good; its
-                        // own delivery logged, counted and dead-lettered it.
-                        tracing::error!(kind = who.kind, name = %who.name, event_id = %event.id, destination = %to, "delivery failed inside {to}: {u}");
-                        return Err(Missed::Failed(u));
-                    }
-                    Err(f) if f.retryable() && attempt < opts.retry => {
-                        attempt += 1;
-                        let mut delay = opts.delay(attempt);
-                        if let Some(ra) = f.retry_after() {
-                            delay = delay.max(ra.min(opts.retry_after_max));
-                        }
-                        tracing::warn!(kind = who.kind, name = %who.name, event_id = %event.id, destination = %to, attempt, delay_ms = delay.as_millis() as u64, error = %f, "attempt failed; retrying");
-                        self.routing.retried(who.kind, &who.name);
-                        if let Destination::Sink(n) = to {
-                            self.routing.retried("sink", n.as_str());
-                        }
-                        if !self.backoff(delay).await {
-                            tracing::warn!(kind = who.kind, name = %who.name, event_id = %event.id, destination = %to, attempt, "delivery abandoned: the host is stopping during its backoff (no further attempt, no dead letter; a durable broker delivers the event again after the restart)");
-                            return Err(Missed::Abandoned);
-                        }
-                    }
-                    Err(f) => break f,
+                    return Ok(reply);
                 }
+                Tried::Abandoned => return Err(Missed::Abandoned),
+                Tried::Failed {
+                    failure: Failure::Inner(u),
+                    ..
+                } => {
+                    // A step or branch inside `to` failed for good; its
+                    // own delivery logged, counted and dead-lettered it.
+                    tracing::error!(kind = who.kind, name = %who.name, event_id = %event.id, destination = %to, "delivery failed inside {to}: {u}");
+                    return Err(Missed::Failed(u));
+                }
+                Tried::Failed {
+                    failure,
+                    reply,
+                    attempts,
+                } => (failure, reply, attempts),
             };
+            // Where it failed: the destination, or the broker that did not
+            // store its reply.
+            let at = if reply { BROKER } else { to };
             let trigger = if who.kind == "trigger" {
                 who.name.as_str()
             } else {
                 ""
             };
-            tracing::error!(kind = who.kind, name = %who.name, trigger, event_id = %event.id, destination = %to, attempts = attempt + 1, error_kind = failure.kind(), "delivery failed: {failure}");
-            let dead_lettered = self
-                .dead_letter(snapshot, who, to, event, &failure, dead_letter, hops)
-                .await;
-            Err(Missed::Failed(Undelivered {
-                destination: to.label(),
+            tracing::error!(kind = who.kind, name = %who.name, trigger, event_id = %event.id, destination = %at, attempts, error_kind = failure.kind(), "delivery failed: {failure}");
+            let dead_lettered = match self
+                .dead_letter(
+                    snapshot,
+                    who,
+                    to,
+                    at,
+                    event,
+                    &failure,
+                    dead_letter,
+                    opts,
+                    hops,
+                )
+                .await
+            {
+                Some(taken) => taken,
+                None => return Err(Missed::Abandoned),
+            };
+            let undelivered = Undelivered {
+                destination: at.label(),
                 kind: failure.kind(),
                 reason: failure.to_string(),
                 dead_lettered,
-            }))
+            };
+            Err(if reply {
+                Missed::ReplyFailed(undelivered)
+            } else {
+                Missed::Failed(undelivered)
+            })
         })
+    }
+
+    /// Attempt `to` with `event` until an attempt succeeds, the retries of
+    /// `opts` are spent, a failure is not retryable, or the host stops
+    /// during a backoff wait. Retries are counted against `who` (and a
+    /// named sink). On a [`Leg::SubscriberToBroker`], an attempt includes
+    /// storing the reply in the broker.
+    #[allow(clippy::too_many_arguments)]
+    async fn attempts(
+        &self,
+        snapshot: &Arc<Compiled>,
+        who: &Who,
+        to: &Destination,
+        leg: Leg<'_>,
+        event: &Event,
+        opts: &DeliverySpec,
+        hops: u32,
+        dead_letter: Option<&Destination>,
+    ) -> Tried {
+        let mut attempt = 0u32;
+        loop {
+            let sent = self
+                .send(
+                    snapshot,
+                    who,
+                    to,
+                    leg,
+                    event.clone(),
+                    hops,
+                    opts.timeout,
+                    dead_letter,
+                )
+                .await;
+            let (result, reply) = match (leg, sent) {
+                (Leg::SubscriberToBroker { sender }, Ok(Some(reply))) => (
+                    self.store_reply(sender, reply, hops).await.map(|()| None),
+                    true,
+                ),
+                (_, sent) => (sent, false),
+            };
+            match result {
+                Ok(reply) => {
+                    tracing::debug!(kind = who.kind, name = %who.name, event_id = %event.id, destination = %to, attempt, "delivered");
+                    return Tried::Done(reply);
+                }
+                Err(Failure::Abandoned) => return Tried::Abandoned,
+                Err(f) if f.retryable() && attempt < opts.retry => {
+                    attempt += 1;
+                    let mut delay = opts.delay(attempt);
+                    if let Some(ra) = f.retry_after() {
+                        delay = delay.max(ra.min(opts.retry_after_max));
+                    }
+                    let at = if reply { BROKER } else { to };
+                    tracing::warn!(kind = who.kind, name = %who.name, event_id = %event.id, destination = %at, attempt, delay_ms = delay.as_millis() as u64, error = %f, "attempt failed; retrying");
+                    self.routing.retried(who.kind, &who.name);
+                    if let Destination::Sink(n) = to {
+                        self.routing.retried("sink", n.as_str());
+                    }
+                    if !self.backoff(delay).await {
+                        tracing::warn!(kind = who.kind, name = %who.name, event_id = %event.id, destination = %to, attempt, "delivery abandoned: the host is stopping during its backoff (no further attempt, no dead letter; a durable broker delivers the event again after the restart)");
+                        return Tried::Abandoned;
+                    }
+                }
+                Err(failure) => {
+                    return Tried::Failed {
+                        failure,
+                        reply,
+                        attempts: attempt + 1,
+                    }
+                }
+            }
+        }
+    }
+
+    /// Hand `reply`, the reply of `sender`'s subscriber, to the broker
+    /// (counted as kind `reply`); `Ok` once it is stored.
+    async fn store_reply(&self, sender: &Who, reply: Event, hops: u32) -> Result<(), Failure> {
+        let who = sender.reply();
+        self.reenter(&who, reply, hops).await?;
+        self.routing.delivered(who.kind, &who.name);
+        Ok(())
     }
 
     /// Wait `delay` before a retry; `false` (at once) when the host is
@@ -408,19 +550,25 @@ impl Engine {
         }
     }
 
-    /// Hand a failed event to the dead letter `dl`, or (without one) log
-    /// and count it; returns whether the dead letter took it.
+    /// Hand `event`, whose delivery to `to` failed for good at `at` (`to`,
+    /// or the broker that did not store its reply), to the dead letter
+    /// `dl`, retried with the delivery's own options `opts` (Knative's
+    /// spec: the same `retry` and backoff), or (without one) log and count
+    /// it. Whether the dead letter took it; `None` when the host stopped
+    /// during a backoff wait (abandoned, like the delivery).
     #[allow(clippy::too_many_arguments)]
     async fn dead_letter(
         &self,
         snapshot: &Arc<Compiled>,
         who: &Who,
         to: &Destination,
+        at: &Destination,
         mut event: Event,
         failure: &Failure,
         dl: Option<&Destination>,
+        opts: &DeliverySpec,
         hops: u32,
-    ) -> bool {
+    ) -> Option<bool> {
         let sink_name = match to {
             Destination::Sink(n) => Some(n.as_str()),
             _ => None,
@@ -431,31 +579,43 @@ impl Engine {
             } else {
                 ""
             };
-            tracing::error!(kind = who.kind, name = %who.name, trigger, event_id = %event.id, destination = %to, "undeliverable: no dead letter configured, event dropped");
+            tracing::error!(kind = who.kind, name = %who.name, trigger, event_id = %event.id, destination = %at, "undeliverable: no dead letter configured, event dropped");
             self.routing.undeliverable(who.kind, &who.name);
             if let Some(n) = sink_name {
                 self.routing.undeliverable("sink", n);
             }
-            return false;
+            return Some(false);
         };
-        failure.annotate(&mut event, &to.label());
-        let id = event.id.clone();
-        match self
-            .send(snapshot, who, dl, Leg::Destination, event, hops, None, None)
-            .await
-        {
-            Ok(_) => {
+        failure.annotate(&mut event, &at.label());
+        let tried = self
+            .attempts(
+                snapshot,
+                &who.dead_letter(),
+                dl,
+                Leg::Destination,
+                &event,
+                opts,
+                hops,
+                None,
+            )
+            .await;
+        let id = &event.id;
+        match tried {
+            Tried::Done(_) => {
                 tracing::info!(kind = who.kind, name = %who.name, event_id = %id, dead_letter = %dl, "sent to the dead letter");
                 self.routing.dead_lettered(who.kind, &who.name);
                 if let Some(n) = sink_name {
                     self.routing.dead_lettered("sink", n);
                 }
-                true
+                Some(true)
             }
-            Err(e) => {
-                tracing::error!(kind = who.kind, name = %who.name, event_id = %id, dead_letter = %dl, "undeliverable: the dead letter failed too, event dropped: {e}");
+            Tried::Abandoned => None,
+            Tried::Failed {
+                failure, attempts, ..
+            } => {
+                tracing::error!(kind = who.kind, name = %who.name, event_id = %id, dead_letter = %dl, attempts, "undeliverable: the dead letter failed too, event dropped: {failure}");
                 self.routing.undeliverable(who.kind, &who.name);
-                false
+                Some(false)
             }
         }
     }
@@ -471,7 +631,7 @@ impl Engine {
         snapshot: &'a Arc<Compiled>,
         who: &'a Who,
         to: &'a Destination,
-        leg: Leg,
+        leg: Leg<'a>,
         mut event: Event,
         hops: u32,
         timeout: Option<Duration>,
@@ -489,7 +649,7 @@ impl Engine {
                         None => call.await.map_err(Failure::from),
                     }
                 }
-                Destination::Url(u) if leg == Leg::Subscriber => Ok(self
+                Destination::Url(u) if leg.is_subscriber() => Ok(self
                     .http
                     .post(u, &event, Mode::Binary, &Default::default(), timeout)
                     .await?),
@@ -579,7 +739,9 @@ impl Engine {
     /// the chain. Returns the last reply when the sequence has no reply
     /// destination of its own. A step that fails for good goes to its own
     /// dead letter, else to `dead_letter` (the one of whoever runs the
-    /// sequence), and ends the chain with [`Missed::Failed`].
+    /// sequence), and ends the chain with [`Missed::Failed`]. When the
+    /// sequence's `reply` is the broker, the last step's reply is stored
+    /// within each of its attempts (a refusal retries that step).
     async fn run_sequence(
         &self,
         snapshot: &Arc<Compiled>,
@@ -589,6 +751,11 @@ impl Engine {
         hops: u32,
         dead_letter: Option<&Destination>,
     ) -> Result<Option<Event>, Missed> {
+        let sequence = Who {
+            kind: "sequence",
+            name: name.to_string(),
+        };
+        let last = spec.steps.len().saturating_sub(1);
         let mut current = event;
         for (i, step) in spec.steps.iter().enumerate() {
             let who = Who {
@@ -596,12 +763,17 @@ impl Engine {
                 name: format!("{name}/{i}"),
             };
             let opts = step.delivery.as_ref();
+            let leg = if i == last {
+                Leg::subscriber(spec.reply.as_ref(), &sequence)
+            } else {
+                Leg::Subscriber
+            };
             match self
                 .deliver(
                     snapshot,
                     &who,
                     &step.to,
-                    Leg::Subscriber,
+                    leg,
                     current,
                     opts,
                     hops,
@@ -610,6 +782,8 @@ impl Engine {
                 .await?
             {
                 Some(next) => current = next,
+                // Its reply (if any) is stored in the broker.
+                None if matches!(leg, Leg::SubscriberToBroker { .. }) => return Ok(None),
                 None => {
                     tracing::debug!(sequence = %name, step = i, "step returned no event: the chain ends");
                     return Ok(None);
@@ -618,14 +792,18 @@ impl Engine {
         }
         match &spec.reply {
             Some(to) => {
-                let who = Who {
-                    kind: "sequence",
-                    name: name.to_string(),
-                };
                 // The last step's delivery options cover the reply it made.
                 let opts = spec.steps.last().and_then(|s| s.delivery.as_ref());
-                self.reply(snapshot, &who, Some(to), current, opts, hops, dead_letter)
-                    .await?;
+                self.reply(
+                    snapshot,
+                    &sequence,
+                    Some(to),
+                    current,
+                    opts,
+                    hops,
+                    dead_letter,
+                )
+                .await?;
                 Ok(None)
             }
             None => Ok(Some(current)),
@@ -658,12 +836,15 @@ impl Engine {
                         name: format!("{name}/{i}"),
                     };
                     let opts = b.delivery.as_ref();
+                    let to = b.reply.as_ref().or(spec.reply.as_ref());
+                    // A reply bound for the broker is stored within each attempt.
+                    let leg = Leg::subscriber(to, &who);
                     let reply = self
                         .deliver(
                             snapshot,
                             &who,
                             &b.subscriber,
-                            Leg::Subscriber,
+                            leg,
                             event,
                             opts,
                             hops,
@@ -672,7 +853,6 @@ impl Engine {
                         .await?;
                     match reply {
                         Some(reply) => {
-                            let to = b.reply.as_ref().or(spec.reply.as_ref());
                             self.reply(snapshot, &who, to, reply, opts, hops, dead_letter)
                                 .await
                         }
@@ -692,7 +872,7 @@ impl Engine {
 impl From<Missed> for Failure {
     fn from(m: Missed) -> Self {
         match m {
-            Missed::Failed(u) => Self::Inner(u),
+            Missed::Failed(u) | Missed::ReplyFailed(u) => Self::Inner(u),
             Missed::Abandoned => Self::Abandoned,
         }
     }

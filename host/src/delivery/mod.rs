@@ -27,7 +27,10 @@ use crate::runtime::Runtime;
 use crate::sinks::HttpSink;
 
 pub use engine::{hops_of, BoxFut, InvalidHops, DEFAULT_HOPS, HOPS_EXTENSION};
-pub use failure::{Failure, Undelivered, ERROR_CODE, ERROR_DATA, ERROR_DEST};
+pub use failure::{
+    Failure, Undelivered, ERROR_CODE, ERROR_DATA, ERROR_DEST, KNATIVE_ERROR_CODE,
+    KNATIVE_ERROR_DATA, KNATIVE_ERROR_DATA_MAX, KNATIVE_ERROR_DEST,
+};
 
 use engine::{Engine, Missed};
 
@@ -182,7 +185,7 @@ impl Dispatcher {
             .await
         {
             Ok(reply) => Ok(reply),
-            Err(Missed::Failed(u)) => Err(u),
+            Err(Missed::Failed(u) | Missed::ReplyFailed(u)) => Err(u),
             Err(Missed::Abandoned) => Err(Undelivered {
                 destination: to.label(),
                 kind: "abandoned",

@@ -104,6 +104,8 @@ enum Test {
     Exact,
     Prefix,
     Suffix,
+    /// Any value: the simple `filter`'s empty value (Knative's rule).
+    Present,
 }
 
 /// A compiled filter: both of a trigger's filter forms, or a branch's.
@@ -146,6 +148,7 @@ impl Node {
                     Test::Exact => have == want.as_str(),
                     Test::Prefix => have.starts_with(want.as_str()),
                     Test::Suffix => have.ends_with(want.as_str()),
+                    Test::Present => true,
                 })
             }),
             Self::All(v) => v.iter().all(|n| n.matches(event)),
@@ -161,9 +164,18 @@ impl Matcher {
         Self(Node::All(filters.iter().map(Node::of).collect()))
     }
 
-    /// The matcher of a trigger: its `filter` and its `filters`.
+    /// The matcher of a trigger: its `filter` (where an empty value
+    /// matches every value of a present attribute) and its `filters`.
     pub fn of_trigger(spec: &TriggerSpec) -> Self {
-        let mut all = vec![Node::tests(Test::Exact, &spec.filter.attributes)];
+        let simple = spec.filter.attributes.iter().map(|(k, v)| {
+            let test = if v.is_empty() {
+                Test::Present
+            } else {
+                Test::Exact
+            };
+            (Attr::of(k), test, v.clone())
+        });
+        let mut all = vec![Node::Tests(simple.collect())];
         all.extend(spec.filters.iter().map(Node::of));
         Self(Node::All(all))
     }
@@ -453,5 +465,42 @@ mod tests {
             assert_eq!(*got, spec.matches(e), "{e:?}");
         }
         assert_eq!(results, [true, false, false, true, false, false, false]);
+    }
+
+    #[test]
+    fn an_empty_simple_filter_value_asks_only_for_the_attribute() {
+        let pairs = [("type", "x"), ("tenant", "")];
+        let spec = TriggerSpec::to_function(
+            Filter {
+                attributes: pairs
+                    .iter()
+                    .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+                    .collect(),
+            },
+            "f".parse().unwrap(),
+            None,
+        );
+        let m = Matcher::of_trigger(&spec);
+        let with = |ty: &str, tenant: Option<ExtensionValue>| {
+            let mut e = Event::new("1", "/s", ty);
+            if let Some(t) = tenant {
+                e.extensions.insert("tenant".into(), t);
+            }
+            e
+        };
+        let cases = [
+            (with("x", Some(ExtensionValue::String("acme".into()))), true),
+            (with("x", Some(ExtensionValue::String(String::new()))), true),
+            (with("x", Some(ExtensionValue::Integer(7))), true),
+            (with("x", None), false),
+            (
+                with("y", Some(ExtensionValue::String("acme".into()))),
+                false,
+            ),
+        ];
+        for (e, want) in cases {
+            assert_eq!(m.matches(&e), want, "{e:?}");
+            assert_eq!(spec.matches(&e), want, "{e:?}");
+        }
     }
 }

@@ -16,11 +16,16 @@ use super::SinkError;
 /// that is not a reply (an error answer, a sink's answer).
 pub const MAX_ERROR_BODY: usize = 1024;
 
+/// The header a subscriber gets: Sluice processes its reply (Knative's
+/// data plane requires it of brokers and channels).
+const PREFER: (&str, &str) = ("prefer", "reply");
+
 /// Deadline of one attempt when the delivery options set none.
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// An HTTP client for sinks, with connection pooling. HTTPS verifies the
 /// server's certificate against the Mozilla roots and `[outbound] ca_file`.
+/// Redirects are not followed: a 3xx answer is a failure.
 #[derive(Debug, Clone)]
 pub struct HttpSink {
     client: reqwest::Client,
@@ -35,16 +40,22 @@ impl HttpSink {
     /// # Errors
     /// When `extra_ca` cannot be read or holds no usable certificate.
     pub fn new(extra_ca: Option<&std::path::Path>, max_reply: usize) -> Result<Self, TlsError> {
+        // A redirect is not followed: a 3xx is a failed attempt (Knative's
+        // data plane), where following it would resend the event elsewhere
+        // (or, for a 302, as a GET without it).
         let client = crate::security::tls::reqwest_builder(extra_ca)?
             .connect_timeout(std::time::Duration::from_secs(5))
+            .redirect(reqwest::redirect::Policy::none())
             .build()
             .expect("an HTTP client with a rustls config builds");
         Ok(Self { client, max_reply })
     }
 
-    /// POST `event` to `url` in `mode` with extra `headers`, within
-    /// `timeout`. A 2xx answer carrying a CloudEvent gives that event; a 2xx
-    /// without one (or a 202/204) gives none.
+    /// POST `event` to a subscriber at `url` in `mode` with extra
+    /// `headers`, within `timeout`, saying `Prefer: reply` (Knative's data
+    /// plane: the sender processes replies). A 2xx answer carrying a
+    /// CloudEvent gives that event; a 2xx without one (or a 202/204) gives
+    /// none.
     ///
     /// # Errors
     /// [`SinkError`] for a connection failure, a timeout, a non-2xx status,
@@ -62,8 +73,9 @@ impl HttpSink {
     }
 
     /// POST `event` to a destination that does not reply (a sink, a reply
-    /// destination, a dead letter): any 2xx is success, whatever its body
-    /// (which is not read past [`MAX_ERROR_BODY`]).
+    /// destination, a dead letter), without `Prefer: reply`: any 2xx is
+    /// success, whatever its body (which is not read past
+    /// [`MAX_ERROR_BODY`]).
     ///
     /// # Errors
     /// [`SinkError`] for a connection failure, a timeout or a non-2xx status.
@@ -116,6 +128,9 @@ impl HttpSink {
             .body(encoded.body);
         for (k, v) in extra {
             request = request.header(k, v);
+        }
+        if want_reply {
+            request = request.header(PREFER.0, PREFER.1);
         }
         let mut response = request.send().await.map_err(|e| SinkError::Connect {
             url: url.to_string(),

@@ -74,13 +74,16 @@ pub enum SinkError {
 
 impl SinkError {
     /// Whether another attempt may succeed: connection errors, timeouts,
-    /// 5xx, 404, 408, 409 and 429 (Knative's rule); not other 4xx, nor an
-    /// invalid reply nor one too large.
+    /// 5xx, 404, 408, 409 and 429 (Knative's rule), and a 3xx (a redirect,
+    /// which is not followed); not other 4xx, nor an invalid reply nor one
+    /// too large.
     pub fn retryable(&self) -> bool {
         match self {
             Self::Connect { .. } | Self::Timeout { .. } | Self::Kafka(_) => true,
             Self::Status { status, .. } => {
-                *status >= 500 || matches!(status, 404 | 408 | 409 | 429)
+                *status >= 500
+                    || (300..400).contains(status)
+                    || matches!(status, 404 | 408 | 409 | 429)
             }
             Self::InvalidReply { .. } | Self::ReplyTooLarge { .. } => false,
         }
@@ -153,7 +156,7 @@ mod tests {
             body: String::new(),
             retry_after: Some(Duration::from_secs(1)),
         };
-        for s in [500, 502, 503, 404, 408, 409, 429] {
+        for s in [500, 502, 503, 404, 408, 409, 429, 301, 302, 303, 307, 308] {
             assert!(status(s).retryable(), "{s}");
         }
         for s in [400, 401, 403, 410, 413, 422] {
