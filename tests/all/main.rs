@@ -16,6 +16,7 @@ mod isolation;
 mod kafka;
 mod outbound;
 mod polyglot;
+mod readiness;
 mod routing;
 mod runtime;
 mod scaffold;

@@ -252,6 +252,7 @@ mod tests {
             uploads: super::super::Uploads::new(&config.admin),
             metrics,
             sources: Default::default(),
+            readiness: crate::readiness::Readiness::new(),
         })
     }
 

@@ -84,6 +84,8 @@ pub async fn run(args: ServeArgs) -> Result<()> {
     let stopping = app.clone();
     let shutdown = async move {
         shutdown.await;
+        // Not ready from the signal on, while the sources stop.
+        stopping.readiness.set(crate::readiness::Stage::Draining);
         stopping.sources.stop().await;
     };
     app.serve(events, admin, shutdown, grace).await;
