@@ -14,6 +14,7 @@ mod event_path;
 mod interop;
 mod isolation;
 mod kafka;
+mod kubernetes;
 mod outbound;
 mod polyglot;
 mod readiness;
