@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 use axum::http::StatusCode;
 
 use crate::harness::{send_event, Host};
-use crate::kafka::Broker;
+use crate::kafka::{black_hole, Broker};
 
 const WAIT: Duration = Duration::from_secs(10);
 
@@ -107,19 +107,6 @@ async fn readyz_is_503_while_draining_and_new_events_are_refused() {
         host.running(),
         "the host exited before its grace period ended"
     );
-}
-
-/// A TCP listener on loopback that accepts connections and never answers.
-fn black_hole() -> String {
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let addr = listener.local_addr().unwrap();
-    std::thread::spawn(move || {
-        let mut held = Vec::new();
-        for s in listener.incoming().flatten() {
-            held.push(s);
-        }
-    });
-    addr.to_string()
 }
 
 fn kafka_source(dir: &std::path::Path, brokers: &str) -> std::path::PathBuf {
