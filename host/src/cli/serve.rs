@@ -79,8 +79,8 @@ pub async fn run(args: ServeArgs) -> Result<()> {
         data_dir = %args.data_dir.display(),
         "sluice is serving"
     );
-    // Sources stop first (no new events), then the listeners stop and the
-    // deliveries drain.
+    // Sources stop first (no new events), then the deliveries drain while
+    // the listeners refuse events, then the listeners stop.
     let stopping = app.clone();
     let shutdown = async move {
         shutdown.await;
