@@ -16,17 +16,24 @@ use crate::config::Config;
 use crate::delivery::Dispatcher;
 use crate::ingress::IngressState;
 use crate::metrics::Metrics;
+use crate::readiness::{Readiness, Stage};
 use crate::registry::{FunctionStore, RoutingStores};
 use crate::routing::Routes;
 use crate::runtime::Runtime;
 use crate::security::server::{self, Listener};
 use crate::security::Security;
 use crate::sinks::HttpSink;
-use crate::sources::kafka::KafkaSource;
+use crate::sources::kafka::{KafkaSource, Reach};
 use crate::sources::{PreparedSources, SourceContext, Sources};
 
 /// Most deliveries running at once before the ingress waits.
 const MAX_IN_FLIGHT: usize = 4096;
+
+/// How long one check that a Kafka consumer reached its cluster waits.
+const KAFKA_REACH_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(2);
+
+/// Pause between two such checks.
+const KAFKA_REACH_PAUSE: std::time::Duration = std::time::Duration::from_secs(1);
 
 /// Everything a running host shares between requests: the composition
 /// root, imported by nobody but the CLI.
@@ -51,6 +58,10 @@ pub struct App {
     pub ingress: Arc<IngressState>,
     /// What the admin listener's handlers share.
     pub admin: Arc<AdminState>,
+    /// What `/readyz` answers: ready once [`App::start`] started
+    /// everything and the Kafka consumers reached their cluster; draining
+    /// once [`App::serve`] was told to stop.
+    pub readiness: Readiness,
     /// What [`App::start`] starts: taken once.
     pending: Mutex<Option<Pending>>,
 }
@@ -134,6 +145,7 @@ impl App {
             dispatcher.clone(),
             metrics.clone(),
         ));
+        let readiness = Readiness::new();
         let admin = Arc::new(AdminState {
             runtime: runtime.clone(),
             routes: routes.clone(),
@@ -143,12 +155,14 @@ impl App {
             uploads: Uploads::new(&config.admin),
             metrics: metrics.clone(),
             sources: config.sources.clone(),
+            readiness: readiness.clone(),
         });
         let ingress = Arc::new(IngressState {
             broker: broker.clone(),
             runtime: runtime.clone(),
             limits: config.ingress,
             security: security.clone(),
+            readiness: readiness.clone(),
         });
         Ok(Arc::new(Self {
             runtime,
@@ -160,6 +174,7 @@ impl App {
             sources,
             ingress,
             admin,
+            readiness,
             pending: Mutex::new(Some(Pending {
                 scheduled,
                 kafka: kafka_sources,
@@ -170,6 +185,8 @@ impl App {
     /// Start the sources and the replay of the durable log's backlog: once
     /// both listeners are bound, so a host that cannot listen never fires
     /// a source or delivers anything. Only the first call starts them.
+    /// Then the host is ready (`/readyz`), once every Kafka consumer
+    /// reached its cluster when there are any.
     pub fn start(&self) {
         let Some(pending) = self
             .pending
@@ -179,18 +196,27 @@ impl App {
         else {
             return;
         };
+        let reaches: Vec<Reach> = pending.kafka.iter().map(KafkaSource::reach).collect();
         self.sources.start(pending.scheduled);
         for k in pending.kafka {
             self.sources.spawn(k);
         }
         self.broker.replay();
+        if reaches.is_empty() {
+            self.readiness.set(Stage::Ready);
+        } else {
+            self.readiness.set(Stage::ConnectingKafka);
+            tokio::spawn(ready_once_reached(reaches, self.readiness.clone()));
+        }
     }
 
     /// Serve the event listener and the admin listener until `shutdown`
-    /// completes; then stop accepting, end every backoff wait, give running
-    /// requests and deliveries up to `grace` to finish (what has not
-    /// finished then is abandoned, and stays in the durable log), and close
-    /// the broker (the durable log's last removals are committed).
+    /// completes; then drain: `/readyz` answers 503 and new events are
+    /// refused (503) while both listeners keep answering, every backoff
+    /// wait ends, running deliveries get up to `grace` to finish (what has
+    /// not finished then is abandoned, and stays in the durable log), the
+    /// broker closes (the durable log's last removals are committed), and
+    /// the listeners stop, running requests bounded by the same `grace`.
     pub async fn serve(
         &self,
         events: Listener,
@@ -215,19 +241,49 @@ impl App {
             stop.clone(),
         ));
         // Serving now: compile what this engine lacks without delaying it.
-        let _recompiling = self.runtime.recompile_stale(stop.clone());
+        let recompile = CancellationToken::new();
+        let _recompiling = self.runtime.recompile_stale(recompile.clone());
         shutdown.await;
         let deadline = tokio::time::Instant::now() + grace;
-        self.dispatcher.stop();
+        // Not ready from now on; the listeners still answer (probes,
+        // `/metrics`) and refuse new events while the deliveries drain.
+        self.readiness.set(Stage::Draining);
+        recompile.cancel();
+        self.broker.shutdown(grace).await;
         stop.cancel();
         let listeners = async {
             let _ = events.await;
             let _ = admin.await;
         };
+        // Idle connections close at once; a running request (an invocation)
+        // gets what is left of the grace period, and a moment at least.
+        let deadline = deadline.max(tokio::time::Instant::now() + LISTENERS_CLOSE);
         if tokio::time::timeout_at(deadline, listeners).await.is_err() {
             tracing::warn!(grace = ?grace, "requests still running at the end of the shutdown grace period: abandoned");
         }
-        let left = deadline.saturating_duration_since(tokio::time::Instant::now());
-        self.broker.shutdown(left).await;
     }
+}
+
+/// Shortest wait for the listeners to close at shutdown.
+const LISTENERS_CLOSE: std::time::Duration = std::time::Duration::from_millis(200);
+
+/// Mark the host ready once the cluster answered each of `reaches`,
+/// checking again after a pause until then; give up when the host drains.
+async fn ready_once_reached(reaches: Vec<Reach>, readiness: Readiness) {
+    let reached = async {
+        for reach in &reaches {
+            while !reach.answered(KAFKA_REACH_TIMEOUT).await {
+                tokio::time::sleep(KAFKA_REACH_PAUSE).await;
+            }
+        }
+    };
+    tokio::select! {
+        () = reached => {
+            tracing::info!("kafka consumers reached their cluster: ready");
+            readiness.set(Stage::Ready);
+        }
+        () = readiness.draining() => {}
+    }
+    // The consumers are dropped on threads of their own.
+    drop(reaches);
 }

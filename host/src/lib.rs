@@ -35,6 +35,7 @@ pub mod ingress;
 pub mod kafka;
 pub mod metrics;
 pub mod name;
+pub mod readiness;
 pub mod registry;
 pub mod routing;
 pub mod runtime;

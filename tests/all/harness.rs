@@ -294,6 +294,18 @@ impl Host {
         }
     }
 
+    /// Send the host SIGTERM without waiting for it to exit.
+    pub fn terminate(&self) {
+        let _ = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status();
+    }
+
+    /// Whether the host process is still running.
+    pub fn running(&mut self) -> bool {
+        matches!(self.child.try_wait(), Ok(None))
+    }
+
     /// Stop the host with SIGTERM and wait for it to exit.
     pub fn stop(mut self) -> std::process::ExitStatus {
         let _ = Command::new("kill")

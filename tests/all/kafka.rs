@@ -477,7 +477,7 @@ group = "hops"
 
 /// A TCP listener on loopback that accepts connections and never answers:
 /// a Kafka broker that hangs. Its connections are held until the test ends.
-fn black_hole() -> String {
+pub(crate) fn black_hole() -> String {
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let addr = listener.local_addr().unwrap();
     std::thread::spawn(move || {

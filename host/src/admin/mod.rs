@@ -1,6 +1,7 @@
 //! The admin listener (`--admin-listen`, default `127.0.0.1:8081`): the
-//! admin API under `/admin/v1`, `GET /metrics` and `GET /healthz`. Every
-//! request but `/healthz` passes [`crate::security::admin_guard`] (read
+//! admin API under `/admin/v1`, `GET /metrics`, `GET /healthz` and
+//! `GET /readyz` ([`crate::readiness`]). Every request but the probes
+//! passes [`crate::security::admin_guard`] (read
 //! scope for `GET`, write scope for changes); every change is written to
 //! the audit log before it is answered.
 //!
@@ -32,6 +33,7 @@ use crate::config::SourceSpec;
 use crate::http::ApiError;
 use crate::metrics::Metrics;
 use crate::name::Name;
+use crate::readiness::Readiness;
 use crate::registry::RoutingStores;
 use crate::routing::Routes;
 use crate::runtime::Runtime;
@@ -56,6 +58,8 @@ pub struct AdminState {
     pub metrics: Metrics,
     /// The sources as the config file declares them (read-only).
     pub sources: std::collections::BTreeMap<Name, SourceSpec>,
+    /// For `/readyz`.
+    pub readiness: Readiness,
 }
 
 /// Upload limits and the pool uploads compile on.
@@ -93,6 +97,10 @@ pub fn router(state: Arc<AdminState>) -> Router {
         .nest("/admin/v1", api())
         .route("/metrics", get(metrics))
         .route("/healthz", get(|| async { "ok\n" }))
+        .route(
+            "/readyz",
+            get(|State(s): State<Arc<AdminState>>| async move { s.readiness.stage().answer() }),
+        )
         .layer(axum::middleware::from_fn_with_state(
             state.security.clone(),
             crate::security::admin_guard,
@@ -206,5 +214,6 @@ fn test_state(dir: &std::path::Path) -> Arc<AdminState> {
         uploads: Uploads::new(&config.admin),
         metrics,
         sources: Default::default(),
+        readiness: crate::readiness::Readiness::new(),
     })
 }

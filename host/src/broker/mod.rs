@@ -212,12 +212,13 @@ impl Broker {
         }
     }
 
-    /// After the ingress stopped: end every backoff wait (those deliveries
-    /// are abandoned), refuse further events (a source's tick now gets
-    /// [`BrokerError::Closed`]), and let every started delivery finish
-    /// (replies included) for at most `grace`; then abandon what is still
-    /// running, and close the durable log. An abandoned delivery's event
-    /// stays in the log and is delivered again at the next start.
+    /// Once the ingress refuses new events (the host is draining): end
+    /// every backoff wait (those deliveries are abandoned), refuse further
+    /// events (a source's tick now gets [`BrokerError::Closed`]), and let
+    /// every started delivery finish (replies included) for at most
+    /// `grace`; then abandon what is still running, and close the durable
+    /// log. An abandoned delivery's event stays in the log and is
+    /// delivered again at the next start.
     pub async fn shutdown(&self, grace: Duration) {
         self.dispatcher.stop();
         if tokio::time::timeout(grace, self.drain()).await.is_err() {

@@ -79,11 +79,13 @@ pub async fn run(args: ServeArgs) -> Result<()> {
         data_dir = %args.data_dir.display(),
         "sluice is serving"
     );
-    // Sources stop first (no new events), then the listeners stop and the
-    // deliveries drain.
+    // Sources stop first (no new events), then the deliveries drain while
+    // the listeners refuse events, then the listeners stop.
     let stopping = app.clone();
     let shutdown = async move {
         shutdown.await;
+        // Not ready from the signal on, while the sources stop.
+        stopping.readiness.set(crate::readiness::Stage::Draining);
         stopping.sources.stop().await;
     };
     app.serve(events, admin, shutdown, grace).await;

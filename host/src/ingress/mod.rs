@@ -6,7 +6,9 @@
 //!   contract): the reply event in the response, 204 when there is none.
 //! - `OPTIONS` on both: the CloudEvents webhook handshake; other methods
 //!   get 405 (see [`webhook`]).
-//! - `GET /healthz`: liveness.
+//! - `GET /healthz`: liveness; `GET /readyz`: readiness
+//!   ([`crate::readiness`]). While the host drains at shutdown, both
+//!   `POST`s are refused with 503.
 //!
 //! [`Ingress`] is the listener's service. The two `POST` endpoints are
 //! matched by hand and go straight to their handlers, after [`admit`]:
@@ -28,7 +30,7 @@ use std::sync::Arc;
 use std::task::{Context, Poll};
 
 use axum::body::Bytes;
-use axum::extract::Request;
+use axum::extract::{Request, State};
 use axum::http::request::Parts;
 use axum::http::{Method, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -41,6 +43,7 @@ use crate::broker::Broker;
 use crate::cloudevents::JsonLimits;
 use crate::config::IngressConfig;
 use crate::http::{body, ApiError};
+use crate::readiness::Readiness;
 use crate::runtime::Runtime;
 use crate::security::{ClientAddr, Security, SenderRefused};
 
@@ -54,6 +57,8 @@ pub struct IngressState {
     pub limits: IngressConfig,
     /// Sender tokens and rate limits.
     pub security: Arc<Security>,
+    /// For `/readyz`, and to refuse events while draining.
+    pub readiness: Readiness,
 }
 
 /// The event listener's service: see the [module docs](self).
@@ -109,7 +114,17 @@ impl Service<Request> for Ingress {
 
     fn call(&mut self, request: Request) -> Self::Future {
         let state = self.state.clone();
-        match Endpoint::of(request.method(), request.uri().path()) {
+        let endpoint = Endpoint::of(request.method(), request.uri().path());
+        if !matches!(endpoint, Endpoint::Other) && state.readiness.is_draining() {
+            // Stopping: what is accepted now could not be delivered.
+            return Box::pin(async {
+                Ok(
+                    ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "the host is shutting down")
+                        .into_response(),
+                )
+            });
+        }
+        match endpoint {
             Endpoint::Broker => Box::pin(async move {
                 Ok(match admit(&state, request).await {
                     Ok((parts, body)) => events::accept(&state, parts, body).await.into_response(),
@@ -138,7 +153,7 @@ impl Service<Request> for Ingress {
 }
 
 /// The router of everything but the two `POST`s: the webhook handshake,
-/// 405 for other methods, `/healthz` and the 404s.
+/// 405 for other methods, `/healthz`, `/readyz` and the 404s.
 fn router(state: Arc<IngressState>) -> Router {
     // A POST to either path never reaches this router (see `Ingress`).
     Router::new()
@@ -151,6 +166,10 @@ fn router(state: Arc<IngressState>) -> Router {
             options(webhook::options_function).fallback(webhook::method_not_allowed),
         )
         .route("/healthz", get(|| async { "ok\n" }))
+        .route(
+            "/readyz",
+            get(|State(s): State<Arc<IngressState>>| async move { s.readiness.stage().answer() }),
+        )
         .fallback(not_here)
         .with_state(state)
 }

@@ -205,14 +205,15 @@ fn authenticate(
 }
 
 /// Middleware of the admin listener: `GET`/`HEAD` need the read scope,
-/// every other method the write scope; `/healthz` needs nothing. The
+/// every other method the write scope; the probes `/healthz` and
+/// `/readyz` need nothing. The
 /// [`Principal`] is put in the request's extensions for the audit log.
 pub async fn admin_guard(
     State(security): State<Arc<Security>>,
     mut request: Request,
     next: Next,
 ) -> Response {
-    if request.uri().path() == "/healthz" {
+    if matches!(request.uri().path(), "/healthz" | "/readyz") {
         return next.run(request).await;
     }
     let principal = if security.admin_tokens.is_empty() {

@@ -33,6 +33,42 @@ pub struct KafkaSource {
     /// Shared with the blocking thread a seek runs on.
     consumer: Detached<Arc<StreamConsumer>>,
     ordered: bool,
+    /// The first topic it reads, for [`Reach`].
+    topic: String,
+}
+
+/// Whether a Kafka source's consumer reached its cluster (for
+/// `/readyz`): holds the consumer until dropped (on a thread of its own).
+pub struct Reach {
+    consumer: Detached<Arc<StreamConsumer>>,
+    topic: String,
+}
+
+impl KafkaSource {
+    /// A [`Reach`] of this source's consumer.
+    pub fn reach(&self) -> Reach {
+        Reach {
+            consumer: Detached::new(Arc::clone(&self.consumer)),
+            topic: self.topic.clone(),
+        }
+    }
+}
+
+impl Reach {
+    /// Whether the cluster answered a metadata request for the topic
+    /// within `timeout` (asked on a blocking thread: librdkafka's call
+    /// blocks).
+    pub async fn answered(&self, timeout: Duration) -> bool {
+        let (consumer, topic) = (Arc::clone(&self.consumer), self.topic.clone());
+        tokio::task::spawn_blocking(move || {
+            consumer
+                .client()
+                .fetch_metadata(Some(&topic), timeout)
+                .is_ok()
+        })
+        .await
+        .unwrap_or(false)
+    }
 }
 
 /// Build and subscribe one consumer per declared source, and one for the
@@ -52,6 +88,7 @@ pub fn prepare(config: &KafkaConfig) -> Result<Vec<KafkaSource>, rdkafka::error:
             name: name.clone(),
             consumer: Detached::new(Arc::new(consumer)),
             ordered: source.ordered,
+            topic: source.topics.first().cloned().unwrap_or_default(),
         });
     }
     if let Some(broker) = &config.broker {
@@ -70,6 +107,7 @@ pub fn prepare(config: &KafkaConfig) -> Result<Vec<KafkaSource>, rdkafka::error:
             name,
             consumer: Detached::new(Arc::new(consumer)),
             ordered: true,
+            topic: broker.topic.clone(),
         });
     }
     Ok(sources)
