@@ -23,6 +23,7 @@
 pub mod admin;
 pub mod app;
 pub mod broker;
+pub mod cesql;
 pub mod cli;
 pub mod cloudevents;
 pub mod config;
