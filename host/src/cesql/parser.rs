@@ -46,9 +46,11 @@ pub(super) fn parse(text: &str) -> Result<Parsed, ParseError> {
     }
 }
 
-/// Deepest nesting accepted, so a hostile expression cannot overflow the
-/// stack of the parser or of the evaluator.
-const MAX_DEPTH: usize = 64;
+/// Deepest tree accepted, so no expression can overflow the stack of the
+/// parser or of the evaluator (both recurse once per level). Every
+/// parenthesis, unary operator and operator of a chain (`a OR b OR c` is
+/// two) is a level.
+pub(super) const MAX_DEPTH: usize = 256;
 
 struct Parser {
     tokens: Vec<Token>,
@@ -107,11 +109,28 @@ impl Parser {
         }
     }
 
-    fn logic(&mut self) -> Result<Expr, ParseError> {
+    /// One more level (undone by [`Parser::leave`]).
+    fn enter(&mut self) -> Result<(), ParseError> {
         self.depth += 1;
         if self.depth > MAX_DEPTH {
-            return Err(self.error(format!("expressions nest at most {MAX_DEPTH} deep")));
+            return Err(ParseError {
+                column: self.column(),
+                message: format!(
+                    "the expression is more than {MAX_DEPTH} levels deep (every parenthesis, \
+                     unary operator and operator of a chain is one; IN takes a list in one)"
+                ),
+            });
         }
+        Ok(())
+    }
+
+    fn leave(&mut self, levels: usize) {
+        self.depth -= levels;
+    }
+
+    fn logic(&mut self) -> Result<Expr, ParseError> {
+        self.enter()?;
+        let mut levels = 1;
         let mut left = self.compare()?;
         let mut first: Option<LogicOp> = None;
         loop {
@@ -125,6 +144,8 @@ impl Parser {
                 self.mixed_logic = Some(self.column());
             }
             first = Some(op);
+            self.enter()?;
+            levels += 1;
             self.at += 1;
             let right = self.compare()?;
             left = Expr::Logic {
@@ -133,7 +154,7 @@ impl Parser {
                 right: Box::new(right),
             };
         }
-        self.depth -= 1;
+        self.leave(levels);
         Ok(left)
     }
 
@@ -143,7 +164,10 @@ impl Parser {
         op_of: fn(&Tok) -> Option<BinaryOp>,
     ) -> Result<Expr, ParseError> {
         let mut left = next(self)?;
+        let mut levels = 0;
         while let Some(op) = op_of(self.peek()) {
+            self.enter()?;
+            levels += 1;
             self.at += 1;
             let right = next(self)?;
             left = Expr::Binary {
@@ -152,6 +176,7 @@ impl Parser {
                 right: Box::new(right),
             };
         }
+        self.leave(levels);
         Ok(left)
     }
 
@@ -186,10 +211,16 @@ impl Parser {
 
     fn postfix(&mut self) -> Result<Expr, ParseError> {
         let mut value = self.unary()?;
+        let mut levels = 0;
         loop {
             let negated = keyword(self.peek(), "NOT");
             let op = self.peek_at(usize::from(negated));
-            if keyword(op, "LIKE") {
+            let (like, is_in) = (keyword(op, "LIKE"), keyword(op, "IN"));
+            if like || is_in {
+                self.enter()?;
+                levels += 1;
+            }
+            if like {
                 self.at += 1 + usize::from(negated);
                 let Tok::Str(p) = self.peek().clone() else {
                     return Err(self.error("LIKE needs a string literal pattern"));
@@ -200,7 +231,7 @@ impl Parser {
                     pattern: Pattern::new(&p),
                     negated,
                 };
-            } else if keyword(op, "IN") {
+            } else if is_in {
                 self.at += 1 + usize::from(negated);
                 self.expect(&Tok::LParen, "`(` to open the IN set")?;
                 let mut set = vec![self.logic()?];
@@ -218,16 +249,14 @@ impl Parser {
                 self.at += 1;
                 return Err(self.error("expected LIKE or IN after NOT"));
             } else {
+                self.leave(levels);
                 return Ok(value);
             }
         }
     }
 
     fn unary(&mut self) -> Result<Expr, ParseError> {
-        self.depth += 1;
-        if self.depth > MAX_DEPTH {
-            return Err(self.error(format!("expressions nest at most {MAX_DEPTH} deep")));
-        }
+        self.enter()?;
         let e = match self.peek() {
             t if keyword(t, "NOT") => {
                 self.at += 1;
@@ -243,7 +272,7 @@ impl Parser {
             }
             _ => self.primary()?,
         };
-        self.depth -= 1;
+        self.leave(1);
         Ok(e)
     }
 
@@ -398,8 +427,12 @@ mod tests {
         assert_eq!(err("my_ext = 1").column, 1);
         assert_eq!(err("x NOT = 1").column, 7);
         assert!(parse("-2147483648 = -2147483648").is_ok());
-        let deep = format!("{}1{}", "(".repeat(200), ")".repeat(200));
-        assert!(err(&deep).message.contains("nest"));
+        let deep = format!("{}1{}", "(".repeat(300), ")".repeat(300));
+        assert!(err(&deep).message.contains("levels deep"));
+        let chain = vec!["a = 1"; 300].join(" OR ");
+        assert!(err(&chain).message.contains("levels deep"));
+        let chain = vec!["a = 1"; 100].join(" OR ");
+        assert!(parse(&chain).is_ok());
     }
 
     #[test]

@@ -53,7 +53,7 @@ pub enum Value<'a> {
 /// Whether a cast was written (`INT(x)`, `BOOL(x)`, `STRING(x)`) or is
 /// implied by an operator's or a function's parameter type.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Cast {
+pub(super) enum Cast {
     /// A casting function: every cast of the §3.7 table.
     Explicit,
     /// An operand or argument: the same, except that an integer does not
@@ -76,7 +76,7 @@ impl<'a> Value<'a> {
     ///
     /// # Errors
     /// [`EvalError::Cast`], with the zero value of `to`.
-    pub fn cast(self, to: Type, how: Cast) -> Result<Self, (Self, EvalError)> {
+    pub(super) fn cast(self, to: Type, how: Cast) -> Result<Self, (Self, EvalError)> {
         let fail = |v: &Self| {
             Err((
                 to.zero(),
