@@ -14,6 +14,7 @@ use crate::event::{Event, ExtensionValue};
 
 use super::ast::{Attribute, BinaryOp, Expr, Literal, LogicOp};
 use super::functions::{Function, Param};
+use super::like::Pattern;
 use super::value::{Cast, Type, Value};
 use super::EvalError;
 
@@ -48,128 +49,203 @@ impl Own {
     }
 }
 
-/// Evaluate `e` on `event`.
+/// Evaluate `e` on `event`. Each kind of node is its own function, so
+/// that one level of recursion costs only the frame of the node at hand
+/// (unoptimised builds give every local of a function its own slot).
 pub(super) fn eval<'a>(e: &'a Expr, event: &'a Event) -> Out<'a> {
-    // An operand that failed: this operator's zero value and that error.
-    let operand = |x: &'a Expr, zero: Type| {
-        eval(x, event).map_err(|f| Fault {
-            value: zero.zero(),
-            error: f.error,
-        })
-    };
-    let mut own = Own(None);
-    let value = match e {
-        Expr::Literal(Literal::Boolean(b)) => Value::Boolean(*b),
-        Expr::Literal(Literal::Integer(i)) => Value::Integer(*i),
-        Expr::Literal(Literal::String(s)) => Value::String(Cow::Borrowed(s)),
-        Expr::Attribute(a) => {
-            return attribute(a, event).ok_or_else(|| Fault {
-                value: Value::Boolean(false),
-                error: EvalError::MissingAttribute(a.name().to_owned()),
-            })
-        }
-        Expr::Exists(a) => Value::Boolean(attribute(a, event).is_some()),
-        Expr::Not(x) => {
-            let v = operand(x, Type::Boolean)?;
-            Value::Boolean(!boolean(&own.cast(v, Type::Boolean)))
-        }
-        Expr::Negate(x) => {
-            let v = operand(x, Type::Integer)?;
-            match integer(&own.cast(v, Type::Integer)).checked_neg() {
-                Some(n) => Value::Integer(n),
-                None => {
-                    own.raise(EvalError::Math("-(-2147483648) overflows".into()));
-                    Value::Integer(0)
-                }
-            }
-        }
-        Expr::Binary { op, left, right } => {
-            let zero = if op.is_arithmetic() {
-                Type::Integer
-            } else {
-                Type::Boolean
-            };
-            let l = operand(left, zero)?;
-            let r = operand(right, zero)?;
-            binary(*op, l, r, &mut own)
-        }
-        Expr::Logic { op, left, right } => {
-            let l = operand(left, Type::Boolean)?;
-            let l = boolean(&own.cast(l, Type::Boolean));
-            match (op, l) {
-                (LogicOp::And, false) => Value::Boolean(false),
-                (LogicOp::Or, true) => Value::Boolean(true),
-                _ => {
-                    let r = operand(right, Type::Boolean)?;
-                    let r = boolean(&own.cast(r, Type::Boolean));
-                    Value::Boolean(match op {
-                        LogicOp::And => l && r,
-                        LogicOp::Or => l || r,
-                        LogicOp::Xor => l != r,
-                    })
-                }
-            }
-        }
+    match e {
+        Expr::Literal(Literal::Boolean(b)) => Ok(Value::Boolean(*b)),
+        Expr::Literal(Literal::Integer(i)) => Ok(Value::Integer(*i)),
+        Expr::Literal(Literal::String(s)) => Ok(Value::String(Cow::Borrowed(s))),
+        Expr::Attribute(a) => attribute(a, event).ok_or_else(|| missing(a)),
+        Expr::Exists(a) => Ok(Value::Boolean(attribute(a, event).is_some())),
+        Expr::Not(x) => not(x, event),
+        Expr::Negate(x) => negate(x, event),
+        Expr::Binary { op, left, right } => binary_node(*op, left, right, event),
+        Expr::Logic { op, left, right } => logic(*op, left, right, event),
         Expr::Like {
             value,
             pattern,
             negated,
-        } => {
-            let v = operand(value, Type::Boolean)?;
-            let Value::String(s) = own.cast(v, Type::String) else {
-                unreachable!("every value casts to a string")
-            };
-            Value::Boolean(pattern.matches(&s) != *negated)
-        }
+        } => like(value, pattern, *negated, event),
         Expr::In {
             value,
             set,
             negated,
-        } => {
-            let v = operand(value, Type::Boolean)?;
-            let target = v.ty();
-            let mut found = false;
-            for x in set {
-                let y = operand(x, Type::Boolean)?;
-                // An element that does not cast to the value's type is
-                // not equal to it.
-                match y.cast(target, Cast::Implicit) {
-                    Ok(y) => found |= y == v,
-                    Err((_, e)) => own.raise(e),
-                }
-            }
-            Value::Boolean(found != *negated)
-        }
-        Expr::Call { function, args, .. } => {
-            let f = match function {
-                Function::Builtin(f) => *f,
-                Function::Missing { name, arity } => {
-                    return Err(Fault {
-                        value: Value::Boolean(false),
-                        error: EvalError::MissingFunction(format!(
-                            "no function {name} takes {arity} argument(s)"
-                        )),
-                    })
-                }
-            };
-            let mut values = Vec::with_capacity(args.len());
-            for (i, a) in args.iter().enumerate() {
-                let v = operand(a, f.returns())?;
-                values.push(match f.param(i) {
-                    Param::Any => v,
-                    Param::Of(t) => own.cast(v, t),
-                });
-            }
-            match f.call(values) {
-                Ok(v) => v,
-                Err((v, e)) => {
-                    own.raise(e);
-                    v
-                }
-            }
+        } => within(value, set, *negated, event),
+        Expr::Call { function, args, .. } => call(function, args, event),
+    }
+}
+
+/// Evaluate operand `x`; when it fails, its operator returns the zero
+/// value of `zero` with that error.
+fn operand<'a>(x: &'a Expr, event: &'a Event, zero: Type) -> Out<'a> {
+    eval(x, event).map_err(|f| Fault {
+        value: zero.zero(),
+        error: f.error,
+    })
+}
+
+#[inline(never)]
+fn not<'a>(x: &'a Expr, event: &'a Event) -> Out<'a> {
+    let mut own = Own(None);
+    let v = operand(x, event, Type::Boolean)?;
+    let v = Value::Boolean(!boolean(&own.cast(v, Type::Boolean)));
+    own.finish(v)
+}
+
+#[inline(never)]
+fn negate<'a>(x: &'a Expr, event: &'a Event) -> Out<'a> {
+    let mut own = Own(None);
+    let v = operand(x, event, Type::Integer)?;
+    let v = match integer(&own.cast(v, Type::Integer)).checked_neg() {
+        Some(n) => Value::Integer(n),
+        None => {
+            own.raise(EvalError::Math("-(-2147483648) overflows".into()));
+            Value::Integer(0)
         }
     };
-    own.finish(value)
+    own.finish(v)
+}
+
+#[inline(never)]
+fn binary_node<'a>(op: BinaryOp, left: &'a Expr, right: &'a Expr, event: &'a Event) -> Out<'a> {
+    if let Some(out) = string_equality(op, left, right, event) {
+        return out;
+    }
+    let zero = if op.is_arithmetic() {
+        Type::Integer
+    } else {
+        Type::Boolean
+    };
+    let mut own = Own(None);
+    let l = operand(left, event, zero)?;
+    let r = operand(right, event, zero)?;
+    let v = binary(op, l, r, &mut own);
+    own.finish(v)
+}
+
+#[inline(never)]
+fn logic<'a>(op: LogicOp, left: &'a Expr, right: &'a Expr, event: &'a Event) -> Out<'a> {
+    let mut own = Own(None);
+    let l = operand(left, event, Type::Boolean)?;
+    let l = boolean(&own.cast(l, Type::Boolean));
+    let v = match (op, l) {
+        (LogicOp::And, false) => Value::Boolean(false),
+        (LogicOp::Or, true) => Value::Boolean(true),
+        _ => {
+            let r = operand(right, event, Type::Boolean)?;
+            let r = boolean(&own.cast(r, Type::Boolean));
+            Value::Boolean(match op {
+                LogicOp::And => l && r,
+                LogicOp::Or => l || r,
+                LogicOp::Xor => l != r,
+            })
+        }
+    };
+    own.finish(v)
+}
+
+#[inline(never)]
+fn like<'a>(value: &'a Expr, pattern: &Pattern, negated: bool, event: &'a Event) -> Out<'a> {
+    // A string attribute, the common filter: no cast needed.
+    if let Expr::Attribute(a) = value {
+        match attribute(a, event) {
+            None => return Err(missing(a)),
+            Some(Value::String(s)) => return Ok(Value::Boolean(pattern.matches(&s) != negated)),
+            Some(_) => {}
+        }
+    }
+    let mut own = Own(None);
+    let v = operand(value, event, Type::Boolean)?;
+    let Value::String(s) = own.cast(v, Type::String) else {
+        unreachable!("every value casts to a string")
+    };
+    let v = Value::Boolean(pattern.matches(&s) != negated);
+    own.finish(v)
+}
+
+#[inline(never)]
+fn within<'a>(value: &'a Expr, set: &'a [Expr], negated: bool, event: &'a Event) -> Out<'a> {
+    let mut own = Own(None);
+    let v = operand(value, event, Type::Boolean)?;
+    let target = v.ty();
+    let mut found = false;
+    for x in set {
+        let y = operand(x, event, Type::Boolean)?;
+        // An element that does not cast to the value's type is not equal
+        // to it.
+        match y.cast(target, Cast::Implicit) {
+            Ok(y) => found |= y == v,
+            Err((_, e)) => own.raise(e),
+        }
+    }
+    own.finish(Value::Boolean(found != negated))
+}
+
+#[inline(never)]
+fn call<'a>(function: &Function, args: &'a [Expr], event: &'a Event) -> Out<'a> {
+    let f = match function {
+        Function::Builtin(f) => *f,
+        Function::Missing { name, arity } => {
+            return Err(Fault {
+                value: Value::Boolean(false),
+                error: EvalError::MissingFunction(format!(
+                    "no function {name} takes {arity} argument(s)"
+                )),
+            })
+        }
+    };
+    let mut own = Own(None);
+    let mut values = Vec::with_capacity(args.len());
+    for (i, a) in args.iter().enumerate() {
+        let v = operand(a, event, f.returns())?;
+        values.push(match f.param(i) {
+            Param::Any => v,
+            Param::Of(t) => own.cast(v, t),
+        });
+    }
+    let v = match f.call(values) {
+        Ok(v) => v,
+        Err((v, e)) => {
+            own.raise(e);
+            v
+        }
+    };
+    own.finish(v)
+}
+
+/// The error of a missing attribute, with the zero value of the boolean
+/// its enclosing operator (or, at the root, the expression) returns.
+fn missing(a: &Attribute) -> Fault<'static> {
+    Fault {
+        value: Value::Boolean(false),
+        error: EvalError::MissingAttribute(a.name().to_owned()),
+    }
+}
+
+/// `attribute = 'literal'` (or `!=`, `<>`) on a string attribute, the
+/// common filter, without the general path's casts: the same result.
+/// `None` when `e` is not that, or the attribute is not a string.
+fn string_equality<'a>(
+    op: BinaryOp,
+    left: &Expr,
+    right: &Expr,
+    event: &'a Event,
+) -> Option<Out<'a>> {
+    let equal = match op {
+        BinaryOp::Equal => true,
+        BinaryOp::NotEqual => false,
+        _ => return None,
+    };
+    let (Expr::Attribute(a), Expr::Literal(Literal::String(lit))) = (left, right) else {
+        return None;
+    };
+    match attribute(a, event) {
+        None => Some(Err(missing(a))),
+        Some(Value::String(s)) => Some(Ok(Value::Boolean((*s == **lit) == equal))),
+        Some(_) => None,
+    }
 }
 
 impl BinaryOp {

@@ -35,6 +35,7 @@ pub(super) fn parse(text: &str) -> Result<Parsed, ParseError> {
         at: 0,
         mixed_logic: None,
         depth: 0,
+        nesting: 0,
     };
     let expr = p.logic()?;
     match p.peek() {
@@ -52,11 +53,16 @@ pub(super) fn parse(text: &str) -> Result<Parsed, ParseError> {
 /// two) is a level.
 pub(super) const MAX_DEPTH: usize = 256;
 
+/// Most parentheses (sub-expressions, function calls, IN sets) open at
+/// once: each takes the parser through every precedence level again.
+pub(super) const MAX_NESTING: usize = 32;
+
 struct Parser {
     tokens: Vec<Token>,
     at: usize,
     mixed_logic: Option<usize>,
     depth: usize,
+    nesting: usize,
 }
 
 fn keyword(tok: &Tok, kw: &str) -> bool {
@@ -126,6 +132,23 @@ impl Parser {
 
     fn leave(&mut self, levels: usize) {
         self.depth -= levels;
+    }
+
+    /// Parse `inner` inside one more pair of parentheses.
+    fn nested<T>(
+        &mut self,
+        inner: impl FnOnce(&mut Self) -> Result<T, ParseError>,
+    ) -> Result<T, ParseError> {
+        if self.nesting == MAX_NESTING {
+            return Err(ParseError {
+                column: self.column(),
+                message: format!("more than {MAX_NESTING} parentheses open at once"),
+            });
+        }
+        self.nesting += 1;
+        let t = inner(self)?;
+        self.nesting -= 1;
+        Ok(t)
     }
 
     fn logic(&mut self) -> Result<Expr, ParseError> {
@@ -234,11 +257,14 @@ impl Parser {
             } else if is_in {
                 self.at += 1 + usize::from(negated);
                 self.expect(&Tok::LParen, "`(` to open the IN set")?;
-                let mut set = vec![self.logic()?];
-                while self.peek() == &Tok::Comma {
-                    self.at += 1;
-                    set.push(self.logic()?);
-                }
+                let set = self.nested(|p| {
+                    let mut set = vec![p.logic()?];
+                    while p.peek() == &Tok::Comma {
+                        p.at += 1;
+                        set.push(p.logic()?);
+                    }
+                    Ok(set)
+                })?;
                 self.expect(&Tok::RParen, "`,` or `)` in the IN set")?;
                 value = Expr::In {
                     value: Box::new(value),
@@ -307,7 +333,7 @@ impl Parser {
             }
             Tok::LParen => {
                 self.at += 1;
-                let e = self.logic()?;
+                let e = self.nested(Self::logic)?;
                 self.expect(&Tok::RParen, "`)`")?;
                 Ok(e)
             }
@@ -366,14 +392,17 @@ impl Parser {
             });
         }
         self.at += 2;
-        let mut args = Vec::new();
-        if self.peek() != &Tok::RParen {
-            args.push(self.logic()?);
-            while self.peek() == &Tok::Comma {
-                self.at += 1;
-                args.push(self.logic()?);
+        let args = self.nested(|p| {
+            let mut args = Vec::new();
+            if p.peek() != &Tok::RParen {
+                args.push(p.logic()?);
+                while p.peek() == &Tok::Comma {
+                    p.at += 1;
+                    args.push(p.logic()?);
+                }
             }
-        }
+            Ok(args)
+        })?;
         self.expect(&Tok::RParen, "`,` or `)` after a function argument")?;
         Ok(Expr::Call {
             function: Function::resolve(name, args.len()),
@@ -427,7 +456,11 @@ mod tests {
         assert_eq!(err("my_ext = 1").column, 1);
         assert_eq!(err("x NOT = 1").column, 7);
         assert!(parse("-2147483648 = -2147483648").is_ok());
-        let deep = format!("{}1{}", "(".repeat(300), ")".repeat(300));
+        let deep = format!("{}1{}", "(".repeat(33), ")".repeat(33));
+        assert_eq!(err(&deep).message, "more than 32 parentheses open at once");
+        let deep = format!("{}1{}", "ABS(".repeat(33), ")".repeat(33));
+        assert_eq!(err(&deep).column, 133);
+        let deep = format!("{}true", "NOT ".repeat(300));
         assert!(err(&deep).message.contains("levels deep"));
         let chain = vec!["a = 1"; 300].join(" OR ");
         assert!(err(&chain).message.contains("levels deep"));
