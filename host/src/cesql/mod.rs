@@ -89,16 +89,6 @@ impl ErrorKind {
             Self::Generic => "generic",
         }
     }
-
-    /// Every kind.
-    pub const ALL: [Self; 6] = [
-        Self::Math,
-        Self::Cast,
-        Self::MissingAttribute,
-        Self::MissingFunction,
-        Self::FunctionEvaluation,
-        Self::Generic,
-    ];
 }
 
 impl EvalError {
