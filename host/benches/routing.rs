@@ -5,6 +5,11 @@
 //! trigger) and by the compiled table (`Compiled::matching`, metric bound
 //! once), each with and without the metric.
 //!
+//! A second table compares 100 triggers with `cesql` filters against 100
+//! triggers with the equivalent `exact`/`prefix`/`not` filters, on the
+//! compiled table without the metric, in the same run
+//! (`cargo bench -p sluice --bench routing -- cesql` runs that one only).
+//!
 //! Not criterion: one number per row (events/s over a fixed window) is what
 //! docs/performance.md reports. Each measurement is bounded in time.
 
@@ -74,7 +79,65 @@ fn rate(mut matched: impl FnMut(&Event) -> usize) -> (f64, usize) {
     (n as f64 / start.elapsed().as_secs_f64(), last)
 }
 
+/// `n` triggers with the same selection as each other in two forms: trigger
+/// i takes type `dev.sluice.t{i % 10}` from sources under `/tenant/{i}`,
+/// and not subject `test`, written in Knative's dialects or in CESQL.
+fn dialect_and_cesql_triggers(n: usize) -> (Table, Table) {
+    let (mut dialects, mut cesql) = (Table::default(), Table::default());
+    for i in 0..n {
+        let ty = format!("dev.sluice.t{}", i % 10);
+        let spec = |filters: serde_json::Value| TriggerSpec {
+            filters: serde_json::from_value(filters).unwrap(),
+            ..TriggerSpec::to_function(Filter::default(), "echo".parse().unwrap(), None)
+        };
+        let name = format!("trigger-{i}").parse().unwrap();
+        dialects.triggers.insert(
+            name,
+            spec(serde_json::json!([
+                {"exact": {"type": ty}},
+                {"prefix": {"source": format!("/tenant/{i}")}},
+                {"not": {"exact": {"subject": "test"}}},
+            ])),
+        );
+        let name = format!("trigger-{i}").parse().unwrap();
+        cesql.triggers.insert(
+            name,
+            spec(serde_json::json!([{
+                "cesql": format!(
+                    "type = '{ty}' AND source LIKE '/tenant/{i}%' \
+                     AND (NOT EXISTS subject OR subject <> 'test')"
+                )
+            }])),
+        );
+    }
+    (dialects, cesql)
+}
+
+fn cesql_against_dialects() {
+    let n = 100;
+    let (dialects, cesql) = dialect_and_cesql_triggers(n);
+    let dialects = Compiled::new(Arc::new(dialects), None);
+    let cesql = Compiled::new(Arc::new(cesql), None);
+    let (d, m0) = rate(|e| dialects.matching(e).count());
+    let (c, m1) = rate(|e| cesql.matching(e).count());
+    assert!(m0 == 1 && m1 == 1, "{m0} {m1}");
+    table(
+        "Routing: CESQL filters against the equivalent dialects, events matched per second (one core)",
+        &["triggers", "exact/prefix/not", "cesql", "ratio"],
+        &[vec![
+            n.to_string(),
+            format!("{d:.0}"),
+            format!("{c:.0}"),
+            format!("{:.2}", c / d),
+        ]],
+    );
+}
+
 fn main() {
+    cesql_against_dialects();
+    if std::env::args().any(|a| a == "cesql") {
+        return;
+    }
     let metrics = Metrics::new();
     let routing = metrics.routing.clone();
     let mut rows = Vec::new();

@@ -5,7 +5,8 @@
 //! 1. [`ingress`] receives an HTTP request and [`cloudevents`] decodes it
 //!    into validated [`event::Event`]s, which it hands to the [`broker`]
 //!    (in memory, the durable log or Kafka: the one way into routing).
-//! 2. [`routing`] finds every trigger whose filters the event passes.
+//! 2. [`routing`] finds every trigger whose filters the event passes
+//!    ([`cesql`] evaluates CloudEvents SQL filters).
 //! 3. [`delivery`] starts one task per matching trigger, which sends the
 //!    event to the trigger's subscriber (a function the [`runtime`] runs in
 //!    a fresh wasm sandbox, an HTTP service, a sequence or a parallel), with
@@ -23,6 +24,7 @@
 pub mod admin;
 pub mod app;
 pub mod broker;
+pub mod cesql;
 pub mod cli;
 pub mod cloudevents;
 pub mod config;

@@ -7,6 +7,7 @@ mod harness;
 
 mod admin;
 mod broker;
+mod cesql;
 mod cloudevents_http;
 mod config_file;
 mod data_plane;

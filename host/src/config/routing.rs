@@ -8,6 +8,7 @@ use std::fmt;
 use std::str::FromStr;
 use std::time::Duration;
 
+use crate::cesql::Filter as Cesql;
 use crate::cloudevents::Mode;
 use crate::event::{Event, ExtensionValue};
 use crate::name::Name;
@@ -20,6 +21,7 @@ use crate::name::Name;
 ///   { prefix = { type = "dev.sluice.rates" } },
 ///   { not = { exact = { subject = "TEST" } } },
 ///   { any = [ { suffix = { source = "/ecb" } }, { exact = { tenant = "acme" } } ] },
+///   { cesql = "type LIKE 'dev.sluice.%' AND INT(amount) > 100" },
 /// ]
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -37,6 +39,9 @@ pub enum FilterExpr {
     Any(Vec<FilterExpr>),
     /// The sub-expression fails.
     Not(Box<FilterExpr>),
+    /// A CloudEvents SQL expression is `true` (an evaluation error or a
+    /// value that is not a boolean fails); parsed and checked when read.
+    Cesql(Cesql),
 }
 
 impl FilterExpr {
@@ -54,6 +59,7 @@ impl FilterExpr {
             Self::All(v) => v.iter().all(|e| e.matches(event)),
             Self::Any(v) => v.iter().any(|e| e.matches(event)),
             Self::Not(e) => !e.matches(event),
+            Self::Cesql(f) => f.matches(event).unwrap_or(false),
         }
     }
 
@@ -72,6 +78,8 @@ impl FilterExpr {
             }
             Self::All(v) | Self::Any(v) => v.iter().try_for_each(FilterExpr::validate),
             Self::Not(e) => e.validate(),
+            // Checked when it was read.
+            Self::Cesql(_) => Ok(()),
         }
     }
 }

@@ -16,6 +16,7 @@ pub struct RoutingMetrics {
     undeliverable: IntCounterVec,
     hop_limit: IntCounterVec,
     filter_time: HistogramVec,
+    filter_errors: IntCounterVec,
 }
 
 impl RoutingMetrics {
@@ -51,6 +52,11 @@ impl RoutingMetrics {
                 "routing_hop_limit_dropped_total",
                 "Replies dropped because their hop counter reached 0.",
                 &["kind", "name"],
+            ),
+            filter_errors: counter(
+                "routing_filter_errors_total",
+                "CESQL filter evaluations that raised an error (the event did not pass).",
+                &["kind", "name", "error"],
             ),
             filter_time: register(
                 r,
@@ -99,6 +105,14 @@ impl RoutingMetrics {
     /// A reply of `kind` `name` hit the hop limit.
     pub fn hop_limit(&self, kind: &str, name: &str) {
         self.hop_limit.with_label_values(&[kind, name]).inc();
+    }
+
+    /// A CESQL filter of `kind` `name` raised an `error` (its kind, e.g.
+    /// `missing_attribute`).
+    pub fn filter_error(&self, kind: &str, name: &str, error: &str) {
+        self.filter_errors
+            .with_label_values(&[kind, name, error])
+            .inc();
     }
 
     /// The filter-time histogram of `trigger`, to bind once per table.

@@ -7,11 +7,15 @@
 //! delivery options are resolved; named sinks become a [`SinkTarget`] with
 //! their content mode resolved, and each parallel branch carries its own
 //! [`Matcher`]. Matching an event allocates nothing: an attribute is read
-//! in place (an integer extension is formatted into a stack buffer).
+//! in place (an integer extension is formatted into a stack buffer). A
+//! `cesql` expression was parsed and checked when its trigger was read; an
+//! evaluation error fails it and is reported (a debug log line and
+//! `sluice_routing_filter_errors_total`).
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
+use crate::cesql;
 use crate::cloudevents::Mode;
 use crate::config::{
     DeliverySpec, Destination, Extensions, FilterExpr, ParallelSpec, SequenceSpec, SinkKind,
@@ -109,16 +113,57 @@ enum Test {
 }
 
 /// A compiled filter: both of a trigger's filter forms, or a branch's.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone)]
 pub struct Matcher(Node);
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone)]
 enum Node {
     /// Every test holds (none: every event).
     Tests(Vec<(Attr, Test, String)>),
     All(Vec<Node>),
     Any(Vec<Node>),
     Not(Box<Node>),
+    /// The expression is `true`; errors go to the report.
+    Cesql(cesql::Filter, Report),
+}
+
+/// Who owns a filter (`trigger` or `branch`, and its name), for reporting
+/// CESQL evaluation errors.
+#[derive(Clone)]
+pub struct Report {
+    kind: &'static str,
+    name: Arc<str>,
+    metrics: Option<RoutingMetrics>,
+}
+
+impl Report {
+    /// Report for `kind` `name`, counted when `metrics` is given.
+    pub fn new(kind: &'static str, name: &str, metrics: Option<&RoutingMetrics>) -> Self {
+        Self {
+            kind,
+            name: name.into(),
+            metrics: metrics.cloned(),
+        }
+    }
+
+    fn error(&self, filter: &cesql::Filter, e: &cesql::EvalError) {
+        tracing::debug!(
+            kind = self.kind,
+            name = &*self.name,
+            filter = filter.as_str(),
+            error = %e,
+            "cesql filter raised an error: the event does not pass"
+        );
+        if let Some(m) = &self.metrics {
+            m.filter_error(self.kind, &self.name, e.kind().label());
+        }
+    }
+}
+
+impl std::fmt::Debug for Report {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Report({} {})", self.kind, self.name)
+    }
 }
 
 impl Node {
@@ -130,14 +175,16 @@ impl Node {
         )
     }
 
-    fn of(e: &FilterExpr) -> Self {
+    fn of(e: &FilterExpr, report: &Report) -> Self {
+        let all = |v: &[FilterExpr]| v.iter().map(|e| Self::of(e, report)).collect();
         match e {
             FilterExpr::Exact(m) => Self::tests(Test::Exact, m),
             FilterExpr::Prefix(m) => Self::tests(Test::Prefix, m),
             FilterExpr::Suffix(m) => Self::tests(Test::Suffix, m),
-            FilterExpr::All(v) => Self::All(v.iter().map(Self::of).collect()),
-            FilterExpr::Any(v) => Self::Any(v.iter().map(Self::of).collect()),
-            FilterExpr::Not(e) => Self::Not(Box::new(Self::of(e))),
+            FilterExpr::All(v) => Self::All(all(v)),
+            FilterExpr::Any(v) => Self::Any(all(v)),
+            FilterExpr::Not(e) => Self::Not(Box::new(Self::of(e, report))),
+            FilterExpr::Cesql(f) => Self::Cesql(f.clone(), report.clone()),
         }
     }
 
@@ -154,19 +201,25 @@ impl Node {
             Self::All(v) => v.iter().all(|n| n.matches(event)),
             Self::Any(v) => v.iter().any(|n| n.matches(event)),
             Self::Not(n) => !n.matches(event),
+            Self::Cesql(f, report) => f.matches(event).unwrap_or_else(|e| {
+                report.error(f, &e);
+                false
+            }),
         }
     }
 }
 
 impl Matcher {
     /// The matcher of a list of filter expressions (all must pass).
-    pub fn of_filters(filters: &[FilterExpr]) -> Self {
-        Self(Node::All(filters.iter().map(Node::of).collect()))
+    pub fn of_filters(filters: &[FilterExpr], report: &Report) -> Self {
+        Self(Node::All(
+            filters.iter().map(|e| Node::of(e, report)).collect(),
+        ))
     }
 
     /// The matcher of a trigger: its `filter` (where an empty value
     /// matches every value of a present attribute) and its `filters`.
-    pub fn of_trigger(spec: &TriggerSpec) -> Self {
+    pub fn of_trigger(spec: &TriggerSpec, report: &Report) -> Self {
         let simple = spec.filter.attributes.iter().map(|(k, v)| {
             let test = if v.is_empty() {
                 Test::Present
@@ -176,7 +229,7 @@ impl Matcher {
             (Attr::of(k), test, v.clone())
         });
         let mut all = vec![Node::Tests(simple.collect())];
-        all.extend(spec.filters.iter().map(Node::of));
+        all.extend(spec.filters.iter().map(|e| Node::of(e, report)));
         Self(Node::All(all))
     }
 
@@ -302,13 +355,17 @@ pub struct Parallel {
 }
 
 impl Parallel {
-    fn of(spec: &ParallelSpec) -> Self {
+    fn of(name: &Name, spec: &ParallelSpec, metrics: Option<&RoutingMetrics>) -> Self {
         Self {
             branches: spec
                 .branches
                 .iter()
-                .map(|b| Branch {
-                    matcher: Matcher::of_filters(&b.filters),
+                .enumerate()
+                .map(|(i, b)| Branch {
+                    matcher: Matcher::of_filters(
+                        &b.filters,
+                        &Report::new("branch", &format!("{name}/{i}"), metrics),
+                    ),
                     subscriber: b.subscriber.clone(),
                     reply: b.reply.clone(),
                     delivery: b.delivery.clone(),
@@ -339,7 +396,7 @@ impl Compiled {
             .iter()
             .map(|(name, spec)| Trigger {
                 name: name.clone(),
-                matcher: Matcher::of_trigger(spec),
+                matcher: Matcher::of_trigger(spec, &Report::new("trigger", name.as_str(), metrics)),
                 subscriber: spec.subscriber(),
                 reply: spec.reply_to(),
                 extensions: spec.extensions.clone(),
@@ -355,7 +412,7 @@ impl Compiled {
         let parallels = table
             .parallels
             .iter()
-            .map(|(name, p)| (name.clone(), Parallel::of(p)))
+            .map(|(name, p)| (name.clone(), Parallel::of(name, p, metrics)))
             .collect();
         Self {
             triggers,
@@ -435,7 +492,7 @@ mod tests {
                 None,
             )
         };
-        let m = Matcher::of_trigger(&spec);
+        let m = Matcher::of_trigger(&spec, &Report::new("trigger", "t", None));
         let mut e = Event::new("1", "https://x/ecb", "dev.sluice.rate");
         e.extensions.insert("n".into(), ExtensionValue::Integer(42));
         e.extensions
@@ -480,7 +537,7 @@ mod tests {
             "f".parse().unwrap(),
             None,
         );
-        let m = Matcher::of_trigger(&spec);
+        let m = Matcher::of_trigger(&spec, &Report::new("trigger", "t", None));
         let with = |ty: &str, tenant: Option<ExtensionValue>| {
             let mut e = Event::new("1", "/s", ty);
             if let Some(t) = tenant {
@@ -502,5 +559,33 @@ mod tests {
             assert_eq!(m.matches(&e), want, "{e:?}");
             assert_eq!(spec.matches(&e), want, "{e:?}");
         }
+    }
+
+    #[test]
+    fn cesql_filters_join_the_other_dialects() {
+        let exprs: Vec<FilterExpr> = serde_json::from_value(serde_json::json!([
+            {"prefix": {"type": "dev.sluice."}},
+            {"cesql": "amount > 100 AND tenant IN ('acme', 'globex')"},
+            {"not": {"cesql": "region = 'test'"}},
+        ]))
+        .unwrap();
+        let m = Matcher::of_filters(&exprs, &Report::new("branch", "p/0", None));
+        let mut e = Event::new("1", "/s", "dev.sluice.order");
+        e.extensions
+            .insert("amount".into(), ExtensionValue::Integer(150));
+        e.extensions
+            .insert("tenant".into(), ExtensionValue::String("acme".into()));
+        // `region` is missing: the inner expression fails with an error,
+        // so the `not` passes (Knative's semantics).
+        assert!(m.matches(&e));
+        e.extensions
+            .insert("region".into(), ExtensionValue::String("test".into()));
+        assert!(!m.matches(&e));
+        e.extensions.remove("region");
+        e.extensions
+            .insert("amount".into(), ExtensionValue::String("99".into()));
+        assert!(!m.matches(&e));
+        e.extensions.remove("amount");
+        assert!(!m.matches(&e));
     }
 }

@@ -146,6 +146,7 @@ fn expr(e: &FilterExpr) -> String {
         FilterExpr::All(v) => format!("({})", v.iter().map(expr).collect::<Vec<_>>().join(" and ")),
         FilterExpr::Any(v) => format!("({})", v.iter().map(expr).collect::<Vec<_>>().join(" or ")),
         FilterExpr::Not(e) => format!("not {}", expr(e)),
+        FilterExpr::Cesql(f) => format!("cesql({f})"),
     }
 }
 

@@ -9,7 +9,7 @@
 mod compiled;
 pub mod graph;
 
-pub use self::compiled::{Branch, Compiled, Matcher, Parallel, Sink, SinkTarget, Trigger};
+pub use self::compiled::{Branch, Compiled, Matcher, Parallel, Report, Sink, SinkTarget, Trigger};
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Arc, Mutex, RwLock};
