@@ -66,14 +66,15 @@ fn static_type(e: &Expr) -> Option<Type> {
         Expr::Literal(Literal::Integer(_)) | Expr::Negate(_) => Type::Integer,
         Expr::Literal(Literal::String(_)) => Type::String,
         Expr::Attribute(_) => return None,
-        Expr::Binary { op, .. } => match op {
-            BinaryOp::Add
-            | BinaryOp::Subtract
-            | BinaryOp::Multiply
-            | BinaryOp::Divide
-            | BinaryOp::Modulo => Type::Integer,
-            _ => Type::Boolean,
-        },
+        Expr::Binary {
+            op:
+                BinaryOp::Add
+                | BinaryOp::Subtract
+                | BinaryOp::Multiply
+                | BinaryOp::Divide
+                | BinaryOp::Modulo,
+            ..
+        } => Type::Integer,
         Expr::Call {
             function: Function::Builtin(f),
             ..
