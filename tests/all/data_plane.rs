@@ -99,20 +99,7 @@ async fn put_ok(host: &Host, kind: &str, name: &str, spec: Value) {
 
 /// POST a binary-mode event with extra headers; assert it was accepted.
 async fn send(host: &Host, id: &str, ty: &str, extra: &[(&str, &str)]) {
-    let mut req = host
-        .client
-        .post(host.url("/"))
-        .header("ce-specversion", "1.0")
-        .header("ce-id", id)
-        .header("ce-source", "/tests/data-plane")
-        .header("ce-type", ty)
-        .header("content-type", "application/json")
-        .body("{}");
-    for (k, v) in extra {
-        req = req.header(*k, *v);
-    }
-    let r = req.send().await.unwrap();
-    assert_eq!(r.status(), StatusCode::ACCEPTED);
+    crate::harness::send_accepted(host, "/tests/data-plane", id, ty, extra).await;
 }
 
 #[tokio::test]

@@ -437,6 +437,25 @@ pub async fn send_event(
     req.send().await.unwrap()
 }
 
+/// POST a binary-mode event from `source` to `host` with data `{}` and
+/// the `extra` headers; assert it was accepted (202).
+pub async fn send_accepted(host: &Host, source: &str, id: &str, ty: &str, extra: &[(&str, &str)]) {
+    let mut req = host
+        .client
+        .post(host.url("/"))
+        .header("ce-specversion", "1.0")
+        .header("ce-id", id)
+        .header("ce-source", source)
+        .header("ce-type", ty)
+        .header("content-type", "application/json")
+        .body("{}");
+    for (k, v) in extra {
+        req = req.header(*k, *v);
+    }
+    let r = req.send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::ACCEPTED);
+}
+
 impl Host {
     /// The value of one metric sample from `GET /metrics`, e.g.
     /// `metric("sluice_cold_starts_total", &[("function", "echo")])`;

@@ -135,21 +135,9 @@ fn gaps(seen: &[(Instant, Received)]) -> Vec<Duration> {
     seen.windows(2).map(|w| w[1].0 - w[0].0).collect()
 }
 
+/// POST a binary-mode event from `/tests/rates`; assert it was accepted.
 async fn send(host: &Host, id: &str, ty: &str, extra: &[(&str, &str)]) {
-    let mut req = host
-        .client
-        .post(host.url("/"))
-        .header("ce-specversion", "1.0")
-        .header("ce-id", id)
-        .header("ce-source", "/tests/rates")
-        .header("ce-type", ty)
-        .header("content-type", "application/json")
-        .body("{}");
-    for (k, v) in extra {
-        req = req.header(*k, *v);
-    }
-    let r = req.send().await.unwrap();
-    assert_eq!(r.status(), StatusCode::ACCEPTED);
+    crate::harness::send_accepted(host, "/tests/rates", id, ty, extra).await;
 }
 
 #[tokio::test]
