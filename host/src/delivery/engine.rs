@@ -659,6 +659,19 @@ impl Engine {
                         .await?;
                     Ok(None)
                 }
+                Destination::Env(e) => {
+                    apply_extensions(&mut event, &e.extensions);
+                    if leg.is_subscriber() {
+                        return Ok(self
+                            .http
+                            .post(&e.url, &event, Mode::Binary, &Default::default(), timeout)
+                            .await?);
+                    }
+                    self.http
+                        .deliver(&e.url, &event, Mode::Binary, &Default::default(), timeout)
+                        .await?;
+                    Ok(None)
+                }
                 Destination::Sink(n) => {
                     let spec = snapshot
                         .sink(n)
