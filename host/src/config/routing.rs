@@ -280,7 +280,7 @@ impl fmt::Display for Destination {
             Self::Broker => f.write_str("broker"),
             Self::Log => f.write_str("log"),
             Self::Kafka(n) => write!(f, "kafka:{n}"),
-            Self::Env(e) => e.fmt(f),
+            Self::Env(e) => fmt::Display::fmt(e, f),
         }
     }
 }
