@@ -9,6 +9,10 @@ use super::routing::{validate_extensions, Extensions};
 /// The variable Knative's SinkBinding fills with `{"extensions": {...}}`.
 pub const CE_OVERRIDES: &str = "K_CE_OVERRIDES";
 
+/// The variable Knative's SinkBinding fills with the sink's CA certificates
+/// (PEM), trusted for `env:` destinations.
+pub const CA_CERTS: &str = "K_CA_CERTS";
+
 /// An `env:NAME` destination, resolved once when it is parsed (at start
 /// for the config file, when it is sent for admin API objects).
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]

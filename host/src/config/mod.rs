@@ -47,7 +47,7 @@ use std::path::{Path, PathBuf};
 
 pub use allow_list::{AllowList, BadEntry, Entry, InternalAddress, Target};
 pub use durability::DurabilityConfig;
-pub use env_destination::{EnvDestination, EnvDestinationError, CE_OVERRIDES};
+pub use env_destination::{EnvDestination, EnvDestinationError, CA_CERTS, CE_OVERRIDES};
 pub use kafka::{KafkaBrokerConfig, KafkaConfig, KafkaMode, KafkaSinkConfig, KafkaSourceConfig};
 pub use listeners::{
     AdminConfig, ConnectionLimits, IngressConfig, OutboundConfig, RateLimit, TlsFiles,

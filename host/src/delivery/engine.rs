@@ -661,14 +661,13 @@ impl Engine {
                 }
                 Destination::Env(e) => {
                     apply_extensions(&mut event, &e.extensions);
+                    let http = self.http.for_sink_binding();
                     if leg.is_subscriber() {
-                        return Ok(self
-                            .http
+                        return Ok(http
                             .post(&e.url, &event, Mode::Binary, &Default::default(), timeout)
                             .await?);
                     }
-                    self.http
-                        .deliver(&e.url, &event, Mode::Binary, &Default::default(), timeout)
+                    http.deliver(&e.url, &event, Mode::Binary, &Default::default(), timeout)
                         .await?;
                     Ok(None)
                 }
