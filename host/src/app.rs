@@ -97,6 +97,13 @@ impl App {
             config.runtime.max_reply_bytes,
         )
         .context("outbound TLS")?;
+        // Knative's SinkBinding: the sink's CA, trusted for `env:` destinations.
+        let http = match std::env::var(crate::config::CA_CERTS) {
+            Ok(pem) => http
+                .with_sink_binding_ca(config.outbound.ca_file.as_deref(), pem.as_bytes())
+                .context("outbound TLS for env: destinations")?,
+            Err(_) => http,
+        };
         let functions = Arc::new(FunctionStore::open(&data_dir)?);
         let runtime = Arc::new(Runtime::new(
             config.runtime.clone(),

@@ -25,4 +25,5 @@ mod runtime;
 mod scaffold;
 mod security;
 mod shutdown;
+mod sink_binding;
 mod sources;

@@ -1056,3 +1056,46 @@ async fn a_full_compile_pool_answers_503_while_events_are_still_served() {
         StatusCode::CREATED
     );
 }
+
+#[tokio::test]
+async fn k_ca_certs_is_trusted_for_env_destinations_only() {
+    let dir = tempfile::tempdir().unwrap();
+    let (ca, cert, key) = test_pki(dir.path());
+    let (sink_addr, mut sink) = tls_sink(&cert, &key);
+    let sink_url = format!("https://127.0.0.1:{}/", sink_addr.port());
+    let pem = std::fs::read_to_string(&ca).unwrap();
+    let (host, _d) = host_with("", &[("K_SINK", &sink_url), ("K_CA_CERTS", &pem)]).await;
+    host.trigger_ok(
+        "bound",
+        serde_json::json!({"filter": {"type": "k"}, "subscriber": "env:K_SINK"}),
+    )
+    .await;
+    let r = send_event(&host.client, &host.url("/"), "ca-1", "k", "{}").await;
+    assert_eq!(r.status(), StatusCode::ACCEPTED);
+    let got = tokio::time::timeout(Duration::from_secs(10), sink.recv())
+        .await
+        .unwrap();
+    assert_eq!(got.as_deref(), Some("ca-1"));
+
+    // The same sink written as a URL is not trusted: the CA is the
+    // SinkBinding's, not `[outbound] ca_file`.
+    host.trigger_ok(
+        "plain",
+        serde_json::json!({
+            "filter": {"type": "u"}, "subscriber": sink_url, "delivery": {"retry": 0}
+        }),
+    )
+    .await;
+    let r = send_event(&host.client, &host.url("/"), "ca-2", "u", "{}").await;
+    assert_eq!(r.status(), StatusCode::ACCEPTED);
+    host.wait_for_log("the failed delivery", |v| {
+        v["fields"]["message"]
+            .as_str()
+            .is_some_and(|m| m.starts_with("delivery failed"))
+    })
+    .await;
+    assert!(
+        sink.try_recv().is_err(),
+        "the URL destination trusted K_CA_CERTS"
+    );
+}

@@ -32,6 +32,7 @@
 
 mod allow_list;
 mod durability;
+mod env_destination;
 mod kafka;
 mod listeners;
 mod objects;
@@ -46,6 +47,7 @@ use std::path::{Path, PathBuf};
 
 pub use allow_list::{AllowList, BadEntry, Entry, InternalAddress, Target};
 pub use durability::DurabilityConfig;
+pub use env_destination::{EnvDestination, EnvDestinationError, CA_CERTS, CE_OVERRIDES};
 pub use kafka::{KafkaBrokerConfig, KafkaConfig, KafkaMode, KafkaSinkConfig, KafkaSourceConfig};
 pub use listeners::{
     AdminConfig, ConnectionLimits, IngressConfig, OutboundConfig, RateLimit, TlsFiles,

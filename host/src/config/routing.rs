@@ -2,6 +2,7 @@
 //! dialects, destinations, delivery options, named sinks, sequences and
 //! parallels (Knative Eventing's objects, in one process).
 
+use super::env_destination::EnvDestination;
 use super::{invalid, Invalid};
 use std::collections::BTreeMap;
 use std::fmt;
@@ -137,7 +138,7 @@ pub fn apply_extensions(event: &mut Event, extensions: &Extensions) {
 /// a sequence step.
 ///
 /// Written as a string (`"log"`, `"broker"`, an `http(s)://` URL, or `KIND:NAME`
-/// such as `"function:f"` and `"kafka:out"`) or a
+/// such as `"function:f"`, `"kafka:out"` and `"env:K_SINK"`) or a
 /// table with one key: `{ function = "f" }`, `{ sink = "s" }`,
 /// `{ url = "http://..." }`, `{ sequence = "q" }`, `{ parallel = "p" }`.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -160,6 +161,11 @@ pub enum Destination {
     Log,
     /// Produce it to a Kafka sink declared under `[kafka.sinks.NAME]`.
     Kafka(Name),
+    /// POST it (binary mode, like [`Destination::Url`]) to the URL an
+    /// environment variable held when this was parsed (`env:K_SINK`, as
+    /// Knative's SinkBinding injects it), with `K_CE_OVERRIDES`'
+    /// extensions added.
+    Env(Box<EnvDestination>),
 }
 
 /// A destination string or table that is not one.
@@ -182,8 +188,8 @@ impl FromStr for Destination {
 
 impl Destination {
     /// Parse the string form: `log`, `broker`, an `http(s)://` URL, or
-    /// `KIND:NAME` for `function`, `sink`, `sequence`, `parallel` and
-    /// `kafka` (what [`Destination`]'s `Display` writes).
+    /// `KIND:NAME` for `function`, `sink`, `sequence`, `parallel`, `kafka`
+    /// and `env` (resolved here, see [`EnvDestination`]) (what [`Destination`]'s `Display` writes).
     fn parse_str(s: &str) -> Result<Self, InvalidDestination> {
         match s {
             "log" => return Ok(Self::Log),
@@ -202,6 +208,11 @@ impl Destination {
                 "sequence" => return named(Self::Sequence),
                 "parallel" => return named(Self::Parallel),
                 "kafka" => return named(Self::Kafka),
+                "env" => {
+                    return EnvDestination::resolve(name)
+                        .map(|e| Self::Env(Box::new(e)))
+                        .map_err(|e| InvalidDestination(e.to_string()))
+                }
                 _ => {}
             }
         }
@@ -253,7 +264,7 @@ fn parse_http_url(s: &str) -> Result<url::Url, InvalidDestination> {
     match url::Url::parse(s) {
         Ok(u) if matches!(u.scheme(), "http" | "https") && u.host().is_some() => Ok(u),
         _ => Err(InvalidDestination(format!(
-            "invalid destination `{s}`: use an http:// or https:// URL, `log`, `broker`, `KIND:NAME` (function, sink, sequence, parallel, kafka) or a table like {{ function = \"name\" }}"
+            "invalid destination `{s}`: use an http:// or https:// URL, `log`, `broker`, `KIND:NAME` (function, sink, sequence, parallel, kafka, env) or a table like {{ function = \"name\" }}"
         ))),
     }
 }
@@ -269,6 +280,7 @@ impl fmt::Display for Destination {
             Self::Broker => f.write_str("broker"),
             Self::Log => f.write_str("log"),
             Self::Kafka(n) => write!(f, "kafka:{n}"),
+            Self::Env(e) => fmt::Display::fmt(e, f),
         }
     }
 }
@@ -280,6 +292,7 @@ impl serde::Serialize for Destination {
             Self::Url(u) => return s.serialize_str(u.as_str()),
             Self::Broker => return s.serialize_str("broker"),
             Self::Log => return s.serialize_str("log"),
+            Self::Env(e) => return s.serialize_str(&e.to_string()),
             Self::Function(n) => ("function", n),
             Self::Sink(n) => ("sink", n),
             Self::Sequence(n) => ("sequence", n),

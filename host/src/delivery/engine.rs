@@ -659,6 +659,18 @@ impl Engine {
                         .await?;
                     Ok(None)
                 }
+                Destination::Env(e) => {
+                    apply_extensions(&mut event, &e.extensions);
+                    let http = self.http.for_sink_binding();
+                    if leg.is_subscriber() {
+                        return Ok(http
+                            .post(&e.url, &event, Mode::Binary, &Default::default(), timeout)
+                            .await?);
+                    }
+                    http.deliver(&e.url, &event, Mode::Binary, &Default::default(), timeout)
+                        .await?;
+                    Ok(None)
+                }
                 Destination::Sink(n) => {
                     let spec = snapshot
                         .sink(n)

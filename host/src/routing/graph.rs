@@ -72,6 +72,11 @@ impl Graph {
                 let nid = self.urls.entry(u.to_string()).or_insert(next).clone();
                 self.node(nid, u.to_string(), Shape::Parallelogram)
             }
+            Destination::Env(e) => {
+                let next = format!("url_{}", self.urls.len());
+                let nid = self.urls.entry(e.to_string()).or_insert(next).clone();
+                self.node(nid, format!("{e}\n{}", e.url), Shape::Parallelogram)
+            }
             Destination::Sink(n) => {
                 let what = match table.sinks.get(n) {
                     Some(s) if s.kind == SinkKind::Log => "log".to_owned(),

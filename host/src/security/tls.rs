@@ -90,13 +90,32 @@ pub fn server_config(files: &TlsFiles) -> Result<Arc<rustls::ServerConfig>, TlsE
 /// # Errors
 /// When `extra_ca` cannot be read or holds no usable certificate.
 pub fn client_config(extra_ca: Option<&Path>) -> Result<rustls::ClientConfig, TlsError> {
+    client_config_also(extra_ca, None)
+}
+
+/// [`client_config`], also trusting the PEM certificates of `also`, given
+/// as (where they come from, e.g. `K_CA_CERTS`; the PEM text).
+///
+/// # Errors
+/// As [`client_config`], for either source.
+pub fn client_config_also(
+    extra_ca: Option<&Path>,
+    also: Option<(&str, &[u8])>,
+) -> Result<rustls::ClientConfig, TlsError> {
     let mut roots = rustls::RootCertStore {
         roots: webpki_roots::TLS_SERVER_ROOTS.to_vec(),
     };
+    let mut extra = Vec::new();
     if let Some(path) = extra_ca {
-        for cert in certs(path)? {
+        extra.push((path.display().to_string(), certs(path)?));
+    }
+    if let Some((origin, pem)) = also {
+        extra.push((origin.to_owned(), pem_certs(origin, pem)?));
+    }
+    for (origin, certs) in extra {
+        for cert in certs {
             roots.add(cert).map_err(|e| TlsError::File {
-                path: path.display().to_string(),
+                path: origin.clone(),
                 reason: format!("not a usable CA certificate: {e}"),
             })?;
         }
@@ -112,11 +131,37 @@ pub fn client_config(extra_ca: Option<&Path>) -> Result<rustls::ClientConfig, Tl
     Ok(config)
 }
 
+/// The certificates of PEM text from `origin`.
+fn pem_certs(origin: &str, pem: &[u8]) -> Result<Vec<CertificateDer<'static>>, TlsError> {
+    let err = |reason: String| TlsError::File {
+        path: origin.to_owned(),
+        reason,
+    };
+    let certs = CertificateDer::pem_slice_iter(pem)
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| err(e.to_string()))?;
+    if certs.is_empty() {
+        return Err(err("no PEM certificate in it".into()));
+    }
+    Ok(certs)
+}
+
 /// A `reqwest` client builder that speaks HTTPS with [`client_config`].
 ///
 /// # Errors
 /// As [`client_config`].
 pub fn reqwest_builder(extra_ca: Option<&Path>) -> Result<reqwest::ClientBuilder, TlsError> {
+    reqwest_builder_also(extra_ca, None)
+}
+
+/// A `reqwest` client builder that speaks HTTPS with [`client_config_also`].
+///
+/// # Errors
+/// As [`client_config_also`].
+pub fn reqwest_builder_also(
+    extra_ca: Option<&Path>,
+    also: Option<(&str, &[u8])>,
+) -> Result<reqwest::ClientBuilder, TlsError> {
     install_provider();
-    Ok(reqwest::Client::builder().tls_backend_preconfigured(client_config(extra_ca)?))
+    Ok(reqwest::Client::builder().tls_backend_preconfigured(client_config_also(extra_ca, also)?))
 }

@@ -23,12 +23,27 @@ const PREFER: (&str, &str) = ("prefer", "reply");
 /// Deadline of one attempt when the delivery options set none.
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
 
+/// A client from `builder`: a short connect timeout, no redirects.
+fn build(builder: reqwest::ClientBuilder) -> reqwest::Client {
+    // A redirect is not followed: a 3xx is a failed attempt (Knative's
+    // data plane), where following it would resend the event elsewhere
+    // (or, for a 302, as a GET without it).
+    builder
+        .connect_timeout(std::time::Duration::from_secs(5))
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .expect("an HTTP client with a rustls config builds")
+}
+
 /// An HTTP client for sinks, with connection pooling. HTTPS verifies the
 /// server's certificate against the Mozilla roots and `[outbound] ca_file`.
 /// Redirects are not followed: a 3xx answer is a failure.
 #[derive(Debug, Clone)]
 pub struct HttpSink {
     client: reqwest::Client,
+    /// The client for `env:` destinations: `client`, unless
+    /// [`HttpSink::with_sink_binding_ca`] added `K_CA_CERTS`.
+    sink_binding: reqwest::Client,
     max_reply: usize,
 }
 
@@ -40,15 +55,40 @@ impl HttpSink {
     /// # Errors
     /// When `extra_ca` cannot be read or holds no usable certificate.
     pub fn new(extra_ca: Option<&std::path::Path>, max_reply: usize) -> Result<Self, TlsError> {
-        // A redirect is not followed: a 3xx is a failed attempt (Knative's
-        // data plane), where following it would resend the event elsewhere
-        // (or, for a 302, as a GET without it).
-        let client = crate::security::tls::reqwest_builder(extra_ca)?
-            .connect_timeout(std::time::Duration::from_secs(5))
-            .redirect(reqwest::redirect::Policy::none())
-            .build()
-            .expect("an HTTP client with a rustls config builds");
-        Ok(Self { client, max_reply })
+        let client = build(crate::security::tls::reqwest_builder(extra_ca)?);
+        Ok(Self {
+            sink_binding: client.clone(),
+            client,
+            max_reply,
+        })
+    }
+
+    /// This sink, whose [`HttpSink::for_sink_binding`] also trusts the PEM
+    /// certificates of `pem` (Knative SinkBinding's `K_CA_CERTS`, named so
+    /// in errors) beside the roots of [`HttpSink::new`].
+    ///
+    /// # Errors
+    /// When `extra_ca` or `pem` holds no usable certificate.
+    pub fn with_sink_binding_ca(
+        self,
+        extra_ca: Option<&std::path::Path>,
+        pem: &[u8],
+    ) -> Result<Self, TlsError> {
+        let also = Some((crate::config::CA_CERTS, pem));
+        Ok(Self {
+            sink_binding: build(crate::security::tls::reqwest_builder_also(extra_ca, also)?),
+            ..self
+        })
+    }
+
+    /// The sink for `env:` destinations (see [`HttpSink::with_sink_binding_ca`]).
+    #[must_use]
+    pub fn for_sink_binding(&self) -> Self {
+        Self {
+            client: self.sink_binding.clone(),
+            sink_binding: self.sink_binding.clone(),
+            max_reply: self.max_reply,
+        }
     }
 
     /// POST `event` to a subscriber at `url` in `mode` with extra
