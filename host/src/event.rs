@@ -41,73 +41,6 @@ impl fmt::Display for ExtensionValue {
     }
 }
 
-/// An attribute, resolved from its name once (a filter, a CESQL
-/// expression), so that reading it from each event is a field access or,
-/// for an extension, one map lookup ([`Event::get`]).
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
-pub enum AttributeName {
-    /// `id`.
-    Id,
-    /// `source`.
-    Source,
-    /// `type`.
-    Type,
-    /// `specversion`.
-    SpecVersion,
-    /// `datacontenttype`.
-    DataContentType,
-    /// `dataschema`.
-    DataSchema,
-    /// `subject`.
-    Subject,
-    /// `time`.
-    Time,
-    /// An extension attribute, by name.
-    Extension(String),
-}
-
-impl AttributeName {
-    /// The attribute called `name` (context attribute names are
-    /// lower-case; any other name is an extension's).
-    pub fn of(name: &str) -> Self {
-        match name {
-            "id" => Self::Id,
-            "source" => Self::Source,
-            "type" => Self::Type,
-            "specversion" => Self::SpecVersion,
-            "datacontenttype" => Self::DataContentType,
-            "dataschema" => Self::DataSchema,
-            "subject" => Self::Subject,
-            "time" => Self::Time,
-            other => Self::Extension(other.to_owned()),
-        }
-    }
-
-    /// Its name.
-    pub fn as_str(&self) -> &str {
-        match self {
-            Self::Id => "id",
-            Self::Source => "source",
-            Self::Type => "type",
-            Self::SpecVersion => "specversion",
-            Self::DataContentType => "datacontenttype",
-            Self::DataSchema => "dataschema",
-            Self::Subject => "subject",
-            Self::Time => "time",
-            Self::Extension(name) => name,
-        }
-    }
-}
-
-/// What an event holds for one attribute ([`Event::get`]).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum AttributeValue<'a> {
-    /// A context attribute: always a string.
-    Context(&'a str),
-    /// An extension, typed.
-    Extension(&'a ExtensionValue),
-}
-
 /// A CloudEvent whose attributes have passed [`Event::validate`].
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Event {
@@ -263,24 +196,6 @@ impl Event {
         };
         *slot = value;
         None
-    }
-
-    /// Attribute `name`, borrowed; `None` when the event lacks it.
-    pub fn get(&self, name: &AttributeName) -> Option<AttributeValue<'_>> {
-        let context = match name {
-            AttributeName::Id => &self.id,
-            AttributeName::Source => &self.source,
-            AttributeName::Type => &self.ty,
-            AttributeName::SpecVersion => &self.specversion,
-            AttributeName::DataContentType => self.datacontenttype.as_ref()?,
-            AttributeName::DataSchema => self.dataschema.as_ref()?,
-            AttributeName::Subject => self.subject.as_ref()?,
-            AttributeName::Time => self.time.as_ref()?,
-            AttributeName::Extension(name) => {
-                return self.extensions.get(name).map(AttributeValue::Extension)
-            }
-        };
-        Some(AttributeValue::Context(context))
     }
 
     /// One attribute by name (context or extension) as a string, the way

@@ -4,7 +4,48 @@ use super::functions::Function;
 use super::like::Pattern;
 
 /// A context attribute or extension, resolved from its (lower-cased) name.
-pub(super) use crate::event::AttributeName as Attribute;
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(super) enum Attribute {
+    Id,
+    Source,
+    Type,
+    SpecVersion,
+    DataContentType,
+    DataSchema,
+    Subject,
+    Time,
+    Extension(String),
+}
+
+impl Attribute {
+    pub fn of(name: &str) -> Self {
+        match name {
+            "id" => Self::Id,
+            "source" => Self::Source,
+            "type" => Self::Type,
+            "specversion" => Self::SpecVersion,
+            "datacontenttype" => Self::DataContentType,
+            "dataschema" => Self::DataSchema,
+            "subject" => Self::Subject,
+            "time" => Self::Time,
+            other => Self::Extension(other.to_owned()),
+        }
+    }
+
+    pub fn name(&self) -> &str {
+        match self {
+            Self::Id => "id",
+            Self::Source => "source",
+            Self::Type => "type",
+            Self::SpecVersion => "specversion",
+            Self::DataContentType => "datacontenttype",
+            Self::DataSchema => "dataschema",
+            Self::Subject => "subject",
+            Self::Time => "time",
+            Self::Extension(name) => name,
+        }
+    }
+}
 
 /// A literal.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -10,7 +10,7 @@
 
 use std::borrow::Cow;
 
-use crate::event::{AttributeValue, Event, ExtensionValue};
+use crate::event::{Event, ExtensionValue};
 
 use super::ast::{Attribute, BinaryOp, Expr, Literal, LogicOp};
 use super::functions::{Function, Param};
@@ -220,7 +220,7 @@ fn call<'a>(function: &Function, args: &'a [Expr], event: &'a Event) -> Out<'a> 
 fn missing(a: &Attribute) -> Fault<'static> {
     Fault {
         value: Value::Boolean(false),
-        error: EvalError::MissingAttribute(a.as_str().to_owned()),
+        error: EvalError::MissingAttribute(a.name().to_owned()),
     }
 }
 
@@ -324,13 +324,25 @@ fn integer(v: &Value<'_>) -> i32 {
 /// Attribute `a` of `event` (§3.2): strings as they are, boolean and
 /// integer extensions typed; an integer outside 32 bits is a string.
 fn attribute<'a>(a: &Attribute, event: &'a Event) -> Option<Value<'a>> {
-    Some(match event.get(a)? {
-        AttributeValue::Context(s) => Value::String(Cow::Borrowed(s)),
-        AttributeValue::Extension(ExtensionValue::String(s)) => Value::String(Cow::Borrowed(s)),
-        AttributeValue::Extension(ExtensionValue::Boolean(b)) => Value::Boolean(*b),
-        AttributeValue::Extension(ExtensionValue::Integer(i)) => match i32::try_from(*i) {
-            Ok(i) => Value::Integer(i),
-            Err(_) => Value::String(Cow::Owned(i.to_string())),
-        },
-    })
+    let s = match a {
+        Attribute::Id => &event.id,
+        Attribute::Source => &event.source,
+        Attribute::Type => &event.ty,
+        Attribute::SpecVersion => &event.specversion,
+        Attribute::DataContentType => event.datacontenttype.as_ref()?,
+        Attribute::DataSchema => event.dataschema.as_ref()?,
+        Attribute::Subject => event.subject.as_ref()?,
+        Attribute::Time => event.time.as_ref()?,
+        Attribute::Extension(name) => {
+            return Some(match event.extensions.get(name)? {
+                ExtensionValue::String(s) => Value::String(Cow::Borrowed(s)),
+                ExtensionValue::Boolean(b) => Value::Boolean(*b),
+                ExtensionValue::Integer(i) => match i32::try_from(*i) {
+                    Ok(i) => Value::Integer(i),
+                    Err(_) => Value::String(Cow::Owned(i.to_string())),
+                },
+            })
+        }
+    };
+    Some(Value::String(Cow::Borrowed(s)))
 }

@@ -21,26 +21,64 @@ use crate::config::{
     DeliverySpec, Destination, Extensions, FilterExpr, ParallelSpec, SequenceSpec, SinkKind,
     SinkSpec, TriggerSpec,
 };
-use crate::event::{AttributeName, AttributeValue, Event, ExtensionValue};
+use crate::event::{Event, ExtensionValue};
 use crate::metrics::RoutingMetrics;
 use crate::name::Name;
 
 use super::Table;
 
-/// Apply `test` to the string form of attribute `name` in `event`;
-/// `false` when the event lacks it.
-fn test_attribute(name: &AttributeName, event: &Event, test: impl Fn(&str) -> bool) -> bool {
-    match event.get(name) {
-        None => false,
-        Some(AttributeValue::Context(s)) => test(s),
-        Some(AttributeValue::Extension(ExtensionValue::String(s))) => test(s),
-        Some(AttributeValue::Extension(ExtensionValue::Boolean(b))) => {
-            test(if *b { "true" } else { "false" })
+/// A CloudEvents attribute, resolved from its name once.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Attr {
+    Id,
+    Source,
+    Type,
+    SpecVersion,
+    DataContentType,
+    DataSchema,
+    Subject,
+    Time,
+    Extension(String),
+}
+
+impl Attr {
+    fn of(name: &str) -> Self {
+        match name {
+            "id" => Self::Id,
+            "source" => Self::Source,
+            "type" => Self::Type,
+            "specversion" => Self::SpecVersion,
+            "datacontenttype" => Self::DataContentType,
+            "dataschema" => Self::DataSchema,
+            "subject" => Self::Subject,
+            "time" => Self::Time,
+            other => Self::Extension(other.to_owned()),
         }
-        Some(AttributeValue::Extension(ExtensionValue::Integer(i))) => {
-            let mut buf = [0u8; 20];
-            test(format_i64(*i, &mut buf))
-        }
+    }
+
+    /// Apply `test` to the attribute's string form in `event`; `false`
+    /// when the event lacks it.
+    fn test(&self, event: &Event, test: impl Fn(&str) -> bool) -> bool {
+        let s = match self {
+            Self::Id => Some(event.id.as_str()),
+            Self::Source => Some(event.source.as_str()),
+            Self::Type => Some(event.ty.as_str()),
+            Self::SpecVersion => Some(event.specversion.as_str()),
+            Self::DataContentType => event.datacontenttype.as_deref(),
+            Self::DataSchema => event.dataschema.as_deref(),
+            Self::Subject => event.subject.as_deref(),
+            Self::Time => event.time.as_deref(),
+            Self::Extension(name) => match event.extensions.get(name) {
+                None => None,
+                Some(ExtensionValue::String(s)) => Some(s.as_str()),
+                Some(ExtensionValue::Boolean(b)) => Some(if *b { "true" } else { "false" }),
+                Some(ExtensionValue::Integer(i)) => {
+                    let mut buf = [0u8; 20];
+                    return test(format_i64(*i, &mut buf));
+                }
+            },
+        };
+        s.is_some_and(test)
     }
 }
 
@@ -81,7 +119,7 @@ pub struct Matcher(Node);
 #[derive(Debug, Clone)]
 enum Node {
     /// Every test holds (none: every event).
-    Tests(Vec<(AttributeName, Test, String)>),
+    Tests(Vec<(Attr, Test, String)>),
     All(Vec<Node>),
     Any(Vec<Node>),
     Not(Box<Node>),
@@ -132,7 +170,7 @@ impl Node {
     fn tests(test: Test, m: &BTreeMap<String, String>) -> Self {
         Self::Tests(
             m.iter()
-                .map(|(k, v)| (AttributeName::of(k), test, v.clone()))
+                .map(|(k, v)| (Attr::of(k), test, v.clone()))
                 .collect(),
         )
     }
@@ -153,7 +191,7 @@ impl Node {
     fn matches(&self, event: &Event) -> bool {
         match self {
             Self::Tests(tests) => tests.iter().all(|(attr, test, want)| {
-                test_attribute(attr, event, |have| match test {
+                attr.test(event, |have| match test {
                     Test::Exact => have == want.as_str(),
                     Test::Prefix => have.starts_with(want.as_str()),
                     Test::Suffix => have.ends_with(want.as_str()),
@@ -188,7 +226,7 @@ impl Matcher {
             } else {
                 Test::Exact
             };
-            (AttributeName::of(k), test, v.clone())
+            (Attr::of(k), test, v.clone())
         });
         let mut all = vec![Node::Tests(simple.collect())];
         all.extend(spec.filters.iter().map(|e| Node::of(e, report)));
