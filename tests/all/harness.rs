@@ -409,6 +409,20 @@ impl Sink {
     }
 }
 
+/// The next request at `sink` whose `ce-type` is `ty`, skipping others;
+/// fails the test after 10 s.
+pub async fn next_of(sink: &mut Sink, ty: &str) -> Received {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        assert!(!left.is_zero(), "no `{ty}` event reached the sink in time");
+        let r = sink.next(left).await;
+        if r.header("ce-type") == Some(ty) {
+            return r;
+        }
+    }
+}
+
 /// Headers of a minimal binary-mode event.
 pub fn ce(id: &str, ty: &str) -> Vec<(&'static str, String)> {
     vec![

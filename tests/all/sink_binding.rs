@@ -2,26 +2,9 @@
 //! URL the variable holds (`K_SINK`), with `K_CE_OVERRIDES`' extensions
 //! added to what is sent there.
 
-use std::time::{Duration, Instant};
-
 use axum::http::StatusCode;
 
-use crate::harness::{send_event, start_up_error, Host, Received, Sink};
-
-const WAIT: Duration = Duration::from_secs(10);
-
-/// The next request at `sink` whose `ce-type` is `ty`, skipping others.
-async fn next_of(sink: &mut Sink, ty: &str) -> Received {
-    let deadline = Instant::now() + WAIT;
-    loop {
-        let left = deadline.saturating_duration_since(Instant::now());
-        assert!(!left.is_zero(), "no `{ty}` event reached the sink in time");
-        let r = sink.next(left).await;
-        if r.header("ce-type") == Some(ty) {
-            return r;
-        }
-    }
-}
+use crate::harness::{next_of, send_event, start_up_error, Host, Sink};
 
 #[tokio::test]
 async fn sources_and_triggers_sent_to_env_k_sink_reach_it_with_the_overrides() {

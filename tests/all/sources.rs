@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use base64::Engine as _;
 
-use crate::harness::{function, sluice_cli, Host, Received, Sink};
+use crate::harness::{function, next_of, sluice_cli, Host, Received, Sink};
 
 /// How long a test waits for the events of a few ticks.
 const WAIT: Duration = Duration::from_secs(15);
@@ -21,19 +21,6 @@ async fn host_with(config: &str) -> (Host, tempfile::TempDir) {
     std::fs::write(&path, config).unwrap();
     let host = Host::start_with(&dir.path().join("data"), Some(&path), &[]).await;
     (host, dir)
-}
-
-/// The next request at `sink` whose `ce-type` is `ty`, skipping others.
-async fn next_of(sink: &mut Sink, ty: &str) -> Received {
-    let deadline = Instant::now() + WAIT;
-    loop {
-        let left = deadline.saturating_duration_since(Instant::now());
-        assert!(!left.is_zero(), "no `{ty}` event reached the sink in time");
-        let r = sink.next(left).await;
-        if r.header("ce-type") == Some(ty) {
-            return r;
-        }
-    }
 }
 
 #[tokio::test]
